@@ -1,0 +1,35 @@
+#include "cli_common.h"
+
+#include <chrono>
+#include <ctime>
+#include <system_error>
+
+#include "difftriage/core/atomic_file.h"
+#include "difftriage/core/error.h"
+#include "difftriage/version.h"
+
+namespace difftriage::cli {
+
+void make_output_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir)) {
+    throw IoError("cannot create output folder " + dir.string() + ": " +
+                  (ec ? ec.message() : std::string("not a folder")));
+  }
+}
+
+void write_run_json(const std::filesystem::path& dir, const std::string& command,
+                    const nlohmann::json& options) {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  nlohmann::json run = {{"command", command},
+                        {"options", options},
+                        {"version", kVersion},
+                        {"git_hash", kGitHash},
+                        {"created_utc", stamp}};
+  write_file_atomically(dir / "run.json", run.dump(2) + "\n");
+}
+
+}  // namespace difftriage::cli

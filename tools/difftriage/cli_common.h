@@ -1,0 +1,29 @@
+// Helpers shared by the subcommands: exit codes, output folders, run.json provenance.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace difftriage::cli {
+
+/// Exit codes of the CLI (DESIGN.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitData = 3;
+inline constexpr int kExitInternal = 70;
+
+/// Thrown by a subcommand that has already reported its problems and only wants an exit code.
+struct ExitRequest {
+  int code;
+};
+
+/// Creates `dir` (and parents). @throws IoError naming the folder on failure.
+void make_output_dir(const std::filesystem::path& dir);
+
+/// Writes `dir/run.json` atomically: command, resolved options, version, git hash.
+void write_run_json(const std::filesystem::path& dir, const std::string& command,
+                    const nlohmann::json& options);
+
+}  // namespace difftriage::cli

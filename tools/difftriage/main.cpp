@@ -1,0 +1,56 @@
+// difftriage: triage of serial-crystallography diffraction frames.
+// Exit codes: 0 ok, 2 usage/config, 3 data/IO, 70 internal.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "difftriage/core/error.h"
+#include "difftriage/core/log.h"
+#include "difftriage/version.h"
+
+int main(int argc, char** argv) {
+  using namespace difftriage;
+  set_log_sink([](LogLevel level, const std::string& message) {
+    if (level == LogLevel::kDebug) return;
+    const char* prefix = level == LogLevel::kWarning ? "warning: "
+                         : level == LogLevel::kError ? "error: "
+                                                     : "";
+    std::fprintf(stderr, "difftriage: %s%s\n", prefix, message.c_str());
+  });
+
+  CLI::App app{"difftriage: triage of X-ray serial-crystallography diffraction frames"};
+  app.set_version_flag("--version", std::string(kVersion) + " (" + kGitHash + ")");
+  app.require_subcommand(1);
+  app.fallthrough(false);
+  cli::register_info(app);
+  cli::register_dataset(app);
+
+  try {
+    app.parse(argc, argv);
+    return cli::kExitOk;
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return cli::kExitUsage;
+  } catch (const cli::ExitRequest& e) {
+    return e.code;
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "difftriage: error: %s\n", e.what());
+    return cli::kExitUsage;
+  } catch (const Error& e) {  // IoError, FormatError, ModelError
+    std::fprintf(stderr, "difftriage: error: %s\n", e.what());
+    return cli::kExitData;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "difftriage: internal error: %s\n", e.what());
+    return cli::kExitInternal;
+  }
+}
