@@ -10,6 +10,7 @@ void register_dataset(CLI::App& root) {
   register_dataset_check(*group);
   register_dataset_stats(*group);
   register_dataset_split(*group);
+  register_dataset_compare(*group);
 }
 
 }  // namespace difftriage::cli

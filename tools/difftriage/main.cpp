@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
   cli::register_info(app);
   cli::register_dataset(app);
+  cli::register_simulate(app);
 
   try {
     app.parse(argc, argv);

@@ -22,8 +22,8 @@ inline constexpr const char* kQualityFileName = "categories1.txt";
 
 /// One image and whatever labels the folder gives it.
 struct Sample {
-  std::string file;              ///< relative path as written in the label file(s)
-  std::filesystem::path path;    ///< root / file
+  std::string file;            ///< relative path as written in the label file(s)
+  std::filesystem::path path;  ///< root / file
   /// Present when the image has a multiclasses.txt row.
   std::optional<std::array<uint8_t, kNumLabels>> labels;
   /// Present when the image has a categories1.txt row.

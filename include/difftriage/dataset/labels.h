@@ -39,11 +39,11 @@ std::optional<Quality> parse_quality(const std::string& word) noexcept;
 
 /// One row of multiclasses.txt.
 struct MultiLabelRow {
-  std::string file;                       ///< as written in the label file (relative path)
+  std::string file;                          ///< as written in the label file (relative path)
   std::array<uint8_t, kNumLabels> labels{};  ///< 0 or 1 each, kLabelNames order
-  double mosaic1 = 0.0;                   ///< mosaic spread, normalised to [0, 1]
-  double mosaic2 = 0.0;                   ///< sub-crystal split, normalised to [0, 1]
-  int line = 0;                           ///< 1-based line in the source file (0 if built)
+  double mosaic1 = 0.0;                      ///< mosaic spread, normalised to [0, 1]
+  double mosaic2 = 0.0;                      ///< sub-crystal split, normalised to [0, 1]
+  int line = 0;                              ///< 1-based line in the source file (0 if built)
 };
 
 /// One row of categories1.txt.

@@ -12,7 +12,7 @@ namespace difftriage::dataset {
 
 /// Options for split_dataset.
 struct SplitOptions {
-  std::vector<double> fractions = {0.8, 0.1, 0.1};            ///< must sum to 1 (±1e-6), each ≥ 0
+  std::vector<double> fractions = {0.8, 0.1, 0.1};  ///< must sum to 1 (±1e-6), each ≥ 0
   std::vector<std::string> names = {"train", "val", "test"};  ///< one per fraction
   uint64_t seed = 0;
 };
@@ -28,12 +28,12 @@ struct Split {
 /// every part keeps the label mix. Same dataset + options ⇒ same split on every platform
 /// (std::mt19937_64 with an own Fisher–Yates and unbiased bounded draws, a fixed key hash).
 ///
-/// Allocation: the part sizes are the largest-remainder apportionment of N by the fractions.
-/// Each stratum gives part k floor(f_k × size) samples; the leftovers (fewer than the number of
-/// parts per stratum) are handed out with strata visited in a seeded random order, each to the
-/// parts with the largest remaining deficit against their target size, ties to the larger
-/// fractional share, then the lower index. Hence every part holds floor or ceil of f_k × size
-/// of every stratum, and the part sizes hit their targets (in rare packings within a sample).
+/// Allocation: each stratum first gives part k floor(f_k × size) samples. The leftovers (fewer
+/// than the number of parts per stratum) are placed by a small max-flow so that every part gets
+/// floor or ceil of its due, the parts with the largest remainders of f_k × N getting the ceil
+/// first; strata are visited in a seeded random order and, within a stratum, parts with the
+/// larger fractional share first. Guarantee: every part holds floor or ceil of f_k × size of
+/// every stratum (less than one sample off), and floor or ceil of f_k × N samples in all.
 /// A part with fraction 0 stays empty.
 /// @throws ConfigError naming the option ("--fractions ...", "--names ...") if the fractions
 ///         are empty, negative, not finite or do not sum to 1 (±1e-6), or the names are not one

@@ -3,10 +3,9 @@
 
 #include <array>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "difftriage/dataset/dataset.h"
 
@@ -29,15 +28,15 @@ struct ColumnStats {
 /// Statistics over a dataset.
 struct DatasetStats {
   int64_t n_samples = 0;
-  int64_t n_multilabel = 0;  ///< samples with a multiclasses.txt row
-  int64_t n_quality = 0;     ///< samples with a categories1.txt row
+  int64_t n_multilabel = 0;          ///< samples with a multiclasses.txt row
+  int64_t n_quality = 0;             ///< samples with a categories1.txt row
   std::vector<ColumnStats> columns;  ///< kStatColumns order; empty without multilabel samples
   /// Pearson correlation between kStatColumns over multilabel samples (8×8, row-major; empty
   /// without multilabel samples). Where a column has zero variance (all values equal) the
   /// coefficient is undefined, its diagonal included: NaN here, null in JSON.
   std::vector<double> correlation;
   std::array<int64_t, kNumQualities> quality_counts{};  ///< kQualityNames order
-  double quality_majority_accuracy = 0.0;  ///< share of the most common quality class
+  double quality_majority_accuracy = 0.0;               ///< share of the most common quality class
   std::string quality_majority_class;
   /// Label combinations of the multilabel samples ("blank+ice": set labels joined by '+' in
   /// kLabelNames order; "none" when all six are 0) and how often they occur, most common first,

@@ -40,7 +40,9 @@ struct BarChart {
 };
 
 /// A labelled matrix drawn as coloured cells with the value in each cell (correlation heatmap).
-/// NaN cells are drawn empty and annotated "n/a".
+/// Colours run on a diverging blue-white-red palette (ColorBrewer RdBu) from min_value to
+/// max_value, values beyond them take the end colours; each cell shows its value with 2
+/// decimals. NaN (or infinite) cells are drawn empty and annotated "n/a".
 struct Heatmap {
   std::string title;
   std::vector<std::string> row_labels;
@@ -50,8 +52,8 @@ struct Heatmap {
   double max_value = 1.0;
 };
 
-/// A histogram of values with the count printed above each bin (the counts are rotated on
-/// narrow bins and left out when a bin is under about 6 px wide). Binning as histogram_counts().
+/// A histogram of values with the count printed above each bin (rotated on narrow bins, left
+/// out when bins are narrower than a line of text). Binning as histogram_counts().
 struct Histogram {
   std::string title;
   std::string x_label = "pixel value";
@@ -99,6 +101,7 @@ struct LineChart {
 /// n_bins or n_columns < 1, min_value >= max_value, a value is not finite where one is required,
 /// or `options` is out of range.
 /// @throws IoError with gnuplot's first stderr lines and `out` if gnuplot cannot be run or fails.
+/// Warnings gnuplot prints while still succeeding go to the log sink (LogLevel::kWarning).
 void plot_bar_chart(const std::filesystem::path& out, const BarChart& chart,
                     const ChartOptions& options = {});
 void plot_heatmap(const std::filesystem::path& out, const Heatmap& chart,

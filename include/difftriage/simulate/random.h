@@ -1,0 +1,114 @@
+/// Portable, seeded random numbers for the simulator.
+///
+/// The std:: distributions are implementation-defined (libstdc++ and libc++ give different
+/// numbers for the same engine state), so the simulator draws only raw 64-bit words from
+/// std::mt19937_64 (whose output sequence the standard fixes) and builds its own uniform, normal,
+/// exponential and Poisson samplers on top. Same seed ⇒ same numbers on every platform.
+///
+///   difftriage::simulate::Rng rng(difftriage::simulate::derive_seed(42, 17, kStreamNoise));
+///   double photons = rng.poisson(12.5);
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+
+namespace difftriage::simulate {
+
+/// splitmix64 (Steele, Lea & Flood 2014): a bijective 64-bit mixer. Used to derive independent
+/// seeds from (global seed, image index, stream) so output never depends on the thread count.
+constexpr uint64_t splitmix64(uint64_t x) noexcept {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+/// Random streams of one frame; each gets its own seed so that, e.g., changing the noise model
+/// does not change the crystal orientation of the same frame.
+enum class RngStream : uint64_t { kScene = 1, kStructure = 2, kNoise = 3, kIceGrains = 4 };
+
+/// Seed of stream `stream` of image `index` under run seed `seed`:
+/// splitmix64(splitmix64(splitmix64(seed) ^ index) ^ stream).
+constexpr uint64_t derive_seed(uint64_t seed, uint64_t index, RngStream stream) noexcept {
+  return splitmix64(splitmix64(splitmix64(seed) ^ index) ^ static_cast<uint64_t>(stream));
+}
+
+/// A uniform double in [0, 1) from the top 53 bits of a 64-bit word.
+constexpr double unit_double(uint64_t word) noexcept {
+  return static_cast<double>(word >> 11) * 0x1.0p-53;
+}
+
+/// Seeded random source. Not thread-safe: one per thread / per frame.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : engine_(seed) {}
+
+  /// Raw 64-bit word.
+  uint64_t next() noexcept { return engine_(); }
+  /// Uniform in [0, 1).
+  double uniform() noexcept { return unit_double(engine_()); }
+  /// Uniform in [lo, hi).
+  double uniform(double lo, double hi) noexcept { return lo + (hi - lo) * uniform(); }
+  /// Log-uniform in [lo, hi) (both > 0): scale parameters spread evenly over decades.
+  double log_uniform(double lo, double hi) noexcept {
+    return std::exp(uniform(std::log(lo), std::log(hi)));
+  }
+  /// Uniform integer in [0, n) (0 < n < 2^53), from a 53-bit uniform double.
+  uint64_t uniform_index(uint64_t n) noexcept {
+    const auto k = static_cast<uint64_t>(uniform() * static_cast<double>(n));
+    return k < n ? k : n - 1;
+  }
+  /// True with probability p.
+  bool bernoulli(double p) noexcept { return uniform() < p; }
+
+  /// Standard normal by the Box–Muller transform (the second value is cached).
+  double normal() noexcept {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    // u1 in (0, 1] so that log(u1) is finite.
+    const double u1 = 1.0 - uniform();
+    const double u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    const double phi = 6.283185307179586 * u2;
+    spare_ = r * std::sin(phi);
+    has_spare_ = true;
+    return r * std::cos(phi);
+  }
+  /// Normal with mean `mean` and standard deviation `sigma`.
+  double normal(double mean, double sigma) noexcept { return mean + sigma * normal(); }
+  /// Exponential with mean 1, by inversion: -log(U).
+  double exponential() noexcept { return -std::log(1.0 - uniform()); }
+
+  /// Poisson with mean `mean` (≥ 0). Below kPoissonNormalCutoff: Knuth's multiplication method
+  /// (exact; ~mean uniforms). At or above: the normal approximation with continuity correction,
+  /// round(mean + sqrt(mean)·Z), clamped at 0 — its relative error in the variance is O(1/mean)
+  /// and invisible beside detector read noise at these counts.
+  double poisson(double mean) noexcept {
+    if (!(mean > 0.0)) return 0.0;
+    if (mean < kPoissonNormalCutoff) {
+      const double limit = std::exp(-mean);
+      double product = uniform();
+      int k = 0;
+      while (product > limit) {
+        ++k;
+        product *= uniform();
+      }
+      return k;
+    }
+    const double x = std::floor(mean + std::sqrt(mean) * normal() + 0.5);
+    return x < 0.0 ? 0.0 : x;
+  }
+
+  /// Mean above which poisson() switches to the normal approximation.
+  static constexpr double kPoissonNormalCutoff = 12.0;
+
+ private:
+  std::mt19937_64 engine_;
+  double spare_ = 0.0;
+  bool has_spare_ = false;
+};
+
+}  // namespace difftriage::simulate

@@ -1,0 +1,83 @@
+/// Rendering of expected photon counts (no noise yet): Bragg spots of every crystal piece,
+/// solvent and air scatter, ice rings, polarisation, obliquity and the beamstop shadow.
+/// Every function here is a pure function of its arguments and safe to call concurrently.
+///
+///   std::vector<Reflection> spots = predict_reflections(spec);
+///   Image<float> photons = render_background(spec);
+///   add_spots(photons, spots);
+///   apply_beamstop(photons, spec);
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "difftriage/core/image.h"
+#include "difftriage/simulate/scene.h"
+
+namespace difftriage::simulate {
+
+/// A reflection excited near the Ewald sphere that lands on the detector.
+struct Reflection {
+  int32_t h = 0, k = 0, l = 0;
+  int16_t crystal = 0;  ///< index into FrameSpec::crystals
+  int16_t piece = 0;    ///< index into CrystalSpec::pieces
+  double fast_px = 0.0, slow_px = 0.0;  ///< spot centre (pixel centres at integer coordinates)
+  double d_angstrom = 0.0;
+  double excitation_error = 0.0;  ///< |k_in + g| − 1/λ, Å⁻¹
+  double partiality = 0.0;        ///< exp(−ε²/2σ_ε²) ∈ (0, 1]
+  /// Integrated photons per unit CrystalSpec::photons_scale (so photons = scale × this).
+  double photons_per_scale = 0.0;
+  double photons = 0.0;            ///< integrated expected photons at the spec's scale
+  double sigma_radial_px = 0.5;    ///< Gaussian σ along the line to the beam centre
+  double sigma_tangential_px = 0.5;  ///< σ along the ring (grows with mosaic spread)
+  double radial_cos = 1.0, radial_sin = 0.0;  ///< unit vector from the beam centre to the spot
+};
+
+/// Options of predict_reflections.
+struct PredictOptions {
+  /// Keep reflections with partiality ≥ this (exp(−ε²/2σ²) ≥ 1e-2 ⇔ |ε| ≤ 3.03σ).
+  double min_partiality = 1e-2;
+  /// Ignore reflections with d larger than this (Å): hidden by the beamstop anyway.
+  double max_d_angstrom = 100.0;
+};
+
+/// Enumerates, for every crystal piece, the reflections hkl within the detector's resolution
+/// whose excitation error is small, solving the Ewald condition |k_in + U·B·hkl| = 1/λ for the
+/// third index analytically (no pixel × reflection loop). Intensity of each:
+///   scale · w_piece · I_Wilson(hkl) · exp(−B/(2d²)) · partiality · polarisation · cos³2θ
+/// with σ_ε² = (0.5/L)² + (|g|·σ_angle)² + (|g|²λ·Δλ/λ/2)², σ_angle² = σ_mosaic² + σ_divergence²,
+/// σ_mosaic = mosaic FWHM / 2.3548; spot σ_tangential² = σ_psf² + (r·σ_angle)² (rotation about the
+/// beam moves a spot along its ring), σ_radial² = σ_psf² + (Δr from the bandwidth)².
+/// Systematic absences of the crystal's space group are left out.
+std::vector<Reflection> predict_reflections(const FrameSpec& spec,
+                                            const PredictOptions& options = {});
+
+/// Fraction of a spot's integrated photons in its brightest full-resolution pixel (Gaussian
+/// profile with the pixel's box variance 1/12 added).
+double spot_peak_fraction(const Reflection& reflection) noexcept;
+
+/// Expected photons per full-resolution pixel of solvent ring + air scatter + ice rings, with
+/// polarisation and the cos³2θ pixel solid angle; no beamstop, no Bragg spots.
+Image<float> render_background(const FrameSpec& spec);
+
+/// Adds the Bragg spots (each an anisotropic Gaussian holding `photons`, truncated at 4σ).
+void add_spots(Image<float>& photons, const std::vector<Reflection>& reflections);
+
+/// Fraction of scatter that reaches pixel (fast, slow) past the beamstop (disc + holder arm).
+double beamstop_factor(const FrameSpec& spec, double fast, double slow) noexcept;
+
+/// Multiplies every pixel by its beamstop factor.
+void apply_beamstop(Image<float>& photons, const FrameSpec& spec);
+
+/// For each reflection, the factor by which its current `photons` must be multiplied for it to
+/// become bright (peak ≥ kBrightSpotSnr·√(B + σ_read²), B from `background`, the expected
+/// background photons); +inf if it never can (no photons, fully shadowed).
+std::vector<double> bright_thresholds(const FrameSpec& spec,
+                                      const std::vector<Reflection>& reflections,
+                                      const Image<float>& background);
+
+/// Number of reflections that are bright at their current `photons`.
+int64_t count_bright_spots(const FrameSpec& spec, const std::vector<Reflection>& reflections,
+                           const Image<float>& background);
+
+}  // namespace difftriage::simulate

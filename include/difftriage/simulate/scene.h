@@ -1,0 +1,201 @@
+/// What is on one frame: the complete, explicit description (FrameSpec) that rendering turns into
+/// pixels, and the randomised scene generator that draws one from documented ranges.
+///
+/// Every random choice of a frame is made here, once, from the frame's own seed; rendering is
+/// then a pure function of the FrameSpec. The ranges below are the defaults of SceneOptions.
+///
+///   SceneOptions options;                    // randomised geometry, both photosystems
+///   FrameKind kind{.crystal = true, .photo1 = true, .quality = QualityClass::kGood};
+///   FrameSpec spec = make_frame_spec(options, kind, derive_seed(seed, index, RngStream::kScene));
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "difftriage/simulate/crystal.h"
+#include "difftriage/simulate/geometry.h"
+
+namespace difftriage::simulate {
+
+/// mosaic1 = mosaic_deg / kMosaicFullScaleDeg (mosaic spread as the FWHM of the mosaic-block
+/// orientation distribution; the generator draws it in [0.02°, 1.0°], so mosaic1 ∈ (0, 1]).
+inline constexpr double kMosaicFullScaleDeg = 1.0;
+/// mosaic2 = split_deg / kSplitFullScaleDeg (largest misorientation between two sub-crystals; the
+/// generator draws it in [0.15°, 2.5°], so mosaic2 ∈ (0, 1] for multilattice frames, else 0).
+inline constexpr double kSplitFullScaleDeg = 2.5;
+
+/// Diffraction quality classes (categories1.txt).
+enum class QualityClass {
+  kBlank,   ///< no crystal and no sample scatter (no solvent ring, no ice): air scatter only
+  kNoxtal,  ///< solvent / ice scatter but no crystal
+  kWeak,    ///< a crystal with n_bright < kGoodMinBrightSpots
+  kGood,    ///< kGoodMinBrightSpots ≤ n_bright < kStrongMinBrightSpots
+  kStrong,  ///< n_bright ≥ kStrongMinBrightSpots
+};
+/// "blank", "noxtal", "weak", "good", "strong".
+const char* quality_class_name(QualityClass quality) noexcept;
+
+/// A Bragg spot is bright when its expected peak-pixel signal S (photons, full resolution) stands
+/// kBrightSpotSnr standard deviations above the local background: S ≥ kBrightSpotSnr·√(B + σ²),
+/// with B the expected background photons of that pixel and σ the read noise in photons.
+inline constexpr double kBrightSpotSnr = 8.0;
+/// Quality thresholds on the number of bright spots (all crystals and sub-crystals together).
+inline constexpr int64_t kGoodMinBrightSpots = 100;
+inline constexpr int64_t kStrongMinBrightSpots = 1000;
+/// The quality class of a crystal frame with `n_bright` bright spots.
+QualityClass quality_from_bright_spots(int64_t n_bright) noexcept;
+
+/// The labels of one frame, in the study's semantics (DESIGN.md "Labels").
+struct FrameLabels {
+  bool blank = true;  ///< no crystal on the frame
+  bool photo1 = false;
+  bool photo2 = false;
+  bool multilattice = false;
+  bool ice = false;
+  bool badice = false;  ///< implies ice
+  double mosaic1 = 0.0;  ///< largest mosaic spread / kMosaicFullScaleDeg; 0 when blank
+  double mosaic2 = 0.0;  ///< split / kSplitFullScaleDeg; 0 unless multilattice
+  QualityClass quality = QualityClass::kBlank;
+};
+
+/// One sub-crystal (piece) of a crystal: its orientation U (lab = U·B·hkl) and volume fraction.
+struct SubCrystal {
+  Mat3 orientation;
+  double weight = 1.0;  ///< share of the crystal's volume; the pieces of a crystal sum to 1
+};
+
+/// One crystal on the frame (one or several misoriented pieces).
+struct CrystalSpec {
+  CrystalKind kind = CrystalKind::kCustom;
+  UnitCell cell;
+  SpaceGroup space_group = SpaceGroup::kP1;
+  std::vector<SubCrystal> pieces;  ///< ≥ 1; more than one ⇒ multilattice
+  double split_deg = 0.0;          ///< largest misorientation between two pieces (0 if one)
+  double mosaic_deg = 0.1;         ///< mosaic spread, FWHM of the block-orientation distribution
+  double domain_size_um = 1.0;     ///< mosaic block size (sets the reciprocal-point width 1/L)
+  double b_factor_angstrom2 = 30.0;  ///< Debye–Waller fall-off exp(−B/(2d²)) of intensities
+  /// Integrated photons of a reflection with |F|²/⟨|F|²⟩ = 1, full partiality, d = ∞, in the
+  /// whole crystal (before polarisation and obliquity). Set by quality targeting.
+  double photons_scale = 100.0;
+  uint64_t structure_seed = 0;  ///< seed of the Wilson structure factors
+};
+
+/// Sample and air scatter, beamstop. Photons are expected counts per full-resolution pixel.
+struct BackgroundSpec {
+  bool solvent = true;                   ///< solvent (water) ring present
+  double solvent_peak_photons = 40.0;    ///< at the ring maximum, before polarisation/obliquity
+  double solvent_d_angstrom = 3.3;       ///< ring position (resolution of the maximum)
+  double solvent_width_inv_angstrom = 0.07;  ///< Gaussian σ of the ring in 1/d
+  double air_photons = 10.0;             ///< air scatter at the beam centre
+  double air_falloff_deg = 10.0;         ///< e-folding 2θ of the angle-dependent part
+  double beamstop_radius_px = 12.0;      ///< shadow disc around the beam centre
+  double beamstop_arm_angle_deg = 0.0;   ///< direction of the holder arm (0 = +fast)
+  double beamstop_arm_width_px = 8.0;
+  double beamstop_transmission = 0.03;   ///< fraction of scatter that passes the shadow
+};
+
+/// Hexagonal-ice (Ih) powder rings.
+struct IceSpec {
+  bool present = false;
+  bool bad = false;                    ///< rings near detector saturation (label badice)
+  double peak_photons = 0.0;           ///< peak photons/pixel of the strongest ring (3.897 Å)
+  double ring_sigma_px = 1.0;          ///< radial Gaussian σ of every ring (crystallite size)
+  int32_t n_grains = 500;              ///< crystallites in reflecting position per ring
+  double graininess = 0.5;             ///< 0 = smooth ring, 1 = made only of grain spots
+  uint64_t grain_seed = 0;
+};
+
+/// d-spacings (Å) and approximate relative powder intensities of hexagonal ice Ih
+/// (100, 002, 101, 102, 110, 103, 200, 112).
+inline constexpr double kIceRingD[8] = {3.897, 3.669, 3.441, 2.671, 2.249, 2.072, 1.918, 1.880};
+inline constexpr double kIceRingRelIntensity[8] = {1.0, 0.6, 0.55, 0.2, 0.35, 0.3, 0.05, 0.25};
+
+/// Detector response: ADU = pedestal + gain·photons + N(0, read noise), clipped at saturation.
+struct DetectorSpec {
+  double gain_adu_per_photon = 1.0;
+  double readout_noise_adu = 1.0;
+  double pedestal_adu = 10.0;
+  double saturation_adu = 65535.0;  ///< overload: pixels at or above are clipped here
+  double point_spread_px = 0.6;     ///< σ of a point's blur (beam size, crystal size, PSF)
+};
+
+/// How binning combines `factor`×`factor` full-resolution pixels into one output pixel.
+enum class BinningMode {
+  kMean,  ///< average (the study's downsampling; dilutes 1–4 px spots)
+  kMax,   ///< maximum (keeps spot peaks)
+};
+
+/// Linear map of binned ADU to 8 bits: v = offset_8bit + (ADU − pedestal)/adu_per_level,
+/// rounded and clipped to [0, 255].
+struct IntensityMapSpec {
+  double offset_8bit = 70.0;
+  double adu_per_level = 1.0;
+};
+
+/// Everything on one frame. Rendering is a pure function of it.
+struct FrameSpec {
+  Geometry geometry;                    ///< full-resolution detector
+  double polarization_fraction = 0.95;  ///< fraction of the beam polarised along +fast
+  double divergence_deg = 0.0;          ///< beam divergence, σ (adds to mosaic smearing)
+  double bandwidth = 0.0;               ///< Δλ/λ, σ (radial spot smearing, partiality)
+  std::vector<CrystalSpec> crystals;    ///< empty ⇒ blank
+  BackgroundSpec background;
+  IceSpec ice;
+  DetectorSpec detector;
+  IntensityMapSpec intensity_map;
+  int32_t bin_factor = 2;               ///< output = full / bin_factor per axis
+  BinningMode binning = BinningMode::kMean;
+  uint64_t noise_seed = 0;
+  QualityClass target_quality = QualityClass::kBlank;  ///< what the generator aimed for
+  int64_t target_bright_spots = 0;                     ///< likewise
+};
+
+/// What the generator should put on a frame (drawn from a Mix).
+struct FrameKind {
+  bool crystal = false;       ///< false ⇒ blank
+  bool photo1 = false;        ///< photosystem I lattice (with crystal)
+  bool photo2 = false;        ///< photosystem II lattice (with crystal)
+  bool custom = false;        ///< the user cell (SceneOptions::custom_cell)
+  bool multilattice = false;  ///< split the (first) crystal into 2–3 pieces
+  bool ice = false;
+  bool badice = false;
+  bool solvent = true;        ///< solvent ring (false only for quality-blank frames)
+  QualityClass quality = QualityClass::kBlank;  ///< weak/good/strong for crystals
+};
+
+/// Ranges of the randomised scene; a set override fixes a parameter for every frame.
+struct SceneOptions {
+  int32_t output_size = 512;   ///< output frame, pixels per axis (8-bit)
+  int32_t full_size = 1024;    ///< full-resolution detector, pixels per axis (multiple of output)
+  BinningMode binning = BinningMode::kMean;
+
+  std::optional<double> wavelength_angstrom;  ///< default: uniform in [0.9, 1.8] Å
+  std::optional<double> distance_mm;          ///< default: from the edge resolution below
+  std::optional<double> pixel_size_mm;        ///< default: uniform in [0.075, 0.172] mm
+  /// When distance is not fixed: the resolution at the detector's edge midpoint, uniform in
+  /// [edge_resolution_min, max] Å; distance = r_edge·pixel / tan 2θ_edge.
+  double edge_resolution_min_angstrom = 1.9;
+  double edge_resolution_max_angstrom = 3.4;
+  double beam_center_jitter_fraction = 0.03;  ///< beam centre = centre ± this × size (uniform)
+
+  double mosaic_min_deg = 0.02, mosaic_max_deg = 1.0;  ///< ≤ kMosaicFullScaleDeg
+  double split_min_deg = 0.15, split_max_deg = 2.5;    ///< ≤ kSplitFullScaleDeg
+  double domain_size_min_um = 0.3, domain_size_max_um = 3.0;
+  double b_factor_min = 15.0, b_factor_max = 80.0;     ///< Å²
+  double divergence_max_deg = 0.02;                    ///< σ, uniform in [0, max]
+  double bandwidth_max = 0.002;                        ///< Δλ/λ σ, uniform in [0, max]
+  /// Cell used for FrameKind::custom (kind custom, space group P1).
+  std::optional<UnitCell> custom_cell;
+};
+
+/// Checks the options. @throws ConfigError naming the option at fault.
+void validate_scene_options(const SceneOptions& options);
+
+/// Draws every random parameter of one frame from `seed` (see the ranges above). The crystal
+/// photon scale is a placeholder until quality targeting (simulate_frame) sets it.
+/// @throws ConfigError if options are invalid or `kind` asks for a custom cell without one.
+FrameSpec make_frame_spec(const SceneOptions& options, const FrameKind& kind, uint64_t seed);
+
+}  // namespace difftriage::simulate

@@ -1,0 +1,79 @@
+/// Private to the io module: the table of frame readers and the checks every reader shares.
+///
+/// A reader is a name, a cheap `probe` over the first bytes that returns a specificity score, and
+/// a `decode` over the whole file in memory. `decode_image` asks every reader and the highest
+/// score wins (ties go to the earlier entry). Adding a format is one line in `kReaders`
+/// (format_registry.cpp) plus its enumerator in `ImageFormat`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "difftriage/core/error.h"
+#include "difftriage/core/image.h"
+#include "difftriage/io/image_io.h"
+
+namespace difftriage::io::detail {
+
+/// Probe scores: 0 means "not mine". Longer, rarer magic scores higher so that a format whose
+/// magic is a prefix of another's never shadows it.
+inline constexpr int kProbeNo = 0;
+inline constexpr int kProbeWeak = 10;    ///< two-byte magic (netpbm "P5")
+inline constexpr int kProbeMagic = 50;   ///< four-byte magic (TIFF "II*\0")
+inline constexpr int kProbeStrong = 90;  ///< eight or more bytes of fixed signature (PNG)
+
+/// Returns a score >= 0 for the first `n_bytes` (at most kProbeBytes) of a file. Never throws.
+using ProbeFn = int (*)(const uint8_t* head, size_t n_bytes) noexcept;
+/// Decodes a whole file held in memory; `name` goes into every error message.
+/// Throws FormatError naming `name` on bad content.
+using DecodeFn = AnyImage (*)(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                              const ReadOptions& options);
+
+/// One entry of the reader table.
+struct FormatReader {
+  ImageFormat format;
+  const char* name;
+  ProbeFn probe;
+  DecodeFn decode;
+};
+
+/// The reader whose probe scores highest for `head`, or null when none scores above kProbeNo.
+const FormatReader* find_reader(const uint8_t* head, size_t n_bytes) noexcept;
+/// The table entry for `format`, or null (kUnknown).
+const FormatReader* reader_for(ImageFormat format) noexcept;
+/// "pgm, png, tiff": the registered names, for "not recognised" messages.
+std::string known_format_names();
+
+// ---- the readers -----------------------------------------------------------------------------
+int probe_pgm(const uint8_t* head, size_t n_bytes) noexcept;
+AnyImage decode_pgm(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                    const ReadOptions& options);
+int probe_png(const uint8_t* head, size_t n_bytes) noexcept;
+AnyImage decode_png(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                    const ReadOptions& options);
+int probe_tiff(const uint8_t* head, size_t n_bytes) noexcept;
+AnyImage decode_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                     const ReadOptions& options);
+
+// ---- checks shared by the readers ------------------------------------------------------------
+
+/// Throws FormatError "<name>: <parts...>".
+template <typename... Args>
+[[noreturn]] void throw_format_error(const std::string& name, Args&&... parts) {
+  throw FormatError(::difftriage::detail::concat(name, ": ", std::forward<Args>(parts)...));
+}
+
+/// Single-frame formats accept only frame 0.
+/// @throws FormatError "<name>: frame N out of range, file has 1 frame".
+void check_single_frame(const std::string& name, const ReadOptions& options);
+
+/// Rejects zero extents and anything beyond kMaxImageExtent / kMaxImagePixels, so that a corrupt
+/// header is caught before the pixel buffer is allocated. `what` names the format ("PGM").
+void check_extents(const std::string& name, const char* what, int64_t n_slow, int64_t n_fast);
+
+/// Throws ConfigError when a writer is handed an empty image (no format stores 0 × N frames).
+void check_writable(const std::string& path, int64_t n_slow, int64_t n_fast);
+
+}  // namespace difftriage::io::detail

@@ -1,0 +1,378 @@
+#include "difftriage/simulate/render.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "difftriage/simulate/random.h"
+
+namespace difftriage::simulate {
+namespace {
+
+constexpr double kFwhmToSigma = 1.0 / 2.3548200450309493;  // 2·sqrt(2 ln 2)
+constexpr double kDeg = M_PI / 180.0;
+
+struct Interval {
+  double lo, hi;
+};
+
+// Real roots of a x² + 2 b x + c = 0 as an interval; empty (lo > hi) if none.
+Interval quadratic_roots(double a, double b, double c) {
+  const double disc = b * b - a * c;
+  if (disc < 0.0) return {1.0, 0.0};
+  const double s = std::sqrt(disc);
+  return {(-b - s) / a, (-b + s) / a};
+}
+
+void predict_piece(const FrameSpec& spec, int16_t ci, int16_t pi, const PredictOptions& opt,
+                   std::vector<Reflection>& out) {
+  const Geometry& g = spec.geometry;
+  const CrystalSpec& crystal = spec.crystals[static_cast<size_t>(ci)];
+  const SubCrystal& piece = crystal.pieces[static_cast<size_t>(pi)];
+  const double inv_lambda = 1.0 / g.wavelength_angstrom;
+  const Vec3 k_in = inv_lambda * kBeamDirection;
+  const Mat3 ub = piece.orientation * reciprocal_basis(crystal.cell);
+  const Mat3 a_real = direct_basis(crystal.cell);
+  const double edge[3] = {norm(a_real.column(0)), norm(a_real.column(1)), norm(a_real.column(2))};
+
+  // Loop order: the longest real-space edge (densest reciprocal rows) is solved analytically.
+  int inner = 0;
+  for (int j = 1; j < 3; ++j)
+    if (edge[j] > edge[inner]) inner = j;
+  const int outer1 = (inner + 1) % 3, outer2 = (inner + 2) % 3;
+
+  const double g_max = 1.0 / (0.995 * corner_resolution_angstrom(g));
+  const double g_min = 1.0 / opt.max_d_angstrom;
+  const double sigma_mosaic = crystal.mosaic_deg * kDeg * kFwhmToSigma;
+  const double sigma_div = spec.divergence_deg * kDeg;
+  const double sigma_angle = std::sqrt(sigma_mosaic * sigma_mosaic + sigma_div * sigma_div);
+  const double sigma_size = 0.5 / (crystal.domain_size_um * 1e4);  // 1/L with L in Å
+  auto sigma_eps = [&](double gl) {
+    const double a = gl * sigma_angle;
+    const double b = 0.5 * gl * gl * g.wavelength_angstrom * spec.bandwidth;
+    return std::sqrt(sigma_size * sigma_size + a * a + b * b);
+  };
+  const double n_sigma = std::sqrt(-2.0 * std::log(opt.min_partiality));
+  const double delta = n_sigma * sigma_eps(g_max);  // widest shell half-thickness, Å⁻¹
+  const double r_hi = inv_lambda + delta, r_lo = std::max(0.0, inv_lambda - delta);
+
+  const Vec3 m1 = ub.column(outer1), m2 = ub.column(outer2), m3 = ub.column(inner);
+  const int n1 = static_cast<int>(std::floor(g_max * edge[outer1]));
+  const int n2 = static_cast<int>(std::floor(g_max * edge[outer2]));
+  const double a3 = dot(m3, m3);
+  const double sigma_psf = spec.detector.point_spread_px;
+  const double pol = spec.polarization_fraction;
+  const double margin = 4.0;
+
+  for (int i1 = -n1; i1 <= n1; ++i1) {
+    for (int i2 = -n2; i2 <= n2; ++i2) {
+      const Vec3 v = k_in + static_cast<double>(i1) * m1 + static_cast<double>(i2) * m2;
+      // |v + l·m3|² between r_lo² and r_hi²: l in the outer roots minus the inner ones.
+      const double b = dot(v, m3), c = dot(v, v);
+      const Interval outer = quadratic_roots(a3, b, c - r_hi * r_hi);
+      if (outer.lo > outer.hi) continue;
+      const Interval hole = quadratic_roots(a3, b, c - r_lo * r_lo);
+      Interval parts[2] = {outer, {1.0, 0.0}};
+      if (hole.lo <= hole.hi) parts[0] = {outer.lo, hole.lo}, parts[1] = {hole.hi, outer.hi};
+      for (const Interval& part : parts) {
+        if (part.lo > part.hi) continue;
+        for (int i3 = static_cast<int>(std::ceil(part.lo)); i3 <= static_cast<int>(std::floor(part.hi));
+             ++i3) {
+          int hkl[3];
+          hkl[outer1] = i1, hkl[outer2] = i2, hkl[inner] = i3;
+          if (hkl[0] == 0 && hkl[1] == 0 && hkl[2] == 0) continue;
+          const Vec3 gv = static_cast<double>(i1) * m1 + static_cast<double>(i2) * m2 +
+                          static_cast<double>(i3) * m3;
+          const double gl = norm(gv);
+          if (gl > g_max || gl < g_min) continue;
+          const Vec3 k_out = k_in + gv;
+          const double k_len = norm(k_out);
+          const double eps = k_len - inv_lambda;
+          const double se = sigma_eps(gl);
+          const double partiality = std::exp(-0.5 * eps * eps / (se * se));
+          if (partiality < opt.min_partiality) continue;
+          if (is_systematically_absent(crystal.space_group, hkl[0], hkl[1], hkl[2])) continue;
+          const Vec3 s1 = (1.0 / k_len) * k_out;
+          const auto px = project_ray_px(g, s1);
+          if (!px) continue;
+          const double fast = (*px)[0], slow = (*px)[1];
+          if (fast < -margin || slow < -margin || fast > g.n_fast - 1 + margin ||
+              slow > g.n_slow - 1 + margin)
+            continue;
+          Reflection r;
+          r.h = hkl[0], r.k = hkl[1], r.l = hkl[2];
+          r.crystal = ci, r.piece = pi;
+          r.fast_px = fast, r.slow_px = slow;
+          r.d_angstrom = 1.0 / gl;
+          r.excitation_error = eps;
+          r.partiality = partiality;
+          // Polarisation: P = 1 − f·s1x² − (1 − f)·s1y² (f = fraction polarised along x);
+          // pixel solid angle ∝ cos³2θ = s1z³; Debye–Waller exp(−B/(2d²)) = exp(−B·g²/2).
+          const double polarisation = 1.0 - pol * s1.x * s1.x - (1.0 - pol) * s1.y * s1.y;
+          const double obliquity = s1.z * s1.z * s1.z;
+          const double wilson =
+              wilson_intensity(crystal.structure_seed, hkl[0], hkl[1], hkl[2]) *
+              std::exp(-0.5 * crystal.b_factor_angstrom2 * gl * gl);
+          r.photons_per_scale = piece.weight * wilson * partiality * polarisation * obliquity;
+          r.photons = crystal.photons_scale * r.photons_per_scale;
+          const double dxp = fast + 0.5 - g.beam_center_fast_px;
+          const double dyp = slow + 0.5 - g.beam_center_slow_px;
+          const double rad = std::hypot(dxp, dyp);
+          if (rad > 1e-9) r.radial_cos = dxp / rad, r.radial_sin = dyp / rad;
+          const double tangential = rad * sigma_angle;
+          // Bandwidth: Δ2θ = 2 tan θ · Δλ/λ; on a flat detector Δr = D/cos²2θ · Δ2θ.
+          const double two_theta = std::acos(std::clamp(s1.z, -1.0, 1.0));
+          const double radial = g.distance_mm / (s1.z * s1.z) * 2.0 * std::tan(two_theta / 2.0) *
+                                spec.bandwidth / g.pixel_size_mm;
+          r.sigma_tangential_px = std::sqrt(sigma_psf * sigma_psf + tangential * tangential);
+          r.sigma_radial_px = std::sqrt(sigma_psf * sigma_psf + radial * radial);
+          out.push_back(r);
+        }
+      }
+    }
+  }
+}
+
+// Radial lookup tables of one frame (flat detector ⟂ beam: every radial quantity depends only on
+// the distance r from the beam centre). Sampled every 1/kTableStep px, linearly interpolated.
+constexpr double kTableStep = 4.0;
+
+}  // namespace
+
+std::vector<Reflection> predict_reflections(const FrameSpec& spec, const PredictOptions& options) {
+  validate_geometry(spec.geometry);
+  std::vector<Reflection> out;
+  for (size_t ci = 0; ci < spec.crystals.size(); ++ci) {
+    for (size_t pi = 0; pi < spec.crystals[ci].pieces.size(); ++pi) {
+      predict_piece(spec, static_cast<int16_t>(ci), static_cast<int16_t>(pi), options, out);
+    }
+  }
+  return out;
+}
+
+double spot_peak_fraction(const Reflection& r) noexcept {
+  const double sr2 = r.sigma_radial_px * r.sigma_radial_px + 1.0 / 12.0;
+  const double st2 = r.sigma_tangential_px * r.sigma_tangential_px + 1.0 / 12.0;
+  return std::min(1.0, 1.0 / (2.0 * M_PI * std::sqrt(sr2 * st2)));
+}
+
+Image<float> render_background(const FrameSpec& spec) {
+  const Geometry& g = spec.geometry;
+  validate_geometry(g);
+  const BackgroundSpec& bg = spec.background;
+  const IceSpec& ice = spec.ice;
+  Image<float> out(g.n_slow, g.n_fast, 0.0f);
+
+  double r_max = 0.0;
+  for (double f : {0.0, static_cast<double>(g.n_fast)})
+    for (double s : {0.0, static_cast<double>(g.n_slow)})
+      r_max = std::max(r_max, std::hypot(f - g.beam_center_fast_px, s - g.beam_center_slow_px));
+  const size_t n_table = static_cast<size_t>(r_max * kTableStep) + 3;
+
+  // Ice ring radii (px) and per-ring peak photons.
+  constexpr int kRings = 8;
+  double ring_r[kRings];
+  double ring_peak[kRings];
+  for (int i = 0; i < kRings; ++i) {
+    const auto rr = radius_px_for_resolution(g, kIceRingD[i]);
+    ring_r[i] = rr ? *rr : -1e9;
+    ring_peak[i] = ice.present ? ice.peak_photons * kIceRingRelIntensity[i] : 0.0;
+  }
+
+  std::vector<float> t_bg(n_table), t_ice(n_table), t_sin2(n_table);
+  std::vector<int8_t> t_ring(n_table, -1);
+  const double w2 = 2.0 * bg.solvent_width_inv_angstrom * bg.solvent_width_inv_angstrom;
+  const double s_w = 1.0 / bg.solvent_d_angstrom;
+  const double ring_w2 = 2.0 * ice.ring_sigma_px * ice.ring_sigma_px;
+  for (size_t i = 0; i < n_table; ++i) {
+    const double r = static_cast<double>(i) / kTableStep;
+    const double two_theta = std::atan2(r * g.pixel_size_mm, g.distance_mm);
+    const double s = 2.0 * std::sin(two_theta / 2.0) / g.wavelength_angstrom;  // 1/d
+    const double c2t = std::cos(two_theta);
+    const double obliquity = c2t * c2t * c2t;
+    // Water: main maximum near 3.0–3.7 Å plus its weaker second maximum near 2.1 Å.
+    double solvent = 0.0;
+    if (bg.solvent) {
+      solvent = bg.solvent_peak_photons *
+                (std::exp(-(s - s_w) * (s - s_w) / w2) +
+                 0.3 * std::exp(-(s - 0.47) * (s - 0.47) / (2.0 * 0.1 * 0.1)));
+    }
+    const double air =
+        bg.air_photons * (0.3 + 0.7 * std::exp(-two_theta / (bg.air_falloff_deg * kDeg)));
+    t_bg[i] = static_cast<float>((solvent + air) * obliquity);
+    t_sin2[i] = static_cast<float>(std::sin(two_theta) * std::sin(two_theta));
+    if (ice.present) {
+      double total = 0.0, best = 0.0;
+      for (int k = 0; k < kRings; ++k) {
+        const double dr = r - ring_r[k];
+        if (std::abs(dr) > 6.0 * ice.ring_sigma_px) continue;
+        const double v = ring_peak[k] * std::exp(-dr * dr / ring_w2);
+        total += v;
+        if (v > best) best = v, t_ring[i] = static_cast<int8_t>(k);
+      }
+      t_ice[i] = static_cast<float>(total * obliquity);
+    }
+  }
+
+  // Grain modulation along each ring: finite crystallites → a sum of spots of the ring's own
+  // width, exponential weights, normalised to mean 1, blended with a smooth ring.
+  constexpr int kAzBins = 4096;
+  std::vector<std::vector<float>> grain(kRings);
+  if (ice.present) {
+    Rng rng(ice.grain_seed);
+    for (int k = 0; k < kRings; ++k) {
+      std::vector<double> m(kAzBins, 0.0);
+      const double sigma_bins =
+          std::max(0.7, ice.ring_sigma_px / std::max(ring_r[k], 1.0) * kAzBins / (2.0 * M_PI));
+      const int half = static_cast<int>(std::ceil(4.0 * sigma_bins));
+      for (int n = 0; n < ice.n_grains; ++n) {
+        const double centre = rng.uniform() * kAzBins;
+        const double w = rng.exponential();
+        for (int b = -half; b <= half; ++b) {
+          const int bin = static_cast<int>(std::floor(centre)) + b;
+          const double d = bin + 0.5 - centre;
+          m[static_cast<size_t>((bin % kAzBins + kAzBins) % kAzBins)] +=
+              w * std::exp(-0.5 * d * d / (sigma_bins * sigma_bins));
+        }
+      }
+      double mean = 0.0;
+      for (double v : m) mean += v;
+      mean /= kAzBins;
+      grain[k].resize(kAzBins);
+      for (int b = 0; b < kAzBins; ++b) {
+        grain[k][b] = static_cast<float>((1.0 - ice.graininess) +
+                                         ice.graininess * (mean > 0 ? m[b] / mean : 1.0));
+      }
+    }
+  }
+
+  const double pol = spec.polarization_fraction;
+  for (int32_t slow = 0; slow < g.n_slow; ++slow) {
+    const double dy = slow + 0.5 - g.beam_center_slow_px;
+    float* row = out.data() + static_cast<int64_t>(slow) * g.n_fast;
+    for (int32_t fast = 0; fast < g.n_fast; ++fast) {
+      const double dx = fast + 0.5 - g.beam_center_fast_px;
+      const double r2 = dx * dx + dy * dy;
+      const double r = std::sqrt(r2);
+      const double t = r * kTableStep;
+      const auto i0 = static_cast<size_t>(t);
+      const double frac = t - static_cast<double>(i0);
+      const double cos2 = r2 > 0.0 ? dx * dx / r2 : 0.5;
+      // Unpolarised-fraction-weighted Thomson factor: 1 − sin²2θ·(f cos²φ + (1 − f) sin²φ).
+      const double sin2 = t_sin2[i0] + frac * (t_sin2[i0 + 1] - t_sin2[i0]);
+      const double polarisation = 1.0 - sin2 * (pol * cos2 + (1.0 - pol) * (1.0 - cos2));
+      double v = t_bg[i0] + frac * (t_bg[i0 + 1] - t_bg[i0]);
+      if (ice.present) {
+        const double iv = t_ice[i0] + frac * (t_ice[i0 + 1] - t_ice[i0]);
+        if (iv > 0.0) {
+          const int ring = t_ring[frac < 0.5 ? i0 : i0 + 1];
+          double mod = 1.0;
+          if (ring >= 0) {
+            const double az = std::atan2(dy, dx) + M_PI;  // [0, 2π]
+            auto bin = static_cast<int>(az * (kAzBins / (2.0 * M_PI)));
+            mod = grain[static_cast<size_t>(ring)][static_cast<size_t>(std::min(bin, kAzBins - 1))];
+          }
+          v += iv * mod;
+        }
+      }
+      row[fast] = static_cast<float>(v * polarisation);
+    }
+  }
+  return out;
+}
+
+void add_spots(Image<float>& photons, const std::vector<Reflection>& reflections) {
+  const int64_t n_fast = photons.n_fast(), n_slow = photons.n_slow();
+  constexpr double kCut = 16.0;  // Q ≤ 16 ⇔ within 4σ
+  for (const Reflection& r : reflections) {
+    if (!(r.photons > 1e-3)) continue;
+    const double c = r.radial_cos, s = r.radial_sin;
+    const double ir = 1.0 / (r.sigma_radial_px * r.sigma_radial_px);
+    const double it = 1.0 / (r.sigma_tangential_px * r.sigma_tangential_px);
+    // Q(dx, dy) = A dx² + 2B dx dy + C dy², from u = c dx + s dy (radial), v = −s dx + c dy.
+    const double qa = c * c * ir + s * s * it;
+    const double qb = c * s * (ir - it);
+    const double qc = s * s * ir + c * c * it;
+    const double norm_factor =
+        r.photons / (2.0 * M_PI * r.sigma_radial_px * r.sigma_tangential_px);
+    // Extent in y of the ellipse Q = kCut: sqrt(kCut·Σyy), Σyy = σr² s² + σt² c².
+    const double y_half = std::sqrt(kCut * (s * s / ir + c * c / it));
+    const auto y0 = static_cast<int64_t>(std::max<double>(0, std::ceil(r.slow_px - y_half)));
+    const auto y1 =
+        static_cast<int64_t>(std::min<double>(n_slow - 1, std::floor(r.slow_px + y_half)));
+    for (int64_t y = y0; y <= y1; ++y) {
+      const double dy = y - r.slow_px;
+      const double disc = qb * qb * dy * dy - qa * (qc * dy * dy - kCut);
+      if (disc < 0.0) continue;
+      const double sq = std::sqrt(disc);
+      const double x_lo = r.fast_px + (-qb * dy - sq) / qa;
+      const double x_hi = r.fast_px + (-qb * dy + sq) / qa;
+      const auto x0 = static_cast<int64_t>(std::max<double>(0, std::ceil(x_lo)));
+      const auto x1 = static_cast<int64_t>(std::min<double>(n_fast - 1, std::floor(x_hi)));
+      float* row = photons.data() + y * n_fast;
+      for (int64_t x = x0; x <= x1; ++x) {
+        const double dx = x - r.fast_px;
+        const double q = qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy;
+        row[x] += static_cast<float>(norm_factor * std::exp(-0.5 * q));
+      }
+    }
+  }
+}
+
+double beamstop_factor(const FrameSpec& spec, double fast, double slow) noexcept {
+  const Geometry& g = spec.geometry;
+  const BackgroundSpec& bg = spec.background;
+  const double dx = fast + 0.5 - g.beam_center_fast_px, dy = slow + 0.5 - g.beam_center_slow_px;
+  if (dx * dx + dy * dy <= bg.beamstop_radius_px * bg.beamstop_radius_px) {
+    return bg.beamstop_transmission;
+  }
+  const double ca = std::cos(bg.beamstop_arm_angle_deg * kDeg);
+  const double sa = std::sin(bg.beamstop_arm_angle_deg * kDeg);
+  const double along = dx * ca + dy * sa, across = -dx * sa + dy * ca;
+  if (along > 0.0 && std::abs(across) <= 0.5 * bg.beamstop_arm_width_px) {
+    return bg.beamstop_transmission;
+  }
+  return 1.0;
+}
+
+void apply_beamstop(Image<float>& photons, const FrameSpec& spec) {
+  for (int64_t slow = 0; slow < photons.n_slow(); ++slow) {
+    float* row = photons.data() + slow * photons.n_fast();
+    for (int64_t fast = 0; fast < photons.n_fast(); ++fast) {
+      const double f = beamstop_factor(spec, static_cast<double>(fast), static_cast<double>(slow));
+      if (f != 1.0) row[fast] = static_cast<float>(row[fast] * f);
+    }
+  }
+}
+
+std::vector<double> bright_thresholds(const FrameSpec& spec,
+                                      const std::vector<Reflection>& reflections,
+                                      const Image<float>& background) {
+  const double read_photons =
+      spec.detector.readout_noise_adu / spec.detector.gain_adu_per_photon;
+  std::vector<double> out;
+  out.reserve(reflections.size());
+  for (const Reflection& r : reflections) {
+    const auto f = static_cast<int64_t>(std::lround(r.fast_px));
+    const auto s = static_cast<int64_t>(std::lround(r.slow_px));
+    if (f < 0 || s < 0 || f >= background.n_fast() || s >= background.n_slow()) {
+      out.push_back(std::numeric_limits<double>::infinity());
+      continue;
+    }
+    const double b = background(s, f);
+    const double peak =
+        r.photons * spot_peak_fraction(r) * beamstop_factor(spec, r.fast_px, r.slow_px);
+    const double needed = kBrightSpotSnr * std::sqrt(b + read_photons * read_photons);
+    out.push_back(peak > 0.0 ? needed / peak : std::numeric_limits<double>::infinity());
+  }
+  return out;
+}
+
+int64_t count_bright_spots(const FrameSpec& spec, const std::vector<Reflection>& reflections,
+                           const Image<float>& background) {
+  int64_t n = 0;
+  for (double t : bright_thresholds(spec, reflections, background)) n += (t <= 1.0);
+  return n;
+}
+
+}  // namespace difftriage::simulate

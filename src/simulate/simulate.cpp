@@ -1,0 +1,194 @@
+#include "difftriage/simulate/simulate.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "difftriage/core/error.h"
+#include "difftriage/simulate/detector.h"
+#include "difftriage/simulate/random.h"
+
+namespace difftriage::simulate {
+namespace {
+
+// Percentile of an 8-bit histogram (nearest rank).
+double histogram_percentile(const std::array<int64_t, 256>& hist, int64_t n, double p) {
+  const auto rank = static_cast<int64_t>(std::ceil(p / 100.0 * static_cast<double>(n)));
+  int64_t seen = 0;
+  for (int v = 0; v < 256; ++v) {
+    seen += hist[static_cast<size_t>(v)];
+    if (seen >= std::max<int64_t>(rank, 1)) return v;
+  }
+  return 255;
+}
+
+// Bright-spot count wanted for a quality class (log-uniform inside the class's range).
+int64_t draw_target_bright(QualityClass q, Rng& rng, int64_t n_possible) {
+  switch (q) {
+    case QualityClass::kWeak:
+      return rng.bernoulli(0.1) ? 0 : static_cast<int64_t>(rng.log_uniform(1.0, 100.0));
+    case QualityClass::kGood:
+      return static_cast<int64_t>(rng.log_uniform(kGoodMinBrightSpots, kStrongMinBrightSpots));
+    case QualityClass::kStrong: {
+      const double hi = std::max<double>(kStrongMinBrightSpots + 1,
+                                         std::min<double>(8000.0, 0.8 * n_possible));
+      return static_cast<int64_t>(rng.log_uniform(kStrongMinBrightSpots, hi));
+    }
+    default: return 0;
+  }
+}
+
+int64_t class_min_bright(QualityClass q) {
+  return q == QualityClass::kStrong ? kStrongMinBrightSpots
+         : q == QualityClass::kGood ? kGoodMinBrightSpots
+                                    : 0;
+}
+
+}  // namespace
+
+std::string frame_file_stem(int64_t index) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fake_%05lld", static_cast<long long>(index + 1));
+  return buf;
+}
+
+void validate_simulate_options(const SimulateOptions& options) {
+  validate_scene_options(options.scene);
+  validate_mix(options.mix, options.scene.custom_cell.has_value());
+  DT_CHECK(options.max_quality_attempts >= 1, ConfigError, "max_quality_attempts must be ≥ 1");
+}
+
+FrameLabels labels_from_spec(const FrameSpec& spec, int64_t n_bright) {
+  FrameLabels l;
+  l.blank = spec.crystals.empty();
+  for (const CrystalSpec& c : spec.crystals) {
+    l.photo1 = l.photo1 || c.kind == CrystalKind::kPhotosystem1;
+    l.photo2 = l.photo2 || c.kind == CrystalKind::kPhotosystem2;
+    l.mosaic1 = std::max(l.mosaic1, std::min(1.0, c.mosaic_deg / kMosaicFullScaleDeg));
+    if (c.pieces.size() > 1) {
+      l.multilattice = true;
+      l.mosaic2 = std::max(l.mosaic2, std::min(1.0, c.split_deg / kSplitFullScaleDeg));
+    }
+  }
+  l.ice = spec.ice.present;
+  l.badice = spec.ice.present && spec.ice.bad;
+  if (!l.blank) {
+    l.quality = quality_from_bright_spots(n_bright);
+  } else {
+    l.quality = (spec.background.solvent || spec.ice.present) ? QualityClass::kNoxtal
+                                                              : QualityClass::kBlank;
+  }
+  return l;
+}
+
+namespace {
+
+SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>& reflections,
+                            Image<float> photons, int64_t n_bright, bool keep_full_frame) {
+  SimulatedFrame f;
+  f.spec = spec;
+  f.stats.n_reflections = static_cast<int64_t>(reflections.size());
+  f.stats.n_bright = n_bright;
+  for (const Reflection& r : reflections) f.stats.bragg_photons += r.photons;
+  if (spec.ice.present) {
+    double peak = 0.0;
+    for (int i = 0; i < 8; ++i) peak = std::max(peak, kIceRingRelIntensity[i]);
+    f.stats.ice_peak_photons = spec.ice.peak_photons * peak;
+  }
+  for (int64_t i = 0; i < photons.size(); ++i) f.stats.background_photons += photons.data()[i];
+  // Reflections whose expected peak is below kMinDrawnSnr σ of the local background are not
+  // drawn: individually invisible, and with large mosaic spreads there are 10⁵ of them.
+  {
+    const std::vector<double> t = bright_thresholds(spec, reflections, photons);
+    std::vector<Reflection> drawn;
+    drawn.reserve(reflections.size() / 4);
+    for (size_t i = 0; i < reflections.size(); ++i) {
+      if (t[i] <= kBrightSpotSnr / kMinDrawnSnr) drawn.push_back(reflections[i]);
+    }
+    f.stats.n_drawn = static_cast<int64_t>(drawn.size());
+    add_spots(photons, drawn);
+  }
+  apply_beamstop(photons, spec);
+  Image<float> adu = apply_detector(photons, spec.detector, spec.noise_seed);
+  photons = Image<float>();  // release early: bounded memory per worker
+  for (int64_t i = 0; i < adu.size(); ++i) {
+    f.stats.n_overloaded += adu.data()[i] >= static_cast<float>(spec.detector.saturation_adu);
+  }
+  f.image = map_to_8bit(bin_frame(adu, spec.bin_factor, spec.binning), spec.intensity_map,
+                        spec.detector.pedestal_adu);
+  if (keep_full_frame) f.full_adu = std::move(adu);
+  std::array<int64_t, 256> hist{};
+  for (int64_t i = 0; i < f.image.size(); ++i) ++hist[f.image.data()[i]];
+  const int64_t n = f.image.size();
+  f.stats.median_8bit = histogram_percentile(hist, n, 50.0);
+  f.stats.p5_8bit = histogram_percentile(hist, n, 5.0);
+  f.stats.p95_8bit = histogram_percentile(hist, n, 95.0);
+  for (int v = 185; v < 256; ++v) f.stats.n_8bit_ge185 += hist[static_cast<size_t>(v)];
+  f.stats.n_8bit_255 = hist[255];
+  f.labels = labels_from_spec(spec, n_bright);
+  return f;
+}
+
+}  // namespace
+
+SimulatedFrame render_frame(const FrameSpec& spec, bool keep_full_frame) {
+  const std::vector<Reflection> reflections = predict_reflections(spec);
+  Image<float> background = render_background(spec);
+  const int64_t n_bright = count_bright_spots(spec, reflections, background);
+  return finish_frame(spec, reflections, std::move(background), n_bright, keep_full_frame);
+}
+
+SimulatedFrame simulate_frame(const SimulateOptions& options, int64_t index) {
+  validate_simulate_options(options);
+  const auto idx = static_cast<uint64_t>(index);
+  Rng kind_rng(derive_seed(options.seed, idx, RngStream::kScene));
+  const FrameKind kind = draw_frame_kind(options.mix, kind_rng);
+
+  FrameSpec spec;
+  std::vector<Reflection> reflections;
+  Image<float> background;
+  int64_t n_bright = 0;
+  int32_t attempt = 0;
+  for (attempt = 1; attempt <= options.max_quality_attempts; ++attempt) {
+    spec = make_frame_spec(options.scene, kind, kind_rng.next());
+    reflections = predict_reflections(spec);
+    background = render_background(spec);
+    if (!kind.crystal) break;
+    // Quality targeting: each reflection becomes bright when the common photon scale reaches
+    // its threshold; sorting the thresholds gives the scale that makes exactly n spots bright.
+    std::vector<double> t = bright_thresholds(spec, reflections, background);
+    std::sort(t.begin(), t.end());
+    const auto n_possible = static_cast<int64_t>(
+        std::lower_bound(t.begin(), t.end(), std::numeric_limits<double>::infinity()) - t.begin());
+    const bool last = attempt == options.max_quality_attempts;
+    if (n_possible < std::max<int64_t>(class_min_bright(kind.quality), 1) && !last) continue;
+    const int64_t target = std::min(draw_target_bright(kind.quality, kind_rng, n_possible),
+                                    std::max<int64_t>(n_possible, 1) - 1);
+    spec.target_bright_spots = target;
+    double factor = 1.0;
+    if (n_possible == 0) {
+      factor = 1.0;
+    } else if (target <= 0) {
+      factor = t[0] * kind_rng.uniform(0.2, 0.9);
+    } else if (target < n_possible) {
+      factor = std::sqrt(t[static_cast<size_t>(target - 1)] * t[static_cast<size_t>(target)]);
+    } else {
+      factor = t[static_cast<size_t>(n_possible - 1)] * 1.5;
+    }
+    for (CrystalSpec& c : spec.crystals) c.photons_scale *= factor;
+    for (Reflection& r : reflections) r.photons *= factor;
+    break;
+  }
+  spec.target_quality = kind.quality;
+  n_bright = count_bright_spots(spec, reflections, background);
+  SimulatedFrame f =
+      finish_frame(spec, reflections, std::move(background), n_bright, options.keep_full_frame);
+  f.index = index;
+  f.seed = options.seed;
+  f.stats.attempts = std::min(attempt, options.max_quality_attempts);
+  return f;
+}
+
+}  // namespace difftriage::simulate

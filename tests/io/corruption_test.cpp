@@ -1,0 +1,113 @@
+// Deterministic fuzzing: truncated and bit-flipped files must decode or throw difftriage::Error,
+// never crash, hang, throw anything else or allocate absurd amounts of memory.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "difftriage/io/image_io.h"
+#include "io_test_support.h"
+#include "support/test_support.h"
+
+namespace difftriage::io {
+namespace {
+
+using difftriage::testing::read_bytes;
+using difftriage::testing::TempDir;
+
+struct Outcomes {
+  int n_decoded = 0;
+  int n_rejected = 0;
+};
+
+void decode_or_reject(const std::string& bytes, const std::string& label, Outcomes* outcomes) {
+  const std::string name = "corrupt/" + label;
+  try {
+    const AnyImage image =
+        decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name);
+    const auto [n_slow, n_fast] = extents(image);
+    EXPECT_GT(n_slow, 0) << label;
+    EXPECT_GT(n_fast, 0) << label;
+    ++outcomes->n_decoded;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    ++outcomes->n_rejected;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << label << ": non-difftriage exception: " << e.what();
+  }
+}
+
+// Every truncation length (stepping so that about 400 are tried) and 600 random byte edits.
+Outcomes corrupt_and_decode(const std::string& valid, const std::string& label, uint32_t seed) {
+  Outcomes outcomes;
+  const size_t step = std::max<size_t>(1, valid.size() / 400);
+  for (size_t n = 0; n < valid.size(); n += step) {
+    decode_or_reject(valid.substr(0, n), label + " cut at " + std::to_string(n), &outcomes);
+  }
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<size_t> position(0, valid.size() - 1);
+  std::uniform_int_distribution<int> byte(1, 255);
+  std::uniform_int_distribution<int> n_edits(1, 4);
+  for (int trial = 0; trial < 600; ++trial) {
+    std::string bytes = valid;
+    const int edits = n_edits(rng);
+    // Headers are where the interesting damage happens: half the edits land in the first 64
+    // bytes.
+    for (int e = 0; e < edits; ++e) {
+      size_t at = position(rng);
+      if (trial % 2 == 0) at %= std::min<size_t>(64, valid.size());
+      bytes[at] = static_cast<char>(static_cast<uint8_t>(bytes[at]) ^ byte(rng));
+    }
+    decode_or_reject(bytes, label + " edit trial " + std::to_string(trial), &outcomes);
+  }
+  return outcomes;
+}
+
+class Corruption : public ::testing::Test {
+ protected:
+  std::string encode(const std::function<void(const std::filesystem::path&)>& write) {
+    const auto path = dir_ / "valid";
+    write(path);
+    return read_bytes(path);
+  }
+  TempDir dir_;
+};
+
+TEST_F(Corruption, PgmNeverCrashes) {
+  const Image<uint8_t> frame8 = testing::make_frame_u8(24, 32, 31);
+  const Image<uint16_t> frame16 = testing::make_frame_u16(12, 10, 32);
+  const std::string p5 = encode([&](const auto& p) { write_pgm(p, frame8); });
+  const std::string p5_16 = encode([&](const auto& p) { write_pgm(p, frame16); });
+  const std::string p2 = encode([&](const auto& p) { write_pgm(p, frame16, {false}); });
+  for (const auto& [bytes, label] : {std::pair{p5, "p5"}, {p5_16, "p5-16"}, {p2, "p2"}}) {
+    const Outcomes o = corrupt_and_decode(bytes, label, 41);
+    EXPECT_GT(o.n_rejected, 0) << label;
+    EXPECT_GT(o.n_decoded, 0) << label;  // pixel-byte flips still decode
+  }
+}
+
+TEST_F(Corruption, PngNeverCrashes) {
+  const Image<uint8_t> frame8 = testing::make_frame_u8(40, 48, 33);
+  const Image<uint16_t> frame16 = testing::make_frame_u16(16, 20, 34);
+  const std::string png8 = encode([&](const auto& p) { write_png(p, frame8); });
+  const std::string png16 = encode([&](const auto& p) { write_png(p, frame16); });
+  for (const auto& [bytes, label] : {std::pair{png8, "png8"}, {png16, "png16"}}) {
+    const Outcomes o = corrupt_and_decode(bytes, label, 42);
+    EXPECT_GT(o.n_rejected, 0) << label;
+  }
+}
+
+TEST_F(Corruption, TiffNeverCrashes) {
+  const Image<uint16_t> frame16 = testing::make_frame_u16(20, 24, 35);
+  const Image<float> frame32 = testing::make_frame_f32(30, 40, 36);
+  const std::string tif16 = encode([&](const auto& p) { write_tiff(p, AnyImage(frame16)); });
+  const std::string tif32 = encode([&](const auto& p) { write_tiff(p, AnyImage(frame32)); });
+  for (const auto& [bytes, label] : {std::pair{tif16, "tiff16"}, {tif32, "tiff-f32"}}) {
+    const Outcomes o = corrupt_and_decode(bytes, label, 43);
+    EXPECT_GT(o.n_rejected, 0) << label;
+    EXPECT_GT(o.n_decoded, 0) << label;
+  }
+}
+
+}  // namespace
+}  // namespace difftriage::io

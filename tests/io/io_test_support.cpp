@@ -1,0 +1,185 @@
+#include "io_test_support.h"
+
+#include <png.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csetjmp>
+#include <cstring>
+#include <random>
+
+namespace difftriage::io::testing {
+namespace {
+
+void put_u16(std::string& out, size_t at, uint32_t value) {
+  out[at] = static_cast<char>(value & 0xff);
+  out[at + 1] = static_cast<char>((value >> 8) & 0xff);
+}
+void put_u32(std::string& out, size_t at, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out[at + i] = static_cast<char>((value >> (8 * i)) & 0xff);
+}
+size_t type_size(uint16_t type) { return type == 3 ? 2 : 4; }
+
+}  // namespace
+
+Image<uint8_t> make_frame_u8(int64_t n_slow, int64_t n_fast, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> background(100, 140);
+  Image<uint8_t> image(n_slow, n_fast);
+  for (auto& p : image.pixels()) p = static_cast<uint8_t>(background(rng));
+  std::uniform_real_distribution<double> where(0.0, 1.0);
+  const int n_spots = static_cast<int>(std::max<int64_t>(3, n_slow * n_fast / 1500));
+  for (int s = 0; s < n_spots; ++s) {
+    const double cs = where(rng) * n_slow, cf = where(rng) * n_fast, peak = 80 + where(rng) * 115;
+    for (int64_t y = std::max<int64_t>(0, cs - 4); y < std::min<int64_t>(n_slow, cs + 5); ++y) {
+      for (int64_t x = std::max<int64_t>(0, cf - 4); x < std::min<int64_t>(n_fast, cf + 5); ++x) {
+        const double r2 = (y - cs) * (y - cs) + (x - cf) * (x - cf);
+        const double v = image(y, x) + peak * std::exp(-r2 / 2.0);
+        image(y, x) = static_cast<uint8_t>(std::min(255.0, v));
+      }
+    }
+  }
+  return image;
+}
+
+Image<uint16_t> make_frame_u16(int64_t n_slow, int64_t n_fast, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> value(0, 65535);
+  Image<uint16_t> image(n_slow, n_fast);
+  for (auto& p : image.pixels()) p = static_cast<uint16_t>(value(rng));
+  image.pixels()[0] = 0x0102;  // distinct bytes: a byte-order mistake cannot go unnoticed
+  return image;
+}
+
+Image<int32_t> make_frame_i32(int64_t n_slow, int64_t n_fast, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> value(-2, 1 << 24);
+  Image<int32_t> image(n_slow, n_fast);
+  for (auto& p : image.pixels()) p = value(rng);
+  image.pixels()[0] = -1;
+  image.pixels()[1] = 2147483647;
+  return image;
+}
+
+Image<float> make_frame_f32(int64_t n_slow, int64_t n_fast, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> value(100.0f, 1000.0f);
+  Image<float> image(n_slow, n_fast);
+  for (auto& p : image.pixels()) p = value(rng);
+  image.pixels()[0] = -0.125f;
+  image.pixels()[1] = 3.0e38f;
+  return image;
+}
+
+std::string build_tiff(std::vector<TiffEntry> entries, const std::string& data, bool data_last) {
+  std::sort(entries.begin(), entries.end(),
+            [](const TiffEntry& a, const TiffEntry& b) { return a.tag < b.tag; });
+  constexpr size_t kHeaderSize = 8;
+  const size_t ifd_offset = data_last ? kHeaderSize : (kHeaderSize + data.size() + 1) & ~size_t{1};
+  const size_t ifd_size = 2 + 12 * entries.size() + 4;
+  std::string out(ifd_offset + ifd_size, '\0');
+  // Out-of-line values follow the IFD; with data_last the data follows them.
+  size_t n_out_of_line = 0;
+  for (const TiffEntry& e : entries) {
+    const size_t n_bytes = type_size(e.type) * e.values.size();
+    if (n_bytes > 4) n_out_of_line += (n_bytes + 1) & ~size_t{1};
+  }
+  const size_t data_offset = data_last ? out.size() + n_out_of_line : kHeaderSize;
+  out[0] = 'I';
+  out[1] = 'I';
+  put_u16(out, 2, 42);
+  put_u32(out, 4, static_cast<uint32_t>(ifd_offset));
+  if (!data_last) std::copy(data.begin(), data.end(), out.begin() + kHeaderSize);
+  put_u16(out, ifd_offset, static_cast<uint32_t>(entries.size()));
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const TiffEntry& e = entries[i];
+    const size_t at = ifd_offset + 2 + 12 * i;
+    put_u16(out, at, e.tag);
+    put_u16(out, at + 2, e.type);
+    put_u32(out, at + 4, static_cast<uint32_t>(e.values.size()));
+    const size_t n_bytes = type_size(e.type) * e.values.size();
+    size_t value_at = at + 8;
+    if (n_bytes > 4) {
+      value_at = out.size();
+      put_u32(out, at + 8, static_cast<uint32_t>(value_at));
+      out.resize(out.size() + ((n_bytes + 1) & ~size_t{1}), '\0');
+    }
+    for (size_t k = 0; k < e.values.size(); ++k) {
+      const uint32_t v = e.values[k] + (e.add_data_offset ? static_cast<uint32_t>(data_offset) : 0u);
+      if (e.type == 3) put_u16(out, value_at + 2 * k, v);
+      else put_u32(out, value_at + 4 * k, v);
+    }
+  }
+  if (data_last) out += data;
+  return out;
+}
+
+std::string build_strip_tiff(uint32_t n_fast, uint32_t n_slow, uint16_t bits,
+                             uint16_t sample_format, const std::string& data,
+                             const std::vector<TiffEntry>& overrides, bool data_last) {
+  std::vector<TiffEntry> entries = {
+      {256, 4, {n_fast}},                                        // ImageWidth
+      {257, 4, {n_slow}},                                        // ImageLength
+      {258, 3, {bits}},                                          // BitsPerSample
+      {259, 3, {1}},                                             // Compression: none
+      {262, 3, {1}},                                             // Photometric: MinIsBlack
+      {273, 4, {0}, true},                                       // StripOffsets
+      {277, 3, {1}},                                             // SamplesPerPixel
+      {278, 4, {n_slow}},                                        // RowsPerStrip
+      {279, 4, {static_cast<uint32_t>(data.size())}},            // StripByteCounts
+      {339, 3, {sample_format}},                                 // SampleFormat
+  };
+  for (const TiffEntry& o : overrides) {
+    auto it = std::find_if(entries.begin(), entries.end(),
+                           [&](const TiffEntry& e) { return e.tag == o.tag; });
+    if (it != entries.end()) *it = o;
+    else entries.push_back(o);
+  }
+  return build_tiff(entries, data, data_last);
+}
+
+namespace {
+void append_png_bytes(png_structp png, png_bytep data, size_t n) {
+  auto* out = static_cast<std::string*>(png_get_io_ptr(png));
+  out->append(reinterpret_cast<const char*>(data), n);
+}
+void flush_png(png_structp) {}
+}  // namespace
+
+std::string build_png(int color_type, int bit_depth, uint32_t width, uint32_t height,
+                      const std::vector<uint8_t>& rows, const std::vector<uint8_t>& palette,
+                      const std::vector<uint8_t>& transparent) {
+  std::string out;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  const size_t row_bytes = rows.size() / height;
+  std::vector<png_bytep> row_pointers(height);
+  for (uint32_t y = 0; y < height; ++y) {
+    row_pointers[y] = const_cast<png_bytep>(rows.data() + y * row_bytes);
+  }
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    ADD_FAILURE() << "libpng failed to write a test PNG";
+    return {};
+  }
+  png_set_write_fn(png, &out, append_png_bytes, flush_png);
+  png_set_IHDR(png, info, width, height, bit_depth, color_type, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  if (!palette.empty()) {
+    std::vector<png_color> colors(palette.size() / 3);
+    for (size_t i = 0; i < colors.size(); ++i) {
+      colors[i] = {palette[3 * i], palette[3 * i + 1], palette[3 * i + 2]};
+    }
+    png_set_PLTE(png, info, colors.data(), static_cast<int>(colors.size()));
+  }
+  if (!transparent.empty()) {
+    png_set_tRNS(png, info, transparent.data(), static_cast<int>(transparent.size()), nullptr);
+  }
+  png_write_info(png, info);
+  png_write_image(png, row_pointers.data());
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return out;
+}
+
+}  // namespace difftriage::io::testing

@@ -1,0 +1,212 @@
+// Whole-frame simulation: determinism, seeds, labels, quality targeting, mixes, truth sidecar,
+// option errors and the label-file round trip.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "difftriage/core/error.h"
+#include "difftriage/dataset/labels.h"
+#include "difftriage/simulate/simulate.h"
+#include "difftriage/simulate/truth.h"
+#include "support/test_support.h"
+
+namespace difftriage::simulate {
+namespace {
+
+bool same_pixels(const Image<uint8_t>& a, const Image<uint8_t>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+TEST(Simulate, SameSeedSameBytesOtherSeedOtherBytes) {
+  SimulateOptions options;
+  options.seed = 1234;
+  options.keep_full_frame = true;
+  const SimulatedFrame a = simulate_frame(options, 3);
+  const SimulatedFrame b = simulate_frame(options, 3);
+  ASSERT_EQ(a.image.n_fast(), 512);
+  ASSERT_EQ(a.image.n_slow(), 512);
+  ASSERT_EQ(a.full_adu.n_fast(), 1024);
+  EXPECT_TRUE(same_pixels(a.image, b.image));
+  EXPECT_EQ(std::memcmp(a.full_adu.data(), b.full_adu.data(), a.full_adu.size() * sizeof(float)), 0);
+  EXPECT_EQ(frame_truth_json(a).dump(), frame_truth_json(b).dump());
+  options.seed = 1235;
+  EXPECT_FALSE(same_pixels(a.image, simulate_frame(options, 3).image));
+  options.seed = 1234;
+  EXPECT_FALSE(same_pixels(a.image, simulate_frame(options, 4).image));
+  EXPECT_EQ(frame_file_stem(0), "fake_00001");
+  EXPECT_EQ(frame_file_stem(41), "fake_00042");
+}
+
+TEST(Simulate, LabelsFollowTheStudysSemanticsAndQualityIsMeasured) {
+  SimulateOptions options;
+  options.seed = 77;
+  int n_crystal = 0, n_on_target = 0;
+  for (int64_t i = 0; i < 30; ++i) {
+    const SimulatedFrame f = simulate_frame(options, i);
+    const FrameLabels& l = f.labels;
+    EXPECT_EQ(l.blank, f.spec.crystals.empty());
+    if (l.blank) {
+      EXPECT_EQ(l.mosaic1, 0.0);
+      EXPECT_FALSE(l.photo1 || l.photo2 || l.multilattice);
+      EXPECT_TRUE(l.quality == QualityClass::kBlank || l.quality == QualityClass::kNoxtal);
+      if (l.quality == QualityClass::kBlank) {
+        EXPECT_FALSE(l.ice || f.spec.background.solvent);
+      }
+    } else {
+      ++n_crystal;
+      EXPECT_GT(l.mosaic1, 0.0);
+      EXPECT_LE(l.mosaic1, 1.0);
+      EXPECT_TRUE(l.photo1 || l.photo2);
+      EXPECT_EQ(l.quality, quality_from_bright_spots(f.stats.n_bright));
+      n_on_target += l.quality == f.spec.target_quality;
+    }
+    EXPECT_EQ(l.mosaic2 > 0.0, l.multilattice);
+    EXPECT_LE(l.mosaic2, 1.0);
+    if (l.badice) {
+      EXPECT_TRUE(l.ice);
+      // Saturating rings: the strongest ring's expected peak reaches ≥ 0.5× the overload level.
+      EXPECT_GE(f.stats.ice_peak_photons * f.spec.detector.gain_adu_per_photon,
+                0.5 * f.spec.detector.saturation_adu);
+      EXPECT_GT(f.stats.n_8bit_255, 1000);
+    }
+  }
+  EXPECT_GT(n_crystal, 10);
+  EXPECT_GE(n_on_target, n_crystal - 2);  // targeting reaches the drawn class
+}
+
+TEST(Simulate, MixesAreDrawnInProportionAndValidated) {
+  Rng rng(3);
+  int counts[5] = {};
+  int ice = 0, badice = 0;
+  const Mix balanced = balanced_mix();
+  for (int i = 0; i < 5000; ++i) {
+    const FrameKind k = draw_frame_kind(balanced, rng);
+    ++counts[static_cast<int>(k.quality)];
+    ice += k.ice, badice += k.badice;
+    if (k.badice) {
+      EXPECT_TRUE(k.ice);
+    }
+    if (k.quality == QualityClass::kBlank) {
+      EXPECT_FALSE(k.ice || k.solvent || k.crystal);
+    }
+  }
+  for (int c : counts) EXPECT_NEAR(c / 5000.0, 0.2, 0.03);
+  const Mix study = study_mix();
+  EXPECT_NO_THROW(validate_mix(study));
+  int n_blank = 0;
+  for (int i = 0; i < 5000; ++i) n_blank += !draw_frame_kind(study, rng).crystal;
+  EXPECT_NEAR(n_blank / 5000.0, 0.21, 0.03);
+
+  const Mix m = mix_from_json(R"({"blank": 0, "noxtal": 0, "photo1": 0, "ice": 1})", "m.json");
+  EXPECT_EQ(m.blank, 0.0);
+  EXPECT_EQ(m.ice, 1.0);
+  EXPECT_NO_THROW(validate_mix(m));
+  auto expect_error_naming = [](const std::string& json, const std::string& word) {
+    try {
+      validate_mix(mix_from_json(json, "m.json"));
+      ADD_FAILURE() << "no error for " << json;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+    }
+  };
+  expect_error_naming(R"({"ice": 1.5})", "ice");
+  expect_error_naming(R"({"weak": -1})", "weak");
+  expect_error_naming(R"({"colour": 1})", "colour");
+  expect_error_naming(R"({"photo1": 0, "photo2": 0, "both": 0})", "lattice");
+  expect_error_naming(R"({"blank":0,"noxtal":0,"weak":0,"good":0,"strong":0})", "quality");
+  expect_error_naming(R"({"custom": 1})", "custom");
+  expect_error_naming("[1, 2", "JSON");
+}
+
+TEST(Simulate, BadOptionsAreConfigErrorsNamingTheOption) {
+  auto expect_error_naming = [](const SimulateOptions& o, const std::string& word) {
+    try {
+      simulate_frame(o, 0);
+      ADD_FAILURE() << "no error, expected one naming " << word;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+    }
+  };
+  SimulateOptions o;
+  o.scene.distance_mm = -10.0;
+  expect_error_naming(o, "distance_mm");
+  o = SimulateOptions{};
+  o.scene.wavelength_angstrom = 0.0;
+  expect_error_naming(o, "wavelength_angstrom");
+  o = SimulateOptions{};
+  o.scene.full_size = 256;
+  expect_error_naming(o, "output_size");
+  o = SimulateOptions{};
+  o.scene.full_size = 1000;
+  expect_error_naming(o, "multiple");
+  o = SimulateOptions{};
+  o.mix.ice = 2.0;
+  expect_error_naming(o, "ice");
+}
+
+TEST(Simulate, TruthSidecarHoldsTheWholeScene) {
+  SimulateOptions options;
+  options.seed = 5;
+  options.mix = Mix{};
+  options.mix.blank = options.mix.noxtal = options.mix.weak = options.mix.good = 0.0;
+  options.mix.multilattice = 1.0;
+  const SimulatedFrame f = simulate_frame(options, 0);
+  const auto j = frame_truth_json(f);
+  EXPECT_EQ(j["file_stem"], "fake_00001");
+  ASSERT_FALSE(j["crystals"].empty());
+  const auto& c = j["crystals"][0];
+  EXPECT_EQ(c["pieces"][0]["orientation"].size(), 3u);
+  EXPECT_GE(j["stats"]["n_reflections"].get<int64_t>(), j["stats"]["n_bright"].get<int64_t>());
+  EXPECT_EQ(j["labels"]["quality"], "strong");
+  EXPECT_EQ(j["labels"]["multilattice"], 1);
+  EXPECT_GT(j["geometry"]["distance_mm"].get<double>(), 0.0);
+  EXPECT_TRUE(j["background"].contains("beamstop_radius_px"));
+}
+
+TEST(Simulate, LabelFilesRoundTrip) {
+  SimulateOptions options;
+  options.seed = 9;
+  options.mix = study_mix();
+  std::vector<dataset::MultiLabelRow> multi;
+  std::vector<dataset::QualityRow> quality;
+  for (int64_t i = 0; i < 12; ++i) {
+    const SimulatedFrame f = simulate_frame(options, i);
+    const FrameLabels& l = f.labels;
+    dataset::MultiLabelRow row;
+    row.file = frame_file_stem(i) + ".pgm";
+    row.labels = {l.blank, l.photo1, l.photo2, l.multilattice, l.ice, l.badice};
+    row.mosaic1 = l.mosaic1;
+    row.mosaic2 = l.mosaic2;
+    multi.push_back(row);
+    dataset::QualityRow q;
+    q.file = row.file;
+    q.quality = static_cast<dataset::Quality>(static_cast<int>(l.quality));
+    q.mosaic1 = l.mosaic1;
+    q.mosaic2 = l.mosaic2;
+    quality.push_back(q);
+  }
+  testing::TempDir dir;
+  dataset::write_multiclasses(dir / "multiclasses.txt", multi);
+  dataset::write_categories(dir / "categories1.txt", quality);
+  const auto m = dataset::parse_multiclasses(dir / "multiclasses.txt");
+  const auto q = dataset::parse_categories(dir / "categories1.txt");
+  // The parser also checks that images exist; only row content matters here.
+  ASSERT_EQ(m.rows.size() + m.issues.size(), multi.size());
+  for (const auto& row : m.rows) {
+    const auto& want = multi[static_cast<size_t>(std::stoi(row.file.substr(5, 5)) - 1)];
+    EXPECT_EQ(row.labels, want.labels);
+    EXPECT_EQ(row.mosaic1, want.mosaic1);
+    EXPECT_EQ(row.mosaic2, want.mosaic2);
+  }
+  for (const auto& row : q.rows) {
+    const auto& want = quality[static_cast<size_t>(std::stoi(row.file.substr(5, 5)) - 1)];
+    EXPECT_EQ(row.quality, want.quality);
+    EXPECT_EQ(row.mosaic1, want.mosaic1);
+  }
+  EXPECT_EQ(m.rows.size(), multi.size());
+  EXPECT_EQ(q.rows.size(), quality.size());
+}
+
+}  // namespace
+}  // namespace difftriage::simulate

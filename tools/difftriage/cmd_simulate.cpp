@@ -1,0 +1,359 @@
+// difftriage simulate — labelled training frames from diffraction physics (DESIGN.md
+// "Simulator"). Worker threads render frames (simulate::simulate_frame, a pure function of the
+// options and the frame index) and write their own image and sidecar files; label rows are kept
+// in memory (a few dozen bytes per frame) and the label files are written atomically at the end.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "difftriage/core/atomic_file.h"
+#include "difftriage/core/error.h"
+#include "difftriage/dataset/labels.h"
+#include "difftriage/io/image_io.h"
+#include "difftriage/simulate/detector.h"
+#include "difftriage/simulate/simulate.h"
+#include "difftriage/simulate/truth.h"
+
+namespace difftriage::cli {
+namespace {
+
+namespace fs = std::filesystem;
+namespace sim = difftriage::simulate;
+
+struct SimulateArgs {
+  std::string out;
+  int64_t count = 100;
+  std::string mix = "balanced";
+  uint64_t seed = 0;
+  int threads = 0;
+  std::string format = "pgm";
+  std::string binning = "mean";
+  bool full_frame = false;
+  int full_frame_bits = 16;
+  int output_size = 512;
+  int full_size = 1024;
+  std::string preset;
+  std::string cell;
+  double wavelength = 0.0;
+  double distance = 0.0;
+  double pixel_size = 0.0;
+  bool no_sidecar = false;
+  bool quiet = false;
+};
+
+sim::UnitCell parse_cell(const std::string& text) {
+  std::vector<double> v;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      size_t used = 0;
+      v.push_back(std::stod(item, &used));
+      DT_CHECK(used == item.size(), ConfigError, "--cell: '", item, "' is not a number");
+    } catch (const std::logic_error&) {
+      throw ConfigError("--cell: '" + item + "' is not a number");
+    }
+  }
+  DT_CHECK(v.size() == 6, ConfigError, "--cell needs six numbers a,b,c,alpha,beta,gamma; got ",
+           v.size());
+  sim::UnitCell c{v[0], v[1], v[2], v[3], v[4], v[5]};
+  try {
+    sim::validate_cell(c);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("--cell: ") + e.what());
+  }
+  return c;
+}
+
+sim::SimulateOptions resolve_options(const SimulateArgs& a) {
+  sim::SimulateOptions o;
+  DT_CHECK(a.count >= 0, ConfigError, "--count must be ≥ 0, got ", a.count);
+  DT_CHECK(a.output_size >= 16 && a.output_size <= 4096, ConfigError,
+           "--output-size must be in [16, 4096], got ", a.output_size);
+  DT_CHECK(a.full_size >= a.output_size, ConfigError, "--full-size (detector, ", a.full_size,
+           " px) must not be smaller than --output-size (", a.output_size, " px)");
+  DT_CHECK(a.full_size % a.output_size == 0, ConfigError, "--full-size (", a.full_size,
+           ") must be an integer multiple of --output-size (", a.output_size, ")");
+  DT_CHECK(a.full_frame_bits == 16 || a.full_frame_bits == 32, ConfigError,
+           "--full-frame-bits must be 16 or 32, got ", a.full_frame_bits);
+  o.scene.output_size = a.output_size;
+  o.scene.full_size = a.full_size;
+  DT_CHECK(a.binning == "mean" || a.binning == "max", ConfigError,
+           "--binning must be mean or max, got '", a.binning, "'");
+  o.scene.binning = a.binning == "max" ? sim::BinningMode::kMax : sim::BinningMode::kMean;
+  DT_CHECK(a.format == "pgm" || a.format == "png", ConfigError,
+           "--format must be pgm or png, got '", a.format, "'");
+  // 0 means "not given" (CLI11 defaults); explicit non-positive values are errors.
+  if (a.wavelength != 0.0) {
+    DT_CHECK(a.wavelength > 0.0 && a.wavelength < 10.0, ConfigError,
+             "--wavelength must be in (0, 10) Å, got ", a.wavelength);
+    o.scene.wavelength_angstrom = a.wavelength;
+  }
+  if (a.distance != 0.0) {
+    DT_CHECK(a.distance > 0.0, ConfigError, "--distance must be > 0 mm, got ", a.distance);
+    o.scene.distance_mm = a.distance;
+  }
+  if (a.pixel_size != 0.0) {
+    DT_CHECK(a.pixel_size > 0.0, ConfigError, "--pixel-size must be > 0 mm, got ", a.pixel_size);
+    o.scene.pixel_size_mm = a.pixel_size;
+  }
+  if (a.mix == "balanced") {
+    o.mix = sim::balanced_mix();
+  } else if (a.mix == "study") {
+    o.mix = sim::study_mix();
+  } else {
+    DT_CHECK(fs::is_regular_file(a.mix), ConfigError, "--mix must be balanced, study or a JSON file; '",
+             a.mix, "' is none of these");
+    try {
+      o.mix = sim::mix_from_json(read_file(a.mix), a.mix);
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string("--mix: ") + e.what());
+    }
+  }
+  if (!a.cell.empty()) {
+    o.scene.custom_cell = parse_cell(a.cell);
+    if (a.preset.empty()) o.mix.photo1 = o.mix.photo2 = o.mix.both = 0.0;
+    o.mix.custom = 1.0;
+  }
+  if (!a.preset.empty()) {
+    if (a.preset == "photo1") {
+      o.mix.photo2 = o.mix.both = 0.0;
+      o.mix.photo1 = 1.0;
+    } else if (a.preset == "photo2") {
+      o.mix.photo1 = o.mix.both = 0.0;
+      o.mix.photo2 = 1.0;
+    } else if (a.preset == "both") {
+      o.mix.photo1 = o.mix.photo2 = 0.0;
+      o.mix.both = 1.0;
+    } else {
+      throw ConfigError("--preset: unknown crystal preset '" + a.preset +
+                        "' (known: photo1, photo2, both)");
+    }
+  }
+  o.keep_full_frame = a.full_frame;
+  o.seed = a.seed;
+  try {
+    sim::validate_simulate_options(o);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("--mix/options: ") + e.what());
+  }
+  return o;
+}
+
+nlohmann::json options_json(const SimulateArgs& a, int threads) {
+  return {{"out", a.out},           {"count", a.count},
+          {"mix", a.mix},           {"seed", a.seed},
+          {"threads", threads},     {"format", a.format},
+          {"binning", a.binning},   {"full_frame", a.full_frame},
+          {"full_frame_bits", a.full_frame_bits},
+          {"output_size", a.output_size},
+          {"full_size", a.full_size},
+          {"preset", a.preset},     {"cell", a.cell},
+          {"wavelength_angstrom", a.wavelength},
+          {"distance_mm", a.distance},
+          {"pixel_size_mm", a.pixel_size},
+          {"sidecar", !a.no_sidecar},
+          {"seed_derivation", "splitmix64(splitmix64(splitmix64(seed) ^ index) ^ stream)"}};
+}
+
+// Progress on stderr: a redrawn bar on a terminal, otherwise one line per 10 % (≤ 11 lines).
+class Progress {
+ public:
+  Progress(int64_t total, bool quiet)
+      : total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0),
+        start_(std::chrono::steady_clock::now()) {}
+  void update(int64_t done, bool final_call = false) {
+    if (quiet_ || total_ == 0) return;
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
+    if (tty_) {
+      const int width = 30;
+      const int filled = static_cast<int>(width * done / total_);
+      std::fprintf(stderr, "\rsimulate [%s%s] %lld/%lld  %.1f img/s", std::string(filled, '#').c_str(),
+                   std::string(width - filled, ' ').c_str(), static_cast<long long>(done),
+                   static_cast<long long>(total_), rate);
+      if (final_call) std::fprintf(stderr, "\n");
+    } else {
+      const int64_t decile = 10 * done / total_;
+      if (decile > last_decile_ || (final_call && done == total_ && last_decile_ < 10)) {
+        last_decile_ = decile;
+        std::fprintf(stderr, "simulate: %lld/%lld frames (%.1f img/s)\n",
+                     static_cast<long long>(done), static_cast<long long>(total_), rate);
+      }
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  int64_t total_;
+  bool quiet_, tty_;
+  std::chrono::steady_clock::time_point start_;
+  int64_t last_decile_ = 0;
+};
+
+void write_frame(const SimulateArgs& a, const fs::path& out, const sim::SimulatedFrame& f) {
+  const std::string stem = sim::frame_file_stem(f.index);
+  const fs::path image_path = out / (stem + "." + a.format);
+  if (a.format == "png") {
+    io::write_png(image_path, f.image.view());
+  } else {
+    io::write_pgm(image_path, f.image.view());
+  }
+  if (a.full_frame) {
+    const fs::path tiff = out / (stem + "_full.tif");
+    if (a.full_frame_bits == 16) {
+      io::write_tiff(tiff, AnyImage(sim::to_uint16(f.full_adu)));
+    } else {
+      io::write_tiff(tiff, AnyImage(sim::to_int32(f.full_adu)));
+    }
+  }
+  if (!a.no_sidecar) {
+    nlohmann::json truth = sim::frame_truth_json(f);
+    truth["file"] = stem + "." + a.format;
+    if (a.full_frame) truth["full_frame_file"] = stem + "_full.tif";
+    write_file_atomically(out / (stem + ".json"), truth.dump(1) + "\n");
+  }
+}
+
+void run_simulate(const SimulateArgs& a) {
+  const sim::SimulateOptions options = resolve_options(a);
+  int threads = a.threads > 0 ? a.threads
+                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  DT_CHECK(a.threads >= 0, ConfigError, "--threads must be ≥ 0 (0 = all cores), got ", a.threads);
+  threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(a.count, 1)));
+  const fs::path out = a.out;
+  make_output_dir(out);
+  write_run_json(out, "simulate", options_json(a, threads));
+
+  struct Row {
+    sim::FrameLabels labels;
+  };
+  std::vector<Row> rows(static_cast<size_t>(a.count));
+  std::atomic<int64_t> next{0}, done{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto worker = [&] {
+    while (!failed.load()) {
+      const int64_t i = next.fetch_add(1);
+      if (i >= a.count) break;
+      try {
+        const sim::SimulatedFrame f = sim::simulate_frame(options, i);
+        write_frame(a, out, f);
+        rows[static_cast<size_t>(i)].labels = f.labels;
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed.store(true);
+      }
+      done.fetch_add(1);
+    }
+  };
+  Progress progress(a.count, a.quiet);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+  while (done.load() < a.count && !failed.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    progress.update(done.load());
+  }
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  progress.update(done.load(), true);
+
+  std::vector<dataset::MultiLabelRow> multi;
+  std::vector<dataset::QualityRow> quality;
+  multi.reserve(rows.size());
+  quality.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const sim::FrameLabels& l = rows[i].labels;
+    const std::string file = sim::frame_file_stem(static_cast<int64_t>(i)) + "." + a.format;
+    dataset::MultiLabelRow m;
+    m.file = file;
+    m.labels = {l.blank, l.photo1, l.photo2, l.multilattice, l.ice, l.badice};
+    m.mosaic1 = l.mosaic1;
+    m.mosaic2 = l.mosaic2;
+    multi.push_back(m);
+    dataset::QualityRow q;
+    q.file = file;
+    // simulate::QualityClass and dataset::Quality list the classes in the same order.
+    q.quality = static_cast<dataset::Quality>(static_cast<int>(l.quality));
+    q.mosaic1 = l.mosaic1;
+    q.mosaic2 = l.mosaic2;
+    quality.push_back(q);
+  }
+  dataset::write_multiclasses(out / "multiclasses.txt", multi);
+  dataset::write_categories(out / "categories1.txt", quality);
+}
+
+}  // namespace
+
+void register_simulate(CLI::App& root) {
+  auto args = std::make_shared<SimulateArgs>();
+  CLI::App* cmd = root.add_subcommand(
+      "simulate",
+      "Simulate labelled diffraction frames (Bragg spots, solvent, air, ice, detector noise): "
+      "fake_NNNNN.pgm/png 8-bit frames, multiclasses.txt, categories1.txt and a JSON truth "
+      "sidecar per frame. Same seed => same bytes, whatever --threads.");
+  cmd->add_option("--out", args->out, "Output folder (created if missing)")->required();
+  cmd->add_option("--count", args->count, "Number of frames")->capture_default_str();
+  cmd->add_option("--mix", args->mix,
+                  "Label proportions: 'balanced' (every quality class equally often), 'study' "
+                  "(the study's imbalance), or a JSON file with keys blank, noxtal, weak, good, "
+                  "strong (quality weights), photo1, photo2, both, custom (lattice weights), "
+                  "multilattice, ice, badice_given_ice (probabilities)")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Run seed (frame i uses seeds derived from seed and i)")
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Worker threads (0 = all cores)")
+      ->capture_default_str();
+  cmd->add_option("--format", args->format, "8-bit output format: pgm or png")
+      ->capture_default_str();
+  cmd->add_option("--binning", args->binning,
+                  "Downsampling of the full frame to the output: mean (as the study; dilutes "
+                  "small spots) or max (keeps spot peaks)")
+      ->capture_default_str();
+  cmd->add_flag("--full-frame", args->full_frame,
+                "Also write the full-resolution detector frame (ADU) as fake_NNNNN_full.tif");
+  cmd->add_option("--full-frame-bits", args->full_frame_bits,
+                  "Pixel type of the full frame: 16 (uint16) or 32 (int32)")
+      ->capture_default_str();
+  cmd->add_option("--output-size", args->output_size, "Output frame size in pixels per axis")
+      ->capture_default_str();
+  cmd->add_option("--full-size", args->full_size,
+                  "Full-resolution detector size in pixels per axis (an integer multiple of "
+                  "--output-size; the binning factor is their ratio)")
+      ->capture_default_str();
+  cmd->add_option("--preset", args->preset,
+                  "Restrict crystals to one preset: photo1 (PSI, P6_3, 281x281x165 A), photo2 "
+                  "(PSII, P2_12_12_1, 117x223x310 A) or both (both on every crystal frame)");
+  cmd->add_option("--cell", args->cell,
+                  "A user unit cell 'a,b,c,alpha,beta,gamma' (A, degrees; space group P1) used "
+                  "for crystal frames (with --preset: added to the preset)");
+  cmd->add_option("--wavelength", args->wavelength,
+                  "Fix the wavelength in A (default: random in [0.9, 1.8] per frame)");
+  cmd->add_option("--distance", args->distance,
+                  "Fix the sample-detector distance in mm (default: per frame, so that the "
+                  "detector edge sees 1.9-3.4 A)");
+  cmd->add_option("--pixel-size", args->pixel_size,
+                  "Fix the full-resolution pixel size in mm (default: random in [0.075, 0.172])");
+  cmd->add_flag("--no-sidecar", args->no_sidecar, "Do not write the per-frame JSON truth");
+  cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
+  cmd->callback([args] { run_simulate(*args); });
+}
+
+}  // namespace difftriage::cli
