@@ -36,7 +36,8 @@ Image<uint8_t> make_frame() {
     for (int64_t y = std::max<int64_t>(0, cs - 6); y < std::min<int64_t>(kSide, cs + 7); ++y) {
       for (int64_t x = std::max<int64_t>(0, cf - 6); x < std::min<int64_t>(kSide, cf + 7); ++x) {
         const double r2 = (y - cs) * (y - cs) + (x - cf) * (x - cf);
-        image(y, x) = static_cast<uint8_t>(std::min(255.0, image(y, x) + peak * std::exp(-r2 / (2 * sigma2))));
+        image(y, x) = static_cast<uint8_t>(
+            std::min(255.0, image(y, x) + peak * std::exp(-r2 / (2 * sigma2))));
       }
     }
   }

@@ -1,7 +1,5 @@
 #include "format_registry.h"
 
-#include <iterator>
-
 namespace difftriage::io::detail {
 namespace {
 
@@ -57,8 +55,7 @@ void check_extents(const std::string& name, const char* what, int64_t n_slow, in
     throw_format_error(name, what, " header gives an empty image (", n_fast, " x ", n_slow,
                        " pixels, fast x slow)");
   }
-  if (n_slow > kMaxImageExtent || n_fast > kMaxImageExtent ||
-      n_slow * n_fast > kMaxImagePixels) {
+  if (n_slow > kMaxImageExtent || n_fast > kMaxImageExtent || n_slow * n_fast > kMaxImagePixels) {
     throw_format_error(name, what, " header gives an image of ", n_fast, " x ", n_slow,
                        " pixels (fast x slow), beyond the limit of ", kMaxImageExtent,
                        " per axis and ", kMaxImagePixels, " in all");

@@ -46,8 +46,8 @@ FileBytes read_whole_file(const std::filesystem::path& path) {
   if (regular && !ec) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-      throw IoError(::difftriage::detail::concat("cannot open ", path.string(), ": ",
-                                                 std::strerror(errno)));
+      throw IoError(
+          ::difftriage::detail::concat("cannot open ", path.string(), ": ", std::strerror(errno)));
     }
     bytes.owned.reset(new uint8_t[n_bytes > 0 ? n_bytes : 1]);
     in.read(reinterpret_cast<char*>(bytes.owned.get()), static_cast<std::streamsize>(n_bytes));
@@ -70,8 +70,8 @@ FileBytes read_whole_file(const std::filesystem::path& path) {
 AnyImage decode_image(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                       const ReadOptions& options) {
   if (bytes == nullptr || n_bytes == 0) {
-    detail::throw_format_error(name, "file is empty; known formats: ",
-                               detail::known_format_names());
+    detail::throw_format_error(name,
+                               "file is empty; known formats: ", detail::known_format_names());
   }
   const detail::FormatReader* reader = detail::find_reader(bytes, n_bytes);
   if (reader == nullptr) {

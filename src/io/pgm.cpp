@@ -107,8 +107,8 @@ PgmHeader read_pgm_header(PgmScanner& scanner, const uint8_t* bytes, size_t n_by
     throw_format_error(name, "truncated PGM: file ends after the header, no pixel data");
   }
   if (!is_pgm_space(bytes[scanner.position()])) {
-    throw_format_error(name, "PGM maxval is not followed by whitespace (byte ",
-                       scanner.position(), ")");
+    throw_format_error(name, "PGM maxval is not followed by whitespace (byte ", scanner.position(),
+                       ")");
   }
   scanner.skip(1);
   return header;

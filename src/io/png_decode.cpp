@@ -17,6 +17,9 @@ constexpr uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n
 // Largest ancillary chunk (text, ICC profile) libpng may allocate: a corrupt length field must
 // not cost gigabytes.
 constexpr png_alloc_size_t kMaxPngChunkBytes = 16u << 20;
+// Deflate cannot do better than about 1032:1 (a 258-byte match in a couple of bits); with margin,
+// a file this many times smaller than its raw pixels cannot hold them, whatever IHDR says.
+constexpr uint64_t kMaxDeflateRatio = 1100;
 
 struct PngSource {
   const uint8_t* bytes;
@@ -34,9 +37,10 @@ void read_from_memory(png_structp png, png_bytep out, size_t n) {
 struct PngHeader {
   uint32_t width = 0;
   uint32_t height = 0;
-  int bit_depth = 0;   // after the transformations below
-  int channels = 0;    // after the transformations below
-  int color_type = 0;  // as stored in the file
+  int bit_depth = 0;            // after the transformations below
+  int channels = 0;             // after the transformations below
+  int color_type = 0;           // as stored in the file
+  int file_bits_per_pixel = 0;  // as stored in the file
 };
 
 // Phase 1: reads the header and sets up the conversions. Only trivially destructible locals live
@@ -46,6 +50,7 @@ bool read_header(png_structp png, png_infop info, PngHeader* header) {
   png_read_info(png, info);
   const int color_type = png_get_color_type(png, info);
   const int bit_depth = png_get_bit_depth(png, info);
+  header->file_bits_per_pixel = bit_depth * png_get_channels(png, info);
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if ((color_type & PNG_COLOR_MASK_COLOR) != 0) {
@@ -101,8 +106,8 @@ AnyImage decode_png(const uint8_t* bytes, size_t n_bytes, const std::string& nam
   check_single_frame(name, options);
   PngErrorContext errors;
   PngReadGuard guard;
-  guard.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &errors, png_record_error,
-                                     png_ignore_warning);
+  guard.png =
+      png_create_read_struct(PNG_LIBPNG_VER_STRING, &errors, png_record_error, png_ignore_warning);
   if (guard.png == nullptr) throw_format_error(name, "cannot start libpng (out of memory?)");
   guard.info = png_create_info_struct(guard.png);
   if (guard.info == nullptr) throw_format_error(name, "cannot start libpng (out of memory?)");
@@ -119,9 +124,16 @@ AnyImage decode_png(const uint8_t* bytes, size_t n_bytes, const std::string& nam
     throw_format_error(name, "bad PNG header: ", errors.message);
   }
   check_extents(name, "PNG", header.height, header.width);
+  const uint64_t min_raw_bytes = uint64_t{header.width} * header.height *
+                                 static_cast<uint64_t>(header.file_bits_per_pixel) / 8;
+  if (min_raw_bytes / kMaxDeflateRatio > n_bytes) {
+    throw_format_error(name, "truncated PNG: ", header.width, " x ", header.height,
+                       " pixels cannot be compressed into a file of ", n_bytes, " bytes");
+  }
   if (header.channels != 1 || (header.bit_depth != 8 && header.bit_depth != 16)) {
     throw_format_error(name, "unsupported PNG layout (colour type ", header.color_type, ", ",
-                       header.channels, " channel(s) of ", header.bit_depth, " bits after conversion)");
+                       header.channels, " channel(s) of ", header.bit_depth,
+                       " bits after conversion)");
   }
   if (header.bit_depth == 16) return decode_rows<uint16_t>(guard.png, header, errors, name);
   return decode_rows<uint8_t>(guard.png, header, errors, name);

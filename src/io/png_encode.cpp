@@ -56,13 +56,12 @@ bool write_png_stream(png_structp png, png_infop info, const PngLayout* layout, 
 }
 
 // Encodes `n_slow` rows of `row_bytes` bytes each. Throws IoError prefixed with `what`.
-std::vector<uint8_t> encode(const uint8_t* pixels, int64_t n_slow, int64_t n_fast,
-                            size_t row_bytes, int bit_depth, int color_type,
-                            const std::string& what) {
+std::vector<uint8_t> encode(const uint8_t* pixels, int64_t n_slow, int64_t n_fast, size_t row_bytes,
+                            int bit_depth, int color_type, const std::string& what) {
   PngErrorContext errors;
   PngWriteGuard guard;
-  guard.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &errors, png_record_error,
-                                      png_ignore_warning);
+  guard.png =
+      png_create_write_struct(PNG_LIBPNG_VER_STRING, &errors, png_record_error, png_ignore_warning);
   if (guard.png != nullptr) guard.info = png_create_info_struct(guard.png);
   if (guard.info == nullptr) throw IoError(what + ": cannot start libpng (out of memory?)");
 
@@ -105,19 +104,18 @@ std::vector<uint8_t> encode_png(const uint8_t* pixels, int64_t n_slow, int64_t n
 
 void write_png(const std::filesystem::path& path, const ImageView<uint8_t>& image) {
   detail::check_writable(path.string(), image.n_slow(), image.n_fast());
-  const std::vector<uint8_t> bytes =
-      detail::encode(image.data(), image.n_slow(), image.n_fast(),
-                     static_cast<size_t>(image.n_fast()), 8, PNG_COLOR_TYPE_GRAY,
-                     "cannot write " + path.string());
+  const std::vector<uint8_t> bytes = detail::encode(
+      image.data(), image.n_slow(), image.n_fast(), static_cast<size_t>(image.n_fast()), 8,
+      PNG_COLOR_TYPE_GRAY, "cannot write " + path.string());
   detail::write_bytes(path, bytes);
 }
 
 void write_png(const std::filesystem::path& path, const ImageView<uint16_t>& image) {
   detail::check_writable(path.string(), image.n_slow(), image.n_fast());
-  const std::vector<uint8_t> bytes = detail::encode(
-      reinterpret_cast<const uint8_t*>(image.data()), image.n_slow(), image.n_fast(),
-      static_cast<size_t>(image.n_fast()) * 2, 16, PNG_COLOR_TYPE_GRAY,
-      "cannot write " + path.string());
+  const std::vector<uint8_t> bytes =
+      detail::encode(reinterpret_cast<const uint8_t*>(image.data()), image.n_slow(), image.n_fast(),
+                     static_cast<size_t>(image.n_fast()) * 2, 16, PNG_COLOR_TYPE_GRAY,
+                     "cannot write " + path.string());
   detail::write_bytes(path, bytes);
 }
 

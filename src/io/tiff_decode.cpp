@@ -26,6 +26,7 @@ struct TiffLayout {
   TiffSamples samples = TiffSamples::kUint8;
   size_t bytes_per_sample = 1;
   bool tiled = false;
+  bool compressed = false;
 };
 
 // Reads a uint16 tag with libtiff's default when absent.
@@ -53,7 +54,8 @@ TiffSamples sample_kind(uint16_t sample_format, uint16_t bits, const std::string
                      : sample_format == SAMPLEFORMAT_IEEEFP ? "floating-point"
                                                             : "unknown-format";
   throw_format_error(name, "unsupported TIFF samples: ", bits, "-bit ", kind, " (sample format ",
-                     sample_format, "); readable are 8/16/32-bit unsigned or signed integers and "
+                     sample_format,
+                     "); readable are 8/16/32-bit unsigned or signed integers and "
                      "32-bit floats");
 }
 
@@ -76,7 +78,8 @@ TiffLayout read_layout(TIFF* tif, const std::string& name) {
   }
   uint32_t depth = 1;
   if (TIFFGetField(tif, TIFFTAG_IMAGEDEPTH, &depth) == 1 && depth > 1) {
-    throw_format_error(name, "TIFF is a volume (image depth ", depth, "); only 2-D images are read");
+    throw_format_error(name, "TIFF is a volume (image depth ", depth,
+                       "); only 2-D images are read");
   }
   TiffLayout layout;
   const uint16_t bits = get_u16(tif, TIFFTAG_BITSPERSAMPLE, 1);
@@ -91,6 +94,7 @@ TiffLayout read_layout(TIFF* tif, const std::string& name) {
     throw_format_error(name, "TIFF compression scheme ", compression,
                        " is not available in this libtiff");
   }
+  layout.compressed = compression != COMPRESSION_NONE;
   return layout;
 }
 
@@ -110,8 +114,8 @@ void read_strips(TIFF* tif, const TiffLayout& layout, uint8_t* dst, const TiffEr
   uint32_t rows_per_strip = 0;
   TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rows_per_strip);
   const uint64_t n_rows = static_cast<uint64_t>(layout.n_slow);
-  const uint64_t strip_rows = (rows_per_strip == 0 || rows_per_strip > n_rows) ? n_rows
-                                                                               : rows_per_strip;
+  const uint64_t strip_rows =
+      (rows_per_strip == 0 || rows_per_strip > n_rows) ? n_rows : rows_per_strip;
   const uint64_t n_strips = (n_rows + strip_rows - 1) / strip_rows;
   if (TIFFNumberOfStrips(tif) < n_strips) {
     throw_format_error(name, "TIFF has ", TIFFNumberOfStrips(tif), " strips, ", layout.n_slow,
@@ -136,9 +140,10 @@ void read_tiles(TIFF* tif, const TiffLayout& layout, uint8_t* dst, const TiffErr
   // the usual 256..1024-pixel tiles on small images) so a corrupt tile size cannot cost gigabytes.
   const uint64_t n_pixels = static_cast<uint64_t>(layout.n_slow * layout.n_fast);
   const uint64_t tile_pixels = uint64_t{tile_fast} * tile_slow;
-  if (tile_fast == 0 || tile_slow == 0 || tile_pixels > std::max<uint64_t>(4 * n_pixels, 1u << 20)) {
-    throw_format_error(name, "TIFF tile size ", tile_fast, " x ", tile_slow,
-                       " is invalid for a ", layout.n_fast, " x ", layout.n_slow, " image");
+  if (tile_fast == 0 || tile_slow == 0 ||
+      tile_pixels > std::max<uint64_t>(4 * n_pixels, 1u << 20)) {
+    throw_format_error(name, "TIFF tile size ", tile_fast, " x ", tile_slow, " is invalid for a ",
+                       layout.n_fast, " x ", layout.n_slow, " image");
   }
   const uint64_t tile_row_bytes = uint64_t{tile_fast} * layout.bytes_per_sample;
   const uint64_t tile_bytes = tile_row_bytes * tile_slow;
@@ -158,8 +163,8 @@ void read_tiles(TIFF* tif, const TiffLayout& layout, uint8_t* dst, const TiffErr
         fail_data(name, errors, "tile", index, "short tile");
       }
       const uint64_t rows = std::min<uint64_t>(tile_slow, layout.n_slow - slow);
-      const uint64_t copy = std::min<uint64_t>(tile_fast, layout.n_fast - fast) *
-                            layout.bytes_per_sample;
+      const uint64_t copy =
+          std::min<uint64_t>(tile_fast, layout.n_fast - fast) * layout.bytes_per_sample;
       for (uint64_t r = 0; r < rows; ++r) {
         std::memcpy(dst + (slow + r) * row_bytes + fast * layout.bytes_per_sample,
                     tile.data() + r * tile_row_bytes, static_cast<size_t>(copy));
@@ -171,8 +176,10 @@ void read_tiles(TIFF* tif, const TiffLayout& layout, uint8_t* dst, const TiffErr
 void read_raster(TIFF* tif, const TiffLayout& layout, void* dst, const TiffErrors& errors,
                  const std::string& name) {
   auto* bytes = static_cast<uint8_t*>(dst);
-  if (layout.tiled) read_tiles(tif, layout, bytes, errors, name);
-  else read_strips(tif, layout, bytes, errors, name);
+  if (layout.tiled)
+    read_tiles(tif, layout, bytes, errors, name);
+  else
+    read_strips(tif, layout, bytes, errors, name);
 }
 
 template <typename T>
@@ -197,7 +204,8 @@ Image<int32_t> read_widened(TIFF* tif, const TiffLayout& layout, const TiffError
 // Moves to directory `frame`, or throws naming how many frames the file has.
 void select_frame(TIFF* tif, int64_t frame, const std::string& name) {
   if (frame == 0) return;
-  if (frame < 0 || frame > kMaxTiffFrame || TIFFSetDirectory(tif, static_cast<tdir_t>(frame)) != 1) {
+  if (frame < 0 || frame > kMaxTiffFrame ||
+      TIFFSetDirectory(tif, static_cast<tdir_t>(frame)) != 1) {
     const tdir_t n_frames = TIFFNumberOfDirectories(tif);
     throw_format_error(name, "frame ", frame, " out of range, file has ", n_frames,
                        n_frames == 1 ? " frame" : " frames");
@@ -209,10 +217,10 @@ void select_frame(TIFF* tif, int64_t frame, const std::string& name) {
 int probe_tiff(const uint8_t* head, size_t n_bytes) noexcept {
   if (n_bytes < 4) return kProbeNo;
   // Classic TIFF (42) and BigTIFF (43), little- or big-endian.
-  const bool little = head[0] == 'I' && head[1] == 'I' && (head[2] == 42 || head[2] == 43) &&
-                      head[3] == 0;
-  const bool big = head[0] == 'M' && head[1] == 'M' && head[2] == 0 &&
-                   (head[3] == 42 || head[3] == 43);
+  const bool little =
+      head[0] == 'I' && head[1] == 'I' && (head[2] == 42 || head[2] == 43) && head[3] == 0;
+  const bool big =
+      head[0] == 'M' && head[1] == 'M' && head[2] == 0 && (head[3] == 42 || head[3] == 43);
   return (little || big) ? kProbeMagic : kProbeNo;
 }
 
@@ -227,13 +235,27 @@ AnyImage decode_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& na
   }
   select_frame(tif.get(), options.frame, name);
   const TiffLayout layout = read_layout(tif.get(), name);
+  // Uncompressed pixels must fit in the file: check before allocating the frame.
+  const uint64_t raw_bytes =
+      static_cast<uint64_t>(layout.n_slow * layout.n_fast) * layout.bytes_per_sample;
+  if (!layout.compressed && raw_bytes > n_bytes) {
+    throw_format_error(name, "truncated TIFF: ", layout.n_fast, " x ", layout.n_slow,
+                       " uncompressed pixels of ", layout.bytes_per_sample, " byte(s) need ",
+                       raw_bytes, " bytes, the file has ", n_bytes);
+  }
   switch (layout.samples) {
-    case TiffSamples::kUint8: return read_direct<uint8_t>(tif.get(), layout, errors, name);
-    case TiffSamples::kUint16: return read_direct<uint16_t>(tif.get(), layout, errors, name);
-    case TiffSamples::kInt32: return read_direct<int32_t>(tif.get(), layout, errors, name);
-    case TiffSamples::kFloat32: return read_direct<float>(tif.get(), layout, errors, name);
-    case TiffSamples::kInt8: return read_widened<int8_t>(tif.get(), layout, errors, name);
-    case TiffSamples::kInt16: return read_widened<int16_t>(tif.get(), layout, errors, name);
+    case TiffSamples::kUint8:
+      return read_direct<uint8_t>(tif.get(), layout, errors, name);
+    case TiffSamples::kUint16:
+      return read_direct<uint16_t>(tif.get(), layout, errors, name);
+    case TiffSamples::kInt32:
+      return read_direct<int32_t>(tif.get(), layout, errors, name);
+    case TiffSamples::kFloat32:
+      return read_direct<float>(tif.get(), layout, errors, name);
+    case TiffSamples::kInt8:
+      return read_widened<int8_t>(tif.get(), layout, errors, name);
+    case TiffSamples::kInt16:
+      return read_widened<int16_t>(tif.get(), layout, errors, name);
     case TiffSamples::kUint32: {
       // Same bytes as int32: values above INT32_MAX read as negative and become -1.
       Image<int32_t> image = read_direct<int32_t>(tif.get(), layout, errors, name);

@@ -19,9 +19,12 @@ constexpr uint64_t kStripBytes = 64 * 1024;
 
 template <typename T>
 uint16_t sample_format_of() {
-  if constexpr (std::is_same_v<T, float>) return SAMPLEFORMAT_IEEEFP;
-  else if constexpr (std::is_signed_v<T>) return SAMPLEFORMAT_INT;
-  else return SAMPLEFORMAT_UINT;
+  if constexpr (std::is_same_v<T, float>)
+    return SAMPLEFORMAT_IEEEFP;
+  else if constexpr (std::is_signed_v<T>)
+    return SAMPLEFORMAT_INT;
+  else
+    return SAMPLEFORMAT_UINT;
 }
 
 template <typename T>

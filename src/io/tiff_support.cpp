@@ -36,8 +36,8 @@ int capture_error(TIFF* /*tif*/, void* user_data, const char* module, const char
   return 1;  // handled: libtiff does not call its global handler
 }
 
-int drop_warning(TIFF* /*tif*/, void* /*user_data*/, const char* /*module*/,
-                 const char* /*format*/, va_list /*args*/) {
+int drop_warning(TIFF* /*tif*/, void* /*user_data*/, const char* /*module*/, const char* /*format*/,
+                 va_list /*args*/) {
   return 1;
 }
 
@@ -60,7 +60,8 @@ tmsize_t source_read(thandle_t handle, void* out, tmsize_t n) {
   auto* source = static_cast<TiffSource*>(handle);
   if (n <= 0 || source->position >= source->n_bytes) return 0;
   const uint64_t available = source->n_bytes - source->position;
-  const uint64_t count = static_cast<uint64_t>(n) < available ? static_cast<uint64_t>(n) : available;
+  const uint64_t count =
+      static_cast<uint64_t>(n) < available ? static_cast<uint64_t>(n) : available;
   std::memcpy(out, source->bytes + source->position, static_cast<size_t>(count));
   source->position += count;
   return static_cast<tmsize_t>(count);

@@ -37,10 +37,11 @@ void decode_or_reject(const std::string& bytes, const std::string& label, Outcom
   }
 }
 
-// Every truncation length (stepping so that about 400 are tried) and 600 random byte edits.
+// Truncations at about 1000 lengths (all of them for small files) and 2500 random edits of 1-4
+// bytes.
 Outcomes corrupt_and_decode(const std::string& valid, const std::string& label, uint32_t seed) {
   Outcomes outcomes;
-  const size_t step = std::max<size_t>(1, valid.size() / 400);
+  const size_t step = std::max<size_t>(1, valid.size() / 1000);
   for (size_t n = 0; n < valid.size(); n += step) {
     decode_or_reject(valid.substr(0, n), label + " cut at " + std::to_string(n), &outcomes);
   }
@@ -48,14 +49,15 @@ Outcomes corrupt_and_decode(const std::string& valid, const std::string& label, 
   std::uniform_int_distribution<size_t> position(0, valid.size() - 1);
   std::uniform_int_distribution<int> byte(1, 255);
   std::uniform_int_distribution<int> n_edits(1, 4);
-  for (int trial = 0; trial < 600; ++trial) {
+  for (int trial = 0; trial < 2500; ++trial) {
     std::string bytes = valid;
     const int edits = n_edits(rng);
-    // Headers are where the interesting damage happens: half the edits land in the first 64
-    // bytes.
+    // Headers are where the interesting damage happens: a third of the trials edit the first 64
+    // bytes, a third the last 256 (where libtiff puts the IFD and PNG its trailer).
     for (int e = 0; e < edits; ++e) {
       size_t at = position(rng);
-      if (trial % 2 == 0) at %= std::min<size_t>(64, valid.size());
+      if (trial % 3 == 0) at %= std::min<size_t>(64, valid.size());
+      if (trial % 3 == 1) at = valid.size() - 1 - at % std::min<size_t>(256, valid.size());
       bytes[at] = static_cast<char>(static_cast<uint8_t>(bytes[at]) ^ byte(rng));
     }
     decode_or_reject(bytes, label + " edit trial " + std::to_string(trial), &outcomes);
@@ -102,7 +104,9 @@ TEST_F(Corruption, TiffNeverCrashes) {
   const Image<float> frame32 = testing::make_frame_f32(30, 40, 36);
   const std::string tif16 = encode([&](const auto& p) { write_tiff(p, AnyImage(frame16)); });
   const std::string tif32 = encode([&](const auto& p) { write_tiff(p, AnyImage(frame32)); });
-  for (const auto& [bytes, label] : {std::pair{tif16, "tiff16"}, {tif32, "tiff-f32"}}) {
+  const std::string tiled = testing::build_tiled_tiff(testing::make_frame_u16(40, 36, 37), 16);
+  for (const auto& [bytes, label] :
+       {std::pair{tif16, "tiff16"}, {tif32, "tiff-f32"}, {tiled, "tiff-tiled"}}) {
     const Outcomes o = corrupt_and_decode(bytes, label, 43);
     EXPECT_GT(o.n_rejected, 0) << label;
     EXPECT_GT(o.n_decoded, 0) << label;

@@ -71,71 +71,141 @@ Image<float> make_frame_f32(int64_t n_slow, int64_t n_fast, uint32_t seed) {
   return image;
 }
 
-std::string build_tiff(std::vector<TiffEntry> entries, const std::string& data, bool data_last) {
+namespace {
+
+// Appends one IFD with its data and out-of-line values to `file`, links it from the 4-byte
+// offset at `link_at` (the header's first-IFD field or the previous IFD's next field) and returns
+// the position of its own next-IFD field.
+size_t append_ifd(std::string& file, std::vector<TiffEntry> entries, const std::string& data,
+                  bool data_last, size_t link_at) {
   std::sort(entries.begin(), entries.end(),
             [](const TiffEntry& a, const TiffEntry& b) { return a.tag < b.tag; });
-  constexpr size_t kHeaderSize = 8;
-  const size_t ifd_offset = data_last ? kHeaderSize : (kHeaderSize + data.size() + 1) & ~size_t{1};
+  const auto align = [&] { file.resize((file.size() + 1) & ~size_t{1}, '\0'); };
+  align();
+  size_t data_offset = file.size();
+  if (!data_last) {
+    file += data;
+    align();
+  }
+  const size_t ifd_offset = file.size();
+  put_u32(file, link_at, static_cast<uint32_t>(ifd_offset));
   const size_t ifd_size = 2 + 12 * entries.size() + 4;
-  std::string out(ifd_offset + ifd_size, '\0');
-  // Out-of-line values follow the IFD; with data_last the data follows them.
   size_t n_out_of_line = 0;
   for (const TiffEntry& e : entries) {
     const size_t n_bytes = type_size(e.type) * e.values.size();
     if (n_bytes > 4) n_out_of_line += (n_bytes + 1) & ~size_t{1};
   }
-  const size_t data_offset = data_last ? out.size() + n_out_of_line : kHeaderSize;
-  out[0] = 'I';
-  out[1] = 'I';
-  put_u16(out, 2, 42);
-  put_u32(out, 4, static_cast<uint32_t>(ifd_offset));
-  if (!data_last) std::copy(data.begin(), data.end(), out.begin() + kHeaderSize);
-  put_u16(out, ifd_offset, static_cast<uint32_t>(entries.size()));
+  if (data_last) data_offset = ifd_offset + ifd_size + n_out_of_line;
+  file.resize(ifd_offset + ifd_size, '\0');
+  put_u16(file, ifd_offset, static_cast<uint32_t>(entries.size()));
   for (size_t i = 0; i < entries.size(); ++i) {
     const TiffEntry& e = entries[i];
     const size_t at = ifd_offset + 2 + 12 * i;
-    put_u16(out, at, e.tag);
-    put_u16(out, at + 2, e.type);
-    put_u32(out, at + 4, static_cast<uint32_t>(e.values.size()));
+    put_u16(file, at, e.tag);
+    put_u16(file, at + 2, e.type);
+    put_u32(file, at + 4, static_cast<uint32_t>(e.values.size()));
     const size_t n_bytes = type_size(e.type) * e.values.size();
     size_t value_at = at + 8;
     if (n_bytes > 4) {
-      value_at = out.size();
-      put_u32(out, at + 8, static_cast<uint32_t>(value_at));
-      out.resize(out.size() + ((n_bytes + 1) & ~size_t{1}), '\0');
+      value_at = file.size();
+      put_u32(file, at + 8, static_cast<uint32_t>(value_at));
+      file.resize(file.size() + ((n_bytes + 1) & ~size_t{1}), '\0');
     }
     for (size_t k = 0; k < e.values.size(); ++k) {
-      const uint32_t v = e.values[k] + (e.add_data_offset ? static_cast<uint32_t>(data_offset) : 0u);
-      if (e.type == 3) put_u16(out, value_at + 2 * k, v);
-      else put_u32(out, value_at + 4 * k, v);
+      const uint32_t v =
+          e.values[k] + (e.add_data_offset ? static_cast<uint32_t>(data_offset) : 0u);
+      if (e.type == 3)
+        put_u16(file, value_at + 2 * k, v);
+      else
+        put_u32(file, value_at + 4 * k, v);
     }
   }
-  if (data_last) out += data;
-  return out;
+  if (data_last) file += data;
+  return ifd_offset + 2 + 12 * entries.size();
+}
+
+std::string tiff_header() { return std::string("II*\0\0\0\0\0", 8); }
+
+}  // namespace
+
+std::string build_tiff(std::vector<TiffEntry> entries, const std::string& data, bool data_last) {
+  std::string file = tiff_header();
+  append_ifd(file, std::move(entries), data, data_last, 4);
+  return file;
+}
+
+std::string build_tiff_pages(
+    const std::vector<std::pair<std::vector<TiffEntry>, std::string>>& pages) {
+  std::string file = tiff_header();
+  size_t link_at = 4;
+  for (const auto& [entries, data] : pages)
+    link_at = append_ifd(file, entries, data, false, link_at);
+  return file;
+}
+
+std::vector<TiffEntry> strip_tiff_entries(uint32_t n_fast, uint32_t n_slow, uint16_t bits,
+                                          uint16_t sample_format, size_t n_data_bytes,
+                                          const std::vector<TiffEntry>& overrides) {
+  std::vector<TiffEntry> entries = {
+      {256, 4, {n_fast}},                               // ImageWidth
+      {257, 4, {n_slow}},                               // ImageLength
+      {258, 3, {bits}},                                 // BitsPerSample
+      {259, 3, {1}},                                    // Compression: none
+      {262, 3, {1}},                                    // Photometric: MinIsBlack
+      {273, 4, {0}, true},                              // StripOffsets
+      {277, 3, {1}},                                    // SamplesPerPixel
+      {278, 4, {n_slow}},                               // RowsPerStrip
+      {279, 4, {static_cast<uint32_t>(n_data_bytes)}},  // StripByteCounts
+      {339, 3, {sample_format}},                        // SampleFormat
+  };
+  for (const TiffEntry& o : overrides) {
+    auto it = std::find_if(entries.begin(), entries.end(),
+                           [&](const TiffEntry& e) { return e.tag == o.tag; });
+    if (it != entries.end())
+      *it = o;
+    else
+      entries.push_back(o);
+  }
+  return entries;
 }
 
 std::string build_strip_tiff(uint32_t n_fast, uint32_t n_slow, uint16_t bits,
                              uint16_t sample_format, const std::string& data,
                              const std::vector<TiffEntry>& overrides, bool data_last) {
-  std::vector<TiffEntry> entries = {
-      {256, 4, {n_fast}},                                        // ImageWidth
-      {257, 4, {n_slow}},                                        // ImageLength
-      {258, 3, {bits}},                                          // BitsPerSample
-      {259, 3, {1}},                                             // Compression: none
-      {262, 3, {1}},                                             // Photometric: MinIsBlack
-      {273, 4, {0}, true},                                       // StripOffsets
-      {277, 3, {1}},                                             // SamplesPerPixel
-      {278, 4, {n_slow}},                                        // RowsPerStrip
-      {279, 4, {static_cast<uint32_t>(data.size())}},            // StripByteCounts
-      {339, 3, {sample_format}},                                 // SampleFormat
-  };
-  for (const TiffEntry& o : overrides) {
-    auto it = std::find_if(entries.begin(), entries.end(),
-                           [&](const TiffEntry& e) { return e.tag == o.tag; });
-    if (it != entries.end()) *it = o;
-    else entries.push_back(o);
+  return build_tiff(strip_tiff_entries(n_fast, n_slow, bits, sample_format, data.size(), overrides),
+                    data, data_last);
+}
+
+std::string build_tiled_tiff(const Image<uint16_t>& image, uint32_t tile) {
+  const auto n_fast = static_cast<uint32_t>(image.n_fast());
+  const auto n_slow = static_cast<uint32_t>(image.n_slow());
+  std::string tiles;
+  std::vector<uint32_t> offsets, counts;
+  for (uint32_t ty = 0; ty < n_slow; ty += tile) {
+    for (uint32_t tx = 0; tx < n_fast; tx += tile) {
+      std::vector<uint16_t> block(tile * tile, 0xdead);
+      for (uint32_t y = 0; y < tile && ty + y < n_slow; ++y) {
+        for (uint32_t x = 0; x < tile && tx + x < n_fast; ++x) {
+          block[y * tile + x] = image(ty + y, tx + x);
+        }
+      }
+      offsets.push_back(static_cast<uint32_t>(tiles.size()));
+      counts.push_back(tile * tile * 2);
+      tiles.append(reinterpret_cast<const char*>(block.data()), block.size() * 2);
+    }
   }
-  return build_tiff(entries, data, data_last);
+  return build_tiff({{256, 4, {n_fast}},
+                     {257, 4, {n_slow}},
+                     {258, 3, {16}},
+                     {259, 3, {1}},
+                     {262, 3, {1}},
+                     {277, 3, {1}},
+                     {322, 4, {tile}},
+                     {323, 4, {tile}},
+                     {324, 4, offsets, true},
+                     {325, 4, counts},
+                     {339, 3, {1}}},
+                    tiles);
 }
 
 namespace {

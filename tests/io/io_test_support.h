@@ -9,6 +9,7 @@
 #include <exception>
 #include <functional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -47,12 +48,24 @@ struct TiffEntry {
 std::string build_tiff(std::vector<TiffEntry> entries, const std::string& data,
                        bool data_last = false);
 
+/// A multi-page TIFF: one IFD (frame) per (entries, data) pair, data before each IFD.
+std::string build_tiff_pages(
+    const std::vector<std::pair<std::vector<TiffEntry>, std::string>>& pages);
+
+/// The entries of a one-strip uncompressed grayscale TIFF (see build_strip_tiff).
+std::vector<TiffEntry> strip_tiff_entries(uint32_t n_fast, uint32_t n_slow, uint16_t bits,
+                                          uint16_t sample_format, size_t n_data_bytes,
+                                          const std::vector<TiffEntry>& overrides = {});
+
 /// A one-strip uncompressed grayscale TIFF of `n_fast` x `n_slow` with `bits` per sample; the
 /// entries in `overrides` replace (same tag) or add to the defaults.
 std::string build_strip_tiff(uint32_t n_fast, uint32_t n_slow, uint16_t bits,
                              uint16_t sample_format, const std::string& data,
-                             const std::vector<TiffEntry>& overrides = {},
-                             bool data_last = false);
+                             const std::vector<TiffEntry>& overrides = {}, bool data_last = false);
+
+/// A tiled uncompressed 16-bit TIFF of `image` with square tiles of `tile` pixels (a multiple of
+/// 16); padding pixels hold 0xdead.
+std::string build_tiled_tiff(const Image<uint16_t>& image, uint32_t tile);
 
 /// A PNG of any colour type/bit depth written with libpng directly (for the variants
 /// difftriage does not write). `rows` holds packed rows as PNG stores them (big-endian 16-bit).
@@ -70,8 +83,8 @@ std::string expect_error(const std::function<void()>& action, const std::string&
     action();
   } catch (const E& e) {
     const std::string message = e.what();
-    EXPECT_NE(message.find(name), std::string::npos) << "message does not name '" << name
-                                                    << "': " << message;
+    EXPECT_NE(message.find(name), std::string::npos)
+        << "message does not name '" << name << "': " << message;
     for (const std::string& fragment : fragments) {
       EXPECT_NE(message.find(fragment), std::string::npos)
           << "message lacks '" << fragment << "': " << message;

@@ -84,8 +84,8 @@ TEST(Png, ColourIsConvertedToLuminance) {
 
 TEST(Png, PaletteLowBitAndAlphaVariantsBecomeGray) {
   // Palette of gray levels with a tRNS chunk: indices map to the levels, alpha is dropped.
-  const std::string palette = build_png(3, 8, 3, 1, {2, 0, 1}, {0, 0, 0, 77, 77, 77, 250, 250, 250},
-                                        {128, 255, 0});
+  const std::string palette =
+      build_png(3, 8, 3, 1, {2, 0, 1}, {0, 0, 0, 77, 77, 77, 250, 250, 250}, {128, 255, 0});
   const AnyImage from_palette = decode(palette);
   ASSERT_TRUE(std::holds_alternative<Image<uint8_t>>(from_palette));
   EXPECT_EQ(std::get<Image<uint8_t>>(from_palette).pixels(), (std::vector<uint8_t>{250, 0, 77}));
@@ -120,6 +120,9 @@ TEST(Png, RejectsBadDataNamingTheFile) {
   bad(with_ihdr_size(good, 70000, 16), {"beyond the limit"});
   bad(with_ihdr_size(good, 20000, 20000), {"beyond the limit"});
   bad(with_ihdr_size(good, 0, 16), {"PNG header"});
+  // Within the limits, but 256 MB of pixels cannot come out of a few hundred bytes: rejected
+  // before the frame is allocated.
+  bad(with_ihdr_size(good, 16384, 16384), {"cannot be compressed into a file of"});
   expect_error<FormatError>([&] { decode(good, name, ReadOptions{2}); }, name,
                             {"frame 2 out of range, file has 1 frame"});
 }

@@ -63,47 +63,47 @@ TEST(Tiff, WrittenFileHasOneFrame) {
                             {"frame -3 out of range"});
 }
 
+TEST(Tiff, EachPageIsAFrame) {
+  const std::string pages = testing::build_tiff_pages({
+      {testing::strip_tiff_entries(2, 1, 8, 1, 2), std::string("\x01\x02", 2)},
+      {testing::strip_tiff_entries(1, 2, 16, 1, 4), raw<uint16_t>({300, 400})},
+      {testing::strip_tiff_entries(1, 1, 32, 3, 4), raw<float>({2.5f})},
+  });
+  const AnyImage first = decode(pages, "stack.tif", ReadOptions{0});
+  ASSERT_TRUE(std::holds_alternative<Image<uint8_t>>(first));
+  EXPECT_EQ(std::get<Image<uint8_t>>(first).pixels(), (std::vector<uint8_t>{1, 2}));
+  const AnyImage second = decode(pages, "stack.tif", ReadOptions{1});
+  ASSERT_TRUE(std::holds_alternative<Image<uint16_t>>(second));
+  EXPECT_EQ(std::get<Image<uint16_t>>(second).n_slow(), 2);
+  EXPECT_EQ(std::get<Image<uint16_t>>(second).pixels(), (std::vector<uint16_t>{300, 400}));
+  const AnyImage third = decode(pages, "stack.tif", ReadOptions{2});
+  ASSERT_TRUE(std::holds_alternative<Image<float>>(third));
+  EXPECT_EQ(std::get<Image<float>>(third).pixels(), (std::vector<float>{2.5f}));
+  expect_error<FormatError>([&] { decode(pages, "stack.tif", ReadOptions{3}); }, "stack.tif",
+                            {"frame 3 out of range, file has 3 frames"});
+}
+
 TEST(Tiff, ReadsHandBuiltStripsAndTiles) {
   // Three rows per strip over 7 rows: strips of 3, 3 and 1 rows.
   std::vector<uint16_t> pixels(5 * 7);
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint16_t>(1000 + 37 * i);
   const std::string data = raw(pixels);
   const std::string striped = build_strip_tiff(
-      5, 7, 16, 1, data,
-      {{278, 4, {3}}, {273, 4, {0, 30, 60}, true}, {279, 4, {30, 30, 10}}});
+      5, 7, 16, 1, data, {{278, 4, {3}}, {273, 4, {0, 30, 60}, true}, {279, 4, {30, 30, 10}}});
   const AnyImage from_strips = decode(striped);
   ASSERT_TRUE(std::holds_alternative<Image<uint16_t>>(from_strips));
   EXPECT_EQ(std::get<Image<uint16_t>>(from_strips).pixels(), pixels);
 
   // A 40 x 20 image in 16 x 16 tiles: 3 x 2 tiles, the last column and row padded.
-  const uint32_t n_fast = 40, n_slow = 20, tile = 16;
-  Image<uint16_t> expected(n_slow, n_fast);
+  Image<uint16_t> expected(20, 40);
   for (int64_t i = 0; i < expected.size(); ++i) expected.pixels()[i] = static_cast<uint16_t>(7 * i);
-  std::string tiles;
-  std::vector<uint32_t> offsets, counts;
-  for (uint32_t ty = 0; ty < n_slow; ty += tile) {
-    for (uint32_t tx = 0; tx < n_fast; tx += tile) {
-      std::vector<uint16_t> block(tile * tile, 0xdead);
-      for (uint32_t y = 0; y < tile && ty + y < n_slow; ++y) {
-        for (uint32_t x = 0; x < tile && tx + x < n_fast; ++x) {
-          block[y * tile + x] = expected(ty + y, tx + x);
-        }
-      }
-      offsets.push_back(static_cast<uint32_t>(tiles.size()));
-      counts.push_back(tile * tile * 2);
-      tiles += raw(block);
-    }
-  }
-  const std::string tiled = build_tiff(
-      {{256, 4, {n_fast}}, {257, 4, {n_slow}}, {258, 3, {16}}, {259, 3, {1}}, {262, 3, {1}},
-       {277, 3, {1}}, {322, 4, {tile}}, {323, 4, {tile}}, {324, 4, offsets, true},
-       {325, 4, counts}, {339, 3, {1}}},
-      tiles);
+  const std::string tiled = testing::build_tiled_tiff(expected, 16);
   expect_same_pixels(expected, decode(tiled));
 }
 
 TEST(Tiff, WidensSignedAndUnsigned32BitToInt32) {
-  const std::string u32 = build_strip_tiff(3, 1, 32, 1, raw<uint32_t>({7, 0x7fffffffu, 0xffffffffu}));
+  const std::string u32 =
+      build_strip_tiff(3, 1, 32, 1, raw<uint32_t>({7, 0x7fffffffu, 0xffffffffu}));
   const AnyImage a = decode(u32);
   ASSERT_TRUE(std::holds_alternative<Image<int32_t>>(a));
   EXPECT_EQ(std::get<Image<int32_t>>(a).pixels(), (std::vector<int32_t>{7, 2147483647, -1}));
@@ -154,18 +154,24 @@ TEST(Tiff, RejectsBadDataNamingTheFile) {
                        {{278, 4, {2}}, {273, 4, {0, 4000}, true}, {279, 4, {8, 8}}}),
       {"strip 1"});
   // ... or holds fewer bytes than its rows need.
-  bad(build_strip_tiff(4, 4, 8, 1, data,
-                       {{278, 4, {2}}, {273, 4, {0, 8}, true}, {279, 4, {8, 5}}}),
+  bad(build_strip_tiff(4, 4, 8, 1, data, {{278, 4, {2}}, {273, 4, {0, 8}, true}, {279, 4, {8, 5}}}),
       {"strip 1"});
   const std::string whole = build_strip_tiff(4, 4, 8, 1, data);
   bad(whole.substr(0, 4), {"cannot read TIFF"});
   bad(whole.substr(0, 12), {"cannot read TIFF"});
   bad(build_strip_tiff(100000, 1, 8, 1, data), {"beyond the limit"});
   bad(build_strip_tiff(20000, 20000, 8, 1, data), {"beyond the limit"});
+  bad(build_strip_tiff(16000, 16000, 8, 1, data), {"truncated TIFF", "need 256000000 bytes"});
   bad(build_strip_tiff(0, 4, 8, 1, data), {"TIFF"});
   // A corrupt tile size must not make us allocate a huge tile buffer.
-  bad(build_tiff({{256, 4, {4}}, {257, 4, {4}}, {258, 3, {8}}, {262, 3, {1}}, {322, 4, {65536}},
-                  {323, 4, {65536}}, {324, 4, {0}, true}, {325, 4, {16}}},
+  bad(build_tiff({{256, 4, {4}},
+                  {257, 4, {4}},
+                  {258, 3, {8}},
+                  {262, 3, {1}},
+                  {322, 4, {65536}},
+                  {323, 4, {65536}},
+                  {324, 4, {0}, true},
+                  {325, 4, {16}}},
                  data),
       {"TIFF"});
 }

@@ -76,7 +76,12 @@ void plot_sample_grid(const dataset::Dataset& ds, int n_grid, const std::filesys
     grid.titles.push_back(sample.file + " " + dataset::describe_labels(sample));
   }
   for (const auto& img : images) grid.images.push_back(img.view());
-  if (!grid.images.empty()) report::plot_image_grid(out / "sample_grid.png", grid);
+  // Square-ish tiles big enough to see single spots: ~300 px per tile plus a title line.
+  report::ChartOptions size;
+  const int n_rows = (static_cast<int>(grid.images.size()) + kGridColumns - 1) / kGridColumns;
+  size.width_px = 300 * std::min<int>(kGridColumns, static_cast<int>(grid.images.size()));
+  size.height_px = 80 + 330 * n_rows;
+  if (!grid.images.empty()) report::plot_image_grid(out / "sample_grid.png", grid, size);
 }
 
 /// Histograms of one whole image and of its middle row, and the middle row as a stripe image

@@ -4,6 +4,25 @@
 ///
 ///   difftriage::AnyImage frame = difftriage::io::read_image("fake_00002.pgm");
 ///   difftriage::io::write_png("copy.png", std::get<difftriage::Image<uint8_t>>(frame));
+///
+/// What each reader returns. None of these formats carries detector metadata or a mask, so
+/// `DetectorMetadata` stays empty and no mask is set.
+/// - PGM (P5 binary, P2 plain; '#' comments in the header): maxval <= 255 -> uint8, else uint16
+///   (16-bit P5 is big-endian). Samples are raw counts, not rescaled to maxval; a sample above
+///   maxval is a FormatError. Bytes after the raster are ignored. One frame per file.
+/// - PNG: 8/16-bit gray -> uint8/uint16, exactly. Other layouts become one gray channel of the
+///   same bit depth: alpha/tRNS dropped, 1/2/4-bit gray expanded to 0..255, palette and RGB(A)
+///   converted to luminance (libpng's Rec. 709 weights). One frame per file.
+/// - TIFF (classic and BigTIFF, strips or tiles, any codec libtiff was built with), one sample
+///   per pixel: uint8 -> uint8, uint16 -> uint16, int8/int16/int32 -> int32, float32 -> float32,
+///   uint32 -> int32 with values above INT32_MAX mapped to -1 (the CBF/DIALS "invalid pixel"
+///   marker). Bilevel, 12-bit, 64-bit float, multi-sample (RGB, gray+alpha) and palette images
+///   are a FormatError. Each page (IFD) is a frame. libtiff's leniencies apply: for example a
+///   single uncompressed strip with an implausible StripByteCounts is re-measured from the
+///   image size, and read if the bytes are there.
+///
+/// Thread-safety: every function here may be called concurrently (no shared state; libtiff and
+/// libpng errors are captured per call, nothing is printed).
 #pragma once
 
 #include <cstdint>
@@ -19,30 +38,33 @@ namespace difftriage::io {
 /// How many leading bytes `probe_format` looks at at most.
 inline constexpr size_t kProbeBytes = 4096;
 
-/// Formats the readers know. More arrive with the detector readers.
+/// Formats the readers know. More arrive with the detector readers (a new format is an
+/// enumerator here plus one line in the reader table, src/io/format_registry.cpp).
 enum class ImageFormat { kUnknown, kPgm, kPng, kTiff };
 
 /// Short name: "pgm", "png", "tiff", "unknown".
 const char* format_name(ImageFormat format) noexcept;
 
 /// Identifies the format from the first bytes of a file (up to kProbeBytes). Never throws.
+/// kUnknown for null, empty or unrecognised input. Only PGM P2/P5 count as PGM (not P1/P3/P4/P6).
 ImageFormat probe_format(const uint8_t* head, size_t n_bytes) noexcept;
 
 /// Options for reading.
 struct ReadOptions {
   /// Frame index within a multi-frame file (0-based, CrystFEL's `//N`). Single-frame formats
-  /// accept only 0.
+  /// accept only 0; for TIFF it is the page.
   int64_t frame = 0;
 };
 
 /// Reads one frame from a file, choosing the reader by content.
-/// @throws IoError if the file cannot be opened or read.
+/// @throws IoError if the file cannot be opened or read (missing, a directory, no permission).
 /// @throws FormatError naming the file (and frame) if the content is unknown, truncated,
-///         inconsistent or has absurd dimensions (beyond kMaxImageExtent / kMaxImagePixels).
+///         inconsistent or has absurd dimensions (beyond kMaxImageExtent / kMaxImagePixels), or
+///         if `options.frame` is out of range ("frame N out of range, file has M frame(s)").
 AnyImage read_image(const std::filesystem::path& path, const ReadOptions& options = {});
 
 /// Decodes one frame from bytes already in memory; `name` is used in error messages.
-/// Same errors as read_image. Thread-safe.
+/// Same errors as read_image (all FormatError). Thread-safe.
 AnyImage decode_image(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                       const ReadOptions& options = {});
 
@@ -52,21 +74,28 @@ struct PgmWriteOptions {
 };
 
 /// Writes an 8- or 16-bit PGM (16-bit P5 is big-endian, maxval 65535; 8-bit maxval 255).
-/// Written atomically. @throws IoError naming the file on failure.
+/// Written atomically. @throws IoError naming the file on failure; ConfigError naming the file
+/// if the image is empty.
 void write_pgm(const std::filesystem::path& path, const ImageView<uint8_t>& image,
                const PgmWriteOptions& options = {});
 void write_pgm(const std::filesystem::path& path, const ImageView<uint16_t>& image,
                const PgmWriteOptions& options = {});
 
-/// Writes an 8- or 16-bit grayscale PNG (libpng). Written atomically.
+/// Writes an 8- or 16-bit grayscale PNG (libpng, default zlib level). Written atomically.
+/// @throws IoError naming the file on failure; ConfigError naming the file if the image is empty.
 void write_png(const std::filesystem::path& path, const ImageView<uint8_t>& image);
 void write_png(const std::filesystem::path& path, const ImageView<uint16_t>& image);
 
-/// Writes a single-strip or striped grayscale TIFF (libtiff) with the frame's own pixel type
-/// (uint8, uint16, int32 or float32). Written atomically.
+/// Writes a single-strip or striped (about 64 KiB per strip), uncompressed grayscale TIFF
+/// (libtiff) with the frame's own pixel type (uint8, uint16, int32 or float32), one page.
+/// Written atomically. @throws IoError naming the file on failure; ConfigError naming the file
+/// if the image is empty.
 void write_tiff(const std::filesystem::path& path, const AnyImage& image);
 
 /// Encodes an 8-bit grayscale or 8-bit RGB (n_channels = 3, interleaved) PNG into memory.
+/// `pixels` holds n_slow rows of n_fast * n_channels bytes.
+/// @throws ConfigError if n_channels is not 1 or 3, an extent is out of range or pixels is null;
+///         IoError if libpng fails.
 std::vector<uint8_t> encode_png(const uint8_t* pixels, int64_t n_slow, int64_t n_fast,
                                 int n_channels);
 
