@@ -1,5 +1,7 @@
-// Simulator speed: whole frames (images/s) with and without the full-resolution frame, and the
-// per-stage split (spot prediction + splatting, background + ice, detector noise, binning + map).
+// Simulator speed: whole frames (images/s, one thread) with and without the full-resolution frame,
+// and the per-stage split of a strong crystal frame with ice as simulate_frame renders it: spot
+// prediction + thresholds, splatting of the drawn spots, background + ice, detector noise,
+// beamstop, binning + 8-bit map.
 #include <benchmark/benchmark.h>
 
 #include "difftriage/simulate/detector.h"
@@ -36,16 +38,36 @@ FrameSpec strong_spec() {
   return simulate_frame(o, 0).spec;
 }
 
-void BM_StageSpots(benchmark::State& state) {
+// The spots as simulate_frame makes them: prediction (Ewald solve) + bright thresholds against
+// the expected background, then splatting only the reflections it draws (peak ≥ kMinDrawnSnr σ).
+std::vector<Reflection> drawn_reflections(const FrameSpec& s, const difftriage::Image<float>& bg) {
+  const auto refl = predict_reflections(s);
+  const auto t = bright_thresholds(s, refl, bg);
+  std::vector<Reflection> drawn;
+  for (size_t i = 0; i < refl.size(); ++i)
+    if (t[i] <= kBrightSpotSnr / kMinDrawnSnr) drawn.push_back(refl[i]);
+  return drawn;
+}
+
+void BM_StageSpotPredict(benchmark::State& state) {
   const FrameSpec s = strong_spec();
+  const auto bg = render_background(s);
+  for (auto _ : state) benchmark::DoNotOptimize(drawn_reflections(s, bg).data());
+}
+BENCHMARK(BM_StageSpotPredict)->Unit(benchmark::kMillisecond);
+
+void BM_StageSpotSplat(benchmark::State& state) {
+  const FrameSpec s = strong_spec();
+  const auto bg = render_background(s);
+  const auto drawn = drawn_reflections(s, bg);
   difftriage::Image<float> img(s.geometry.n_slow, s.geometry.n_fast, 0.0f);
   for (auto _ : state) {
-    const auto refl = predict_reflections(s);
-    add_spots(img, refl);
+    add_spots(img, drawn);
     benchmark::DoNotOptimize(img.data());
   }
+  state.counters["spots"] = static_cast<double>(drawn.size());
 }
-BENCHMARK(BM_StageSpots)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StageSpotSplat)->Unit(benchmark::kMillisecond);
 
 void BM_StageBackgroundIce(benchmark::State& state) {
   const FrameSpec s = strong_spec();
@@ -59,6 +81,16 @@ void BM_StageNoise(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(apply_detector(bg, s.detector, 1).data());
 }
 BENCHMARK(BM_StageNoise)->Unit(benchmark::kMillisecond);
+
+void BM_StageBeamstop(benchmark::State& state) {
+  const FrameSpec s = strong_spec();
+  auto img = render_background(s);
+  for (auto _ : state) {
+    apply_beamstop(img, s);
+    benchmark::DoNotOptimize(img.data());
+  }
+}
+BENCHMARK(BM_StageBeamstop)->Unit(benchmark::kMillisecond);
 
 void BM_StageBinning(benchmark::State& state) {
   const FrameSpec s = strong_spec();

@@ -10,25 +10,31 @@ namespace difftriage::simulate {
 
 Image<float> apply_detector(const Image<float>& photons, const DetectorSpec& d, uint64_t seed) {
   Image<float> out(photons.n_slow(), photons.n_fast(), 0.0f);
-  Rng rng(seed);
   const double sat = d.saturation_adu;
-  const float* in = photons.data();
-  float* o = out.data();
-  const int64_t n = photons.size();
   const bool read = d.readout_noise_adu > 0.0;
   const double g = d.gain_adu_per_photon, r2 = d.readout_noise_adu * d.readout_noise_adu;
-  for (int64_t i = 0; i < n; ++i) {
-    const double mean = in[i];
-    double adu;
-    if (mean >= Rng::kPoissonNormalCutoff) {
-      // Poisson (normal approximation) and Gaussian read noise in one draw: the sum of two
-      // independent normals is normal with the summed variance g²·mean + σ_r².
-      adu = d.pedestal_adu + g * mean + std::sqrt(g * g * mean + r2) * rng.normal();
-    } else {
-      adu = d.pedestal_adu + g * rng.poisson(mean);
-      if (read) adu += d.readout_noise_adu * rng.normal();
+  const int64_t n_fast = photons.n_fast();
+  for (int64_t slow = 0; slow < photons.n_slow(); ++slow) {
+    // One generator per row, seeded from (seed, row): the sequence never depends on how many
+    // draws earlier rows took, and rows could be done in any order.
+    FastRng rng(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(slow))));
+    const float* in = photons.data() + slow * n_fast;
+    float* o = out.data() + slow * n_fast;
+    for (int64_t i = 0; i < n_fast; ++i) {
+      const double mean = in[i];
+      double adu;
+      if (mean >= Rng::kPoissonNormalCutoff) {
+        // Poisson (normal approximation) and Gaussian read noise in one draw: the sum of two
+        // independent normals is normal with the summed variance g²·mean + σ_r².
+        adu = d.pedestal_adu + g * mean + std::sqrt(g * g * mean + r2) * rng.normal();
+      } else {
+        adu = d.pedestal_adu + g * rng.poisson(mean);
+        if (read) adu += d.readout_noise_adu * rng.normal();
+      }
+      // Clamp, then round half up (x ≥ 0, so truncating x + 0.5 rounds without a libm call).
+      adu = adu < 0.0 ? 0.0 : (adu > sat ? sat : adu);
+      o[i] = static_cast<float>(static_cast<int64_t>(adu + 0.5));
     }
-    o[i] = static_cast<float>(std::clamp(std::round(adu), 0.0, sat));
   }
   return out;
 }

@@ -121,8 +121,10 @@ void predict_piece(const FrameSpec& spec, int16_t ci, int16_t pi, const PredictO
           if (rad > 1e-9) r.radial_cos = dxp / rad, r.radial_sin = dyp / rad;
           const double tangential = rad * sigma_angle;
           // Bandwidth: Δ2θ = 2 tan θ · Δλ/λ; on a flat detector Δr = D/cos²2θ · Δ2θ.
-          const double two_theta = std::acos(std::clamp(s1.z, -1.0, 1.0));
-          const double radial = g.distance_mm / (s1.z * s1.z) * 2.0 * std::tan(two_theta / 2.0) *
+          // tan θ = sin 2θ / (1 + cos 2θ), with cos 2θ = s1.z (no acos/tan per reflection).
+          const double cz = std::clamp(s1.z, -1.0, 1.0);
+          const double tan_theta = std::sqrt(std::max(0.0, 1.0 - cz * cz)) / (1.0 + cz);
+          const double radial = g.distance_mm / (s1.z * s1.z) * 2.0 * tan_theta *
                                 spec.bandwidth / g.pixel_size_mm;
           r.sigma_tangential_px = std::sqrt(sigma_psf * sigma_psf + tangential * tangential);
           r.sigma_radial_px = std::sqrt(sigma_psf * sigma_psf + radial * radial);
@@ -319,28 +321,43 @@ void add_spots(Image<float>& photons, const std::vector<Reflection>& reflections
   }
 }
 
+namespace {
+
+// The beamstop of a frame with its trigonometry done once (the per-pixel test is then a few
+// multiply-adds).
+struct BeamstopShape {
+  explicit BeamstopShape(const FrameSpec& spec) {
+    const Geometry& g = spec.geometry;
+    const BackgroundSpec& bg = spec.background;
+    cx = g.beam_center_fast_px - 0.5, cy = g.beam_center_slow_px - 0.5;
+    r2 = bg.beamstop_radius_px * bg.beamstop_radius_px;
+    ca = std::cos(bg.beamstop_arm_angle_deg * kDeg), sa = std::sin(bg.beamstop_arm_angle_deg * kDeg);
+    half_width = 0.5 * bg.beamstop_arm_width_px;
+    transmission = bg.beamstop_transmission;
+  }
+  double factor(double fast, double slow) const noexcept {
+    const double dx = fast - cx, dy = slow - cy;
+    if (dx * dx + dy * dy <= r2) return transmission;
+    const double along = dx * ca + dy * sa, across = -dx * sa + dy * ca;
+    if (along > 0.0 && std::abs(across) <= half_width) return transmission;
+    return 1.0;
+  }
+  double cx, cy, r2, ca, sa, half_width, transmission;
+};
+
+}  // namespace
+
 double beamstop_factor(const FrameSpec& spec, double fast, double slow) noexcept {
-  const Geometry& g = spec.geometry;
-  const BackgroundSpec& bg = spec.background;
-  const double dx = fast + 0.5 - g.beam_center_fast_px, dy = slow + 0.5 - g.beam_center_slow_px;
-  if (dx * dx + dy * dy <= bg.beamstop_radius_px * bg.beamstop_radius_px) {
-    return bg.beamstop_transmission;
-  }
-  const double ca = std::cos(bg.beamstop_arm_angle_deg * kDeg);
-  const double sa = std::sin(bg.beamstop_arm_angle_deg * kDeg);
-  const double along = dx * ca + dy * sa, across = -dx * sa + dy * ca;
-  if (along > 0.0 && std::abs(across) <= 0.5 * bg.beamstop_arm_width_px) {
-    return bg.beamstop_transmission;
-  }
-  return 1.0;
+  return BeamstopShape(spec).factor(fast, slow);
 }
 
 void apply_beamstop(Image<float>& photons, const FrameSpec& spec) {
+  const BeamstopShape shape(spec);
+  const auto t = static_cast<float>(shape.transmission);
   for (int64_t slow = 0; slow < photons.n_slow(); ++slow) {
     float* row = photons.data() + slow * photons.n_fast();
     for (int64_t fast = 0; fast < photons.n_fast(); ++fast) {
-      const double f = beamstop_factor(spec, static_cast<double>(fast), static_cast<double>(slow));
-      if (f != 1.0) row[fast] = static_cast<float>(row[fast] * f);
+      if (shape.factor(static_cast<double>(fast), static_cast<double>(slow)) != 1.0) row[fast] *= t;
     }
   }
 }
@@ -350,6 +367,7 @@ std::vector<double> bright_thresholds(const FrameSpec& spec,
                                       const Image<float>& background) {
   const double read_photons =
       spec.detector.readout_noise_adu / spec.detector.gain_adu_per_photon;
+  const BeamstopShape shape(spec);
   std::vector<double> out;
   out.reserve(reflections.size());
   for (const Reflection& r : reflections) {
@@ -361,7 +379,7 @@ std::vector<double> bright_thresholds(const FrameSpec& spec,
     }
     const double b = background(s, f);
     const double peak =
-        r.photons * spot_peak_fraction(r) * beamstop_factor(spec, r.fast_px, r.slow_px);
+        r.photons * spot_peak_fraction(r) * shape.factor(r.fast_px, r.slow_px);
     const double needed = kBrightSpotSnr * std::sqrt(b + read_photons * read_photons);
     out.push_back(peak > 0.0 ? needed / peak : std::numeric_limits<double>::infinity());
   }

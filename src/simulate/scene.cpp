@@ -140,7 +140,7 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
   // Intensity scale of the frame: photons per 8-bit level sets how grainy the noise looks;
   // every scatter level below is drawn in 8-bit levels and converted, so backgrounds land in the
   // study's 80–160 band whatever the photon budget.
-  const double photons_per_level = rng.log_uniform(0.5, 3.0);
+  const double photons_per_level = rng.log_uniform(0.7, 3.0);
   DetectorSpec& det = s.detector;
   det.gain_adu_per_photon = rng.log_uniform(0.5, 4.0);
   det.readout_noise_adu = rng.uniform(0.0, 1.5) * det.gain_adu_per_photon;
@@ -157,9 +157,11 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
   bg.solvent_peak_photons = kind.solvent ? rng.uniform(40.0, 85.0) * photons_per_level : 0.0;
   bg.solvent_d_angstrom = rng.uniform(3.0, 3.7);
   bg.solvent_width_inv_angstrom = rng.uniform(0.05, 0.09);
-  bg.beamstop_radius_px = rng.uniform(6.0, 20.0) * size_scale;
+  // Beamstop disc from almost none to large; 30 % of frames without a visible holder arm (some
+  // set-ups hold the stop from upstream), so models do not learn the arm as a frame feature.
+  bg.beamstop_radius_px = rng.uniform(2.0, 20.0) * size_scale;
   bg.beamstop_arm_angle_deg = rng.uniform(0.0, 360.0);
-  bg.beamstop_arm_width_px = rng.uniform(4.0, 12.0) * size_scale;
+  bg.beamstop_arm_width_px = rng.bernoulli(0.3) ? 0.0 : rng.uniform(4.0, 12.0) * size_scale;
   bg.beamstop_transmission = rng.uniform(0.005, 0.05);
 
   IceSpec& ice = s.ice;
@@ -176,8 +178,8 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
     } else {
       // Mild rings: 0.5–4× the typical sample background at the 3.9 Å ring.
       const double local = bg.solvent_peak_photons * 0.5 + bg.air_photons * 0.6;
-      ice.peak_photons = rng.uniform(0.5, 4.0) * std::max(local, 10.0 * photons_per_level);
-      ice.graininess = rng.uniform(0.2, 1.0);
+      ice.peak_photons = rng.uniform(0.5, 5.0) * std::max(local, 10.0 * photons_per_level);
+      ice.graininess = rng.uniform(0.0, 1.0);
       ice.n_grains = static_cast<int32_t>(rng.log_uniform(40.0, 3000.0));
     }
   }

@@ -33,7 +33,7 @@ int64_t draw_target_bright(QualityClass q, Rng& rng, int64_t n_possible) {
       return static_cast<int64_t>(rng.log_uniform(kGoodMinBrightSpots, kStrongMinBrightSpots));
     case QualityClass::kStrong: {
       const double hi = std::max<double>(kStrongMinBrightSpots + 1,
-                                         std::min<double>(8000.0, 0.8 * n_possible));
+                                         std::min<double>(5000.0, 0.8 * n_possible));
       return static_cast<int64_t>(rng.log_uniform(kStrongMinBrightSpots, hi));
     }
     default: return 0;
@@ -85,8 +85,13 @@ FrameLabels labels_from_spec(const FrameSpec& spec, int64_t n_bright) {
 
 namespace {
 
+// `thresholds`: bright_thresholds() of `reflections` at their current photons (factor by which a
+// spot's photons must grow to be bright), computed once per frame and reused here.
 SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>& reflections,
-                            Image<float> photons, int64_t n_bright, bool keep_full_frame) {
+                            const std::vector<double>& thresholds, Image<float> photons,
+                            bool keep_full_frame) {
+  int64_t n_bright = 0;
+  for (double t : thresholds) n_bright += (t <= 1.0);
   SimulatedFrame f;
   f.spec = spec;
   f.stats.n_reflections = static_cast<int64_t>(reflections.size());
@@ -101,7 +106,7 @@ SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>
   // Reflections whose expected peak is below kMinDrawnSnr σ of the local background are not
   // drawn: individually invisible, and with large mosaic spreads there are 10⁵ of them.
   {
-    const std::vector<double> t = bright_thresholds(spec, reflections, photons);
+    const std::vector<double>& t = thresholds;
     std::vector<Reflection> drawn;
     drawn.reserve(reflections.size() / 4);
     for (size_t i = 0; i < reflections.size(); ++i) {
@@ -136,8 +141,8 @@ SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>
 SimulatedFrame render_frame(const FrameSpec& spec, bool keep_full_frame) {
   const std::vector<Reflection> reflections = predict_reflections(spec);
   Image<float> background = render_background(spec);
-  const int64_t n_bright = count_bright_spots(spec, reflections, background);
-  return finish_frame(spec, reflections, std::move(background), n_bright, keep_full_frame);
+  const std::vector<double> thresholds = bright_thresholds(spec, reflections, background);
+  return finish_frame(spec, reflections, thresholds, std::move(background), keep_full_frame);
 }
 
 SimulatedFrame simulate_frame(const SimulateOptions& options, int64_t index) {
@@ -149,42 +154,52 @@ SimulatedFrame simulate_frame(const SimulateOptions& options, int64_t index) {
   FrameSpec spec;
   std::vector<Reflection> reflections;
   Image<float> background;
-  int64_t n_bright = 0;
+  std::vector<double> thresholds;
   int32_t attempt = 0;
   for (attempt = 1; attempt <= options.max_quality_attempts; ++attempt) {
     spec = make_frame_spec(options.scene, kind, kind_rng.next());
     reflections = predict_reflections(spec);
     background = render_background(spec);
-    if (!kind.crystal) break;
     // Quality targeting: each reflection becomes bright when the common photon scale reaches
-    // its threshold; sorting the thresholds gives the scale that makes exactly n spots bright.
-    std::vector<double> t = bright_thresholds(spec, reflections, background);
-    std::sort(t.begin(), t.end());
-    const auto n_possible = static_cast<int64_t>(
-        std::lower_bound(t.begin(), t.end(), std::numeric_limits<double>::infinity()) - t.begin());
+    // its threshold; the k-th smallest threshold is the scale that makes exactly k spots bright.
+    // Only order statistics are needed, so partition (O(n)) rather than sort.
+    thresholds = bright_thresholds(spec, reflections, background);
+    if (!kind.crystal) break;
+    std::vector<double> t = thresholds;
+    const auto finite_end = std::partition(t.begin(), t.end(), [](double v) {
+      return v < std::numeric_limits<double>::infinity();
+    });
+    const auto n_possible = static_cast<int64_t>(finite_end - t.begin());
     const bool last = attempt == options.max_quality_attempts;
     if (n_possible < std::max<int64_t>(class_min_bright(kind.quality), 1) && !last) continue;
     const int64_t target = std::min(draw_target_bright(kind.quality, kind_rng, n_possible),
                                     std::max<int64_t>(n_possible, 1) - 1);
     spec.target_bright_spots = target;
+    // k-th smallest finite threshold (0-based).
+    auto kth = [&](int64_t k) {
+      std::nth_element(t.begin(), t.begin() + k, finite_end);
+      return t[static_cast<size_t>(k)];
+    };
     double factor = 1.0;
     if (n_possible == 0) {
       factor = 1.0;
     } else if (target <= 0) {
-      factor = t[0] * kind_rng.uniform(0.2, 0.9);
+      factor = *std::min_element(t.begin(), finite_end) * kind_rng.uniform(0.2, 0.9);
     } else if (target < n_possible) {
-      factor = std::sqrt(t[static_cast<size_t>(target - 1)] * t[static_cast<size_t>(target)]);
+      const double above = kth(target);  // partitions: everything before is ≤ above
+      const double below = *std::max_element(t.begin(), t.begin() + target);
+      factor = std::sqrt(below * above);
     } else {
-      factor = t[static_cast<size_t>(n_possible - 1)] * 1.5;
+      factor = *std::max_element(t.begin(), finite_end) * 1.5;
     }
     for (CrystalSpec& c : spec.crystals) c.photons_scale *= factor;
     for (Reflection& r : reflections) r.photons *= factor;
+    for (double& v : thresholds) v /= factor;  // thresholds scale inversely with the photons
     break;
   }
   spec.target_quality = kind.quality;
-  n_bright = count_bright_spots(spec, reflections, background);
-  SimulatedFrame f =
-      finish_frame(spec, reflections, std::move(background), n_bright, options.keep_full_frame);
+  SimulatedFrame f = finish_frame(spec, reflections, thresholds, std::move(background),
+                                  options.keep_full_frame);
   f.index = index;
   f.seed = options.seed;
   f.stats.attempts = std::min(attempt, options.max_quality_attempts);

@@ -18,14 +18,14 @@ namespace fs = std::filesystem;
 
 fs::path source_dir() {
   if (const char* env = std::getenv("DT_SOURCE_DIR")) return env;
-  return fs::current_path();
+  return DT_DEFAULT_SOURCE_DIR;
 }
 fs::path test_data_dir() { return source_dir() / "tests" / "data"; }
 fs::path shared_fixtures_dir() { return source_dir().parent_path() / "shared" / "fixtures"; }
 fs::path shared_reference_dir() { return source_dir().parent_path() / "shared" / "reference"; }
 fs::path cli_path() {
   if (const char* env = std::getenv("DT_CLI")) return env;
-  throw std::runtime_error("DT_CLI is not set: run the test through ctest");
+  return DT_DEFAULT_CLI;
 }
 
 TempDir::TempDir() {

@@ -8,7 +8,7 @@
 
 namespace difftriage::testing {
 
-/// The repository root (tests run from there; DT_SOURCE_DIR overrides).
+/// The repository root (DT_SOURCE_DIR overrides the path compiled in).
 std::filesystem::path source_dir();
 /// `tests/data` in the repository.
 std::filesystem::path test_data_dir();
@@ -16,7 +16,7 @@ std::filesystem::path test_data_dir();
 std::filesystem::path shared_fixtures_dir();
 /// `../shared/reference` beside the repository.
 std::filesystem::path shared_reference_dir();
-/// Path of the built `difftriage` executable (from DT_CLI).
+/// Path of the built `difftriage` executable (DT_CLI overrides the path compiled in).
 std::filesystem::path cli_path();
 
 /// A fresh folder under the system temp dir, removed with everything in it on destruction.

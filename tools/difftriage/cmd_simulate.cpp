@@ -41,7 +41,7 @@ struct SimulateArgs {
   uint64_t seed = 0;
   int threads = 0;
   std::string format = "pgm";
-  std::string binning = "mean";
+  std::string binning = "max";
   bool full_frame = false;
   int full_frame_bits = 16;
   int output_size = 512;
@@ -324,8 +324,8 @@ void register_simulate(CLI::App& root) {
   cmd->add_option("--format", args->format, "8-bit output format: pgm or png")
       ->capture_default_str();
   cmd->add_option("--binning", args->binning,
-                  "Downsampling of the full frame to the output: mean (as the study; dilutes "
-                  "small spots) or max (keeps spot peaks)")
+                  "Downsampling of the full frame to the output: max (default; keeps spot peaks) "
+                  "or mean (as the study; dilutes 1-4 px spots)")
       ->capture_default_str();
   cmd->add_flag("--full-frame", args->full_frame,
                 "Also write the full-resolution detector frame (ADU) as fake_NNNNN_full.tif");

@@ -10,6 +10,7 @@ namespace difftriage::cli {
 void register_info(CLI::App& root);
 void register_dataset(CLI::App& root);  // dataset check | stats | split
 void register_simulate(CLI::App& root);
+void register_baseline(CLI::App& root);
 void register_dataset_check(CLI::App& dataset);
 void register_dataset_stats(CLI::App& dataset);
 void register_dataset_split(CLI::App& dataset);

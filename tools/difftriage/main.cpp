@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   cli::register_info(app);
   cli::register_dataset(app);
   cli::register_simulate(app);
+  cli::register_baseline(app);
 
   try {
     app.parse(argc, argv);

@@ -15,9 +15,10 @@ namespace difftriage::simulate {
 
 /// Counts the detector records for expected photons per pixel `photons`:
 ///   ADU = pedestal + gain·Poisson(photons) + N(0, read noise), clipped to [0, saturation].
-/// Poisson draws use Rng::poisson (exact below mean 12); above, photon and read noise are drawn
-/// together as one normal of variance gain²·photons + read noise². The noise
-/// sequence runs row by row from `seed`, so the result is a pure function of the arguments.
+/// Poisson draws are exact (FastRng::poisson) below mean Rng::kPoissonNormalCutoff; above, photon
+/// and read noise are drawn together as one normal of variance gain²·photons + read noise². Each
+/// row has its own FastRng seeded from (`seed`, row), so the result is a pure function of the
+/// arguments. ADU are rounded half up; saturation is clipped before rounding.
 Image<float> apply_detector(const Image<float>& photons, const DetectorSpec& detector,
                             uint64_t seed);
 

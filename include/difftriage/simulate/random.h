@@ -111,4 +111,74 @@ class Rng {
   bool has_spare_ = false;
 };
 
+namespace detail {
+/// Tables of the 256-layer normal ziggurat (Marsaglia & Tsang 2000, in Doornik's 2005 ZIGNOR
+/// form): x[i] layer edges, ratio[i] = x[i+1]/x[i]. Built once, on first use, thread-safely.
+struct ZigguratTables {
+  double x[257];
+  double ratio[256];
+};
+/// The process-wide tables (computed with std::exp/log/sqrt on first call).
+const ZigguratTables& ziggurat_tables() noexcept;
+/// The rare ziggurat cases (wedges and the tail beyond x[1]), continuing from layer `layer` and
+/// signed uniform `u` ∈ [−1, 1) drawn by the fast path; draws further words from `state`.
+double ziggurat_slow(uint64_t& state, int layer, double u) noexcept;
+/// One SplitMix64 step: advances `state` by the golden-ratio increment and returns the mixed word.
+inline uint64_t splitmix64_next(uint64_t& state) noexcept {
+  state += 0x9E3779B97F4A7C15ULL;
+  uint64_t z = state;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+}  // namespace detail
+
+/// Fast seeded source for bulk per-pixel detector noise. The SplitMix64 generator (Steele, Lea &
+/// Flood 2014; one add and two multiplies per 64-bit word, passes BigCrush) with a ziggurat
+/// normal (≈ 99 % of draws: one word, a compare, a multiply) and a Poisson by CDF inversion
+/// (one uniform and one exp per draw). Integer arithmetic and IEEE doubles only, so the same seed
+/// gives the same numbers on every platform (the ziggurat tables and the rare slow paths use
+/// std::exp/std::log, as Rng does). Not thread-safe: one per thread / per image row.
+class FastRng {
+ public:
+  explicit FastRng(uint64_t seed) noexcept : state_(seed), zig_(&detail::ziggurat_tables()) {}
+
+  /// Raw 64-bit word.
+  uint64_t next() noexcept { return detail::splitmix64_next(state_); }
+  /// Uniform in [0, 1).
+  double uniform() noexcept { return unit_double(next()); }
+
+  /// Standard normal (256-layer ziggurat). Layer from the low 8 bits, the signed uniform from the
+  /// top 53 bits of the same word (disjoint bits, so independent).
+  double normal() noexcept {
+    const uint64_t w = next();
+    const int layer = static_cast<int>(w & 0xFF);
+    const double u = static_cast<double>(static_cast<int64_t>(w) >> 11) * 0x1.0p-52;  // [−1, 1)
+    if (std::fabs(u) < zig_->ratio[layer]) return u * zig_->x[layer];
+    return detail::ziggurat_slow(state_, layer, u);
+  }
+
+  /// Poisson with mean `mean` (0 ≤ mean ≤ 50 for exactness; callers switch to a normal above
+  /// Rng::kPoissonNormalCutoff) by sequential inversion of the CDF: one uniform, one exp and
+  /// ~mean multiply-adds. Returns 0 for mean ≤ 0.
+  double poisson(double mean) noexcept {
+    if (!(mean > 0.0)) return 0.0;
+    const double u = uniform();
+    double p = std::exp(-mean), cdf = p;
+    int k = 0;
+    while (u >= cdf && k < 1000) {
+      ++k;
+      p *= mean / k;
+      // Rounding can leave the summed CDF a hair below 1: stop once the terms vanish.
+      if (p < 1e-300 && cdf > 0.5) break;
+      cdf += p;
+    }
+    return k;
+  }
+
+ private:
+  uint64_t state_;
+  const detail::ZigguratTables* zig_;
+};
+
 }  // namespace difftriage::simulate
