@@ -9,6 +9,8 @@ constexpr FormatReader kReaders[] = {
     {ImageFormat::kPng, "png", probe_png, decode_png},
     {ImageFormat::kTiff, "tiff", probe_tiff, decode_tiff},
     {ImageFormat::kPgm, "pgm", probe_pgm, decode_pgm},
+    {ImageFormat::kSmv, "smv", probe_smv, decode_smv},
+    {ImageFormat::kCbf, "cbf", probe_cbf, decode_cbf},
 };
 
 }  // namespace

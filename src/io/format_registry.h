@@ -56,6 +56,12 @@ AnyImage decode_png(const uint8_t* bytes, size_t n_bytes, const std::string& nam
 int probe_tiff(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options);
+int probe_smv(const uint8_t* head, size_t n_bytes) noexcept;
+AnyImage decode_smv(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                    const ReadOptions& options);
+int probe_cbf(const uint8_t* head, size_t n_bytes) noexcept;
+AnyImage decode_cbf(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                    const ReadOptions& options);
 
 // ---- checks shared by the readers ------------------------------------------------------------
 

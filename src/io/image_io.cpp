@@ -6,7 +6,9 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
+#include "compressed.h"
 #include "difftriage/core/atomic_file.h"
 #include "format_registry.h"
 
@@ -72,6 +74,30 @@ AnyImage decode_image(const uint8_t* bytes, size_t n_bytes, const std::string& n
   if (bytes == nullptr || n_bytes == 0) {
     detail::throw_format_error(name,
                                "file is empty; known formats: ", detail::known_format_names());
+  }
+  const detail::Wrapper wrapper = detail::detect_wrapper(bytes, n_bytes);
+  if (wrapper != detail::Wrapper::kNone) {
+    // One level of gzip/bzip2 around a frame file: unwrap in memory (capped) and decode the
+    // inner bytes by content. A second level is refused: no detector writes one, and allowing
+    // it would multiply what a small bomb can expand to.
+    const std::vector<uint8_t> inner =
+        detail::decompress(wrapper, bytes, n_bytes, name, options.max_decompressed_bytes);
+    if (inner.empty()) {
+      detail::throw_format_error(name, detail::wrapper_name(wrapper), " data decompresses to 0 bytes");
+    }
+    if (detail::detect_wrapper(inner.data(), inner.size()) != detail::Wrapper::kNone) {
+      detail::throw_format_error(name, detail::wrapper_name(wrapper), " data holds another ",
+                                 detail::wrapper_name(detail::detect_wrapper(inner.data(), inner.size())),
+                                 " file; only one level of compression is read");
+    }
+    const detail::FormatReader* reader = detail::find_reader(inner.data(), inner.size());
+    if (reader == nullptr) {
+      detail::throw_format_error(name, "format of the ", detail::wrapper_name(wrapper),
+                                 "-compressed content not recognised (it starts with ",
+                                 describe_head(inner.data(), inner.size()),
+                                 "); known formats: ", detail::known_format_names());
+    }
+    return reader->decode(inner.data(), inner.size(), name, options);
   }
   const detail::FormatReader* reader = detail::find_reader(bytes, n_bytes);
   if (reader == nullptr) {

@@ -113,5 +113,48 @@ TEST_F(Corruption, TiffNeverCrashes) {
   }
 }
 
+TEST_F(Corruption, SmvNeverCrashes) {
+  const Image<uint16_t> frame16 = testing::make_frame_u16(24, 32, 38);
+  const std::string raster16(reinterpret_cast<const char*>(frame16.data()), frame16.size() * 2);
+  const std::string le = testing::build_smv(
+      {"DIM=2", "BYTE_ORDER=little_endian", "TYPE=unsigned_short", "SIZE1=32", "SIZE2=24",
+       "PIXEL_SIZE=0.1", "BEAM_CENTER_X=1.2", "BEAM_CENTER_Y=1.6", "WAVELENGTH=1.0"},
+      raster16);
+  const std::string be = testing::build_smv(
+      {"BYTE_ORDER=big_endian", "TYPE=signed_long", "SIZE1=12", "SIZE2=10"}, std::string(480, 'x'));
+  for (const auto& [bytes, label] : {std::pair{le, "smv-le"}, {be, "smv-be32"}}) {
+    const Outcomes o = corrupt_and_decode(bytes, label, 44);
+    EXPECT_GT(o.n_rejected, 0) << label;
+    EXPECT_GT(o.n_decoded, 0) << label;
+  }
+}
+
+TEST_F(Corruption, CbfNeverCrashes) {
+  // make_frame_i32 puts -1 next to INT32_MAX: every escape width occurs in the data.
+  const Image<int32_t> frame = testing::make_frame_i32(20, 24, 39);
+  const std::string cbf = testing::build_minicbf(
+      frame, {"# Pixel_size 172e-6 m x 172e-6 m", "# Wavelength 1.0 A",
+              "# Detector_distance 0.2 m", "# Beam_xy (12.0, 10.0) pixels",
+              "# Count_cutoff 1048500 counts"});
+  const Outcomes o = corrupt_and_decode(cbf, "cbf", 45);
+  EXPECT_GT(o.n_rejected, 0);
+  EXPECT_GT(o.n_decoded, 0);
+}
+
+TEST_F(Corruption, CompressedWrappersNeverCrash) {
+  const Image<int32_t> frame = testing::make_frame_i32(16, 20, 46);
+  const std::string cbf = testing::build_minicbf(frame, {"# Wavelength 1.0 A"});
+  const Image<uint16_t> frame16 = testing::make_frame_u16(16, 20, 47);
+  const std::string smv = testing::build_smv(
+      {"SIZE1=20", "SIZE2=16"},
+      std::string(reinterpret_cast<const char*>(frame16.data()), frame16.size() * 2));
+  for (const auto& [bytes, label] :
+       {std::pair{testing::gzip_bytes(cbf), "cbf.gz"}, {testing::bzip2_bytes(smv), "smv.bz2"},
+        {testing::gzip_bytes(smv), "smv.gz"}}) {
+    const Outcomes o = corrupt_and_decode(bytes, label, 48);
+    EXPECT_GT(o.n_rejected, 0) << label;
+  }
+}
+
 }  // namespace
 }  // namespace difftriage::io

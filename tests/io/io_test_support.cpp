@@ -1,11 +1,14 @@
 #include "io_test_support.h"
 
+#include <bzlib.h>
 #include <png.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <csetjmp>
 #include <cstring>
+#include <limits>
 #include <random>
 
 namespace difftriage::io::testing {
@@ -249,6 +252,99 @@ std::string build_png(int color_type, int bit_depth, uint32_t width, uint32_t he
   png_write_image(png, row_pointers.data());
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
+  return out;
+}
+
+std::string encode_byte_offset(const std::vector<int64_t>& values) {
+  std::string out;
+  const auto put = [&out](int64_t v, int n_bytes) {
+    for (int k = 0; k < n_bytes; ++k) out += static_cast<char>((static_cast<uint64_t>(v) >> (8 * k)) & 0xff);
+  };
+  int64_t previous = 0;
+  for (const int64_t value : values) {
+    const int64_t delta = value - previous;
+    previous = value;
+    if (delta > -128 && delta <= 127) {
+      put(delta, 1);
+      continue;
+    }
+    put(0x80, 1);
+    if (delta > -32768 && delta <= 32767) {
+      put(delta, 2);
+      continue;
+    }
+    put(0x8000, 2);
+    if (delta > std::numeric_limits<int32_t>::min() && delta <= std::numeric_limits<int32_t>::max()) {
+      put(delta, 4);
+      continue;
+    }
+    put(0x80000000, 4);
+    put(delta, 8);
+  }
+  return out;
+}
+
+std::string build_minicbf(const Image<int32_t>& image, const std::vector<std::string>& header_lines,
+                          size_t n_padding_bytes) {
+  std::vector<int64_t> values(image.pixels().begin(), image.pixels().end());
+  const std::string data = encode_byte_offset(values);
+  std::string out = "###CBF: VERSION 1.5, difftriage test\r\n\r\ndata_test\r\n\r\n";
+  out += "_array_data.header_convention \"PILATUS_1.2\"\r\n_array_data.header_contents\r\n;\r\n";
+  for (const std::string& line : header_lines) out += line + "\r\n";
+  out += ";\r\n\r\n_array_data.data\r\n;\r\n--CIF-BINARY-FORMAT-SECTION--\r\n";
+  out += "Content-Type: application/octet-stream;\r\n     conversions=\"x-CBF_BYTE_OFFSET\"\r\n";
+  out += "Content-Transfer-Encoding: BINARY\r\n";
+  out += "X-Binary-Size: " + std::to_string(data.size() + n_padding_bytes) + "\r\n";
+  out += "X-Binary-ID: 1\r\nX-Binary-Element-Type: \"signed 32-bit integer\"\r\n";
+  out += "X-Binary-Element-Byte-Order: LITTLE_ENDIAN\r\n";
+  out += "X-Binary-Number-of-Elements: " + std::to_string(image.size()) + "\r\n";
+  out += "X-Binary-Size-Fastest-Dimension: " + std::to_string(image.n_fast()) + "\r\n";
+  out += "X-Binary-Size-Second-Dimension: " + std::to_string(image.n_slow()) + "\r\n";
+  out += "X-Binary-Size-Padding: " + std::to_string(n_padding_bytes) + "\r\n\r\n";
+  out += std::string("\x0c\x1a\x04\xd5", 4);
+  out += data;
+  out += std::string(n_padding_bytes, '\0');
+  out += "\r\n--CIF-BINARY-FORMAT-SECTION----\r\n;\r\n\r\n";
+  return out;
+}
+
+std::string build_smv(const std::vector<std::string>& records, const std::string& raster) {
+  std::string body;
+  for (const std::string& r : records) body += r + ";\n";
+  body += "}\n";
+  // HEADER_BYTES is written with 5 digits so that its own length is known in advance.
+  const std::string first = "{\nHEADER_BYTES=";
+  const size_t fixed = first.size() + 5 + 2 + body.size();
+  const size_t header_bytes = (fixed + 511) / 512 * 512;
+  std::string digits = std::to_string(header_bytes);
+  digits.insert(0, 5 - digits.size(), ' ');
+  std::string out = first + digits + ";\n" + body;
+  out.resize(header_bytes, ' ');
+  return out + raster;
+}
+
+std::string gzip_bytes(const std::string& bytes) {
+  z_stream z{};
+  deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, static_cast<uLong>(bytes.size())) + 64, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  z.avail_in = static_cast<uInt>(bytes.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  EXPECT_EQ(rc, Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+std::string bzip2_bytes(const std::string& bytes) {
+  std::string out(bytes.size() + bytes.size() / 100 + 1024, '\0');
+  auto n_out = static_cast<unsigned>(out.size());
+  const int rc = BZ2_bzBuffToBuffCompress(out.data(), &n_out, const_cast<char*>(bytes.data()),
+                                          static_cast<unsigned>(bytes.size()), 9, 0, 0);
+  EXPECT_EQ(rc, BZ_OK);
+  out.resize(n_out);
   return out;
 }
 

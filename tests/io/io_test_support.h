@@ -74,6 +74,24 @@ std::string build_png(int color_type, int bit_depth, uint32_t width, uint32_t he
                       const std::vector<uint8_t>& rows, const std::vector<uint8_t>& palette = {},
                       const std::vector<uint8_t>& transparent = {});
 
+/// CBF byte-offset encoding of `values` (the shortest escape for each difference), the inverse
+/// of io::decode_byte_offset; written independently of the library for the tests.
+std::string encode_byte_offset(const std::vector<int64_t>& values);
+
+/// A miniCBF file (PILATUS_1.2 header, x-CBF_BYTE_OFFSET, CRLF line ends) of `image`, with
+/// `header_lines` (each "# Key value", CRLF added) in the header contents. With
+/// `n_padding_bytes`, that many zero bytes follow the data, as PILATUS pads the section.
+std::string build_minicbf(const Image<int32_t>& image, const std::vector<std::string>& header_lines,
+                          size_t n_padding_bytes = 16);
+
+/// An SMV file: "{\nHEADER_BYTES=N;\n" + `records` (each "KEY=VALUE", ";\n" added) + "}\n"
+/// padded with spaces to a multiple of 512 bytes, then `raster`.
+std::string build_smv(const std::vector<std::string>& records, const std::string& raster);
+
+/// gzip (zlib, level 6) and bzip2 (libbz2, 900k blocks) of `bytes`.
+std::string gzip_bytes(const std::string& bytes);
+std::string bzip2_bytes(const std::string& bytes);
+
 /// Runs `action`, expects it to throw `E`, and checks that the message contains `name` and
 /// every string in `fragments`. Returns the message.
 template <typename E>

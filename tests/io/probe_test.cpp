@@ -34,7 +34,7 @@ TEST(Probe, RejectsLookalikes) {
   EXPECT_EQ(probe("P55"), ImageFormat::kUnknown);
   EXPECT_EQ(probe(std::string("\x89PNG\r\n\x1a", 7)), ImageFormat::kUnknown);
   EXPECT_EQ(probe(std::string("II*\1", 4)), ImageFormat::kUnknown);
-  EXPECT_EQ(probe("###CBF: VERSION"), ImageFormat::kUnknown);
+  EXPECT_EQ(probe("##CBF: VERSION"), ImageFormat::kUnknown);
   EXPECT_EQ(probe_format(nullptr, 100), ImageFormat::kUnknown);
 }
 

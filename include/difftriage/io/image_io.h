@@ -21,6 +21,27 @@
 ///   single uncompressed strip with an implausible StripByteCounts is re-measured from the
 ///   image size, and read if the bytes are there.
 ///
+/// - SMV / ADSC (`{ HEADER_BYTES=...; KEY=VALUE; ... }` padded to HEADER_BYTES, then the
+///   raster; src/io/smv.cpp): SIZE1 = fast axis, SIZE2 = slow; BYTE_ORDER little_endian or
+///   big_endian (little when absent); TYPE unsigned_short (or absent) -> uint16, signed 32-bit
+///   (signed_int, signed_long, long_int) -> int32, unsigned 32-bit (unsigned_int, unsigned_long)
+///   -> int32 with values above INT32_MAX mapped to -1; any other TYPE is a FormatError naming
+///   it. Metadata: PIXEL_SIZE (mm), DISTANCE (mm), WAVELENGTH (Å), TIME (s), SATURATED_VALUE or
+///   CCD_IMAGE_SATURATION, beam centre from BEAM_CENTER_X/Y under the convention dxtbx uses for
+///   the file's variant (ADSC: fast = BEAM_CENTER_Y / pixel, slow = BEAM_CENTER_X / pixel; see
+///   smv.cpp). No mask.
+/// - CBF (miniCBF with a PILATUS_1.2 header, and full imgCIF as far as one x-CBF_BYTE_OFFSET
+///   array; src/io/cbf.cpp) -> int32. Pixels -1 (gap between modules) and -2 (bad pixel) keep
+///   their value and are masked (mask byte 1); a CBF frame always carries a mask. Metadata from
+///   the `# Key value` header lines (Pixel_size, Wavelength, Detector_distance, Beam_xy,
+///   Exposure_time, Count_cutoff, Detector) and, for imgCIF, from the CIF items (wavelength,
+///   distance, pixel size, overload, beam centre from the detector axes); imgCIF values win
+///   where both exist (as in dxtbx's FormatCBFFull).
+/// - gzip and bzip2 wrap any of these transparently (detected by magic, decompressed in memory,
+///   at most `ReadOptions::max_decompressed_bytes`; one level of wrapping). `probe_format` sees
+///   through gzip (it inflates the first bytes); a bzip2 head cannot be decoded piecewise, so
+///   `probe_format` reports kUnknown for it although `read_image` reads it.
+///
 /// Thread-safety: every function here may be called concurrently (no shared state; libtiff and
 /// libpng errors are captured per call, nothing is printed).
 #pragma once
@@ -38,15 +59,17 @@ namespace difftriage::io {
 /// How many leading bytes `probe_format` looks at at most.
 inline constexpr size_t kProbeBytes = 4096;
 
-/// Formats the readers know. More arrive with the detector readers (a new format is an
-/// enumerator here plus one line in the reader table, src/io/format_registry.cpp).
-enum class ImageFormat { kUnknown, kPgm, kPng, kTiff };
+/// Formats the readers know (a new format is an enumerator here plus one line in the reader
+/// table, src/io/format_registry.cpp). kSmv: SMV/ADSC; kCbf: CBF (miniCBF and imgCIF).
+enum class ImageFormat { kUnknown, kPgm, kPng, kTiff, kSmv, kCbf };
 
-/// Short name: "pgm", "png", "tiff", "unknown".
+/// Short name: "pgm", "png", "tiff", "smv", "cbf", "unknown".
 const char* format_name(ImageFormat format) noexcept;
 
 /// Identifies the format from the first bytes of a file (up to kProbeBytes). Never throws.
 /// kUnknown for null, empty or unrecognised input. Only PGM P2/P5 count as PGM (not P1/P3/P4/P6).
+/// A gzip head is inflated as far as it goes and the inner bytes are probed (a gzip-wrapped CBF
+/// is kCbf); a bzip2 head gives kUnknown (see above).
 ImageFormat probe_format(const uint8_t* head, size_t n_bytes) noexcept;
 
 /// Options for reading.
@@ -54,6 +77,10 @@ struct ReadOptions {
   /// Frame index within a multi-frame file (0-based, CrystFEL's `//N`). Single-frame formats
   /// accept only 0; for TIFF it is the page.
   int64_t frame = 0;
+  /// Largest decompressed size accepted from a gzip/bzip2-wrapped file, in bytes. The default
+  /// (8 bytes per pixel of the largest accepted frame, 2 GiB) bounds what a decompression bomb
+  /// can allocate; beyond it the read is a FormatError.
+  uint64_t max_decompressed_bytes = static_cast<uint64_t>(kMaxImagePixels) * 8;
 };
 
 /// Reads one frame from a file, choosing the reader by content.
