@@ -1,0 +1,188 @@
+/// What a difftriage model is, without LibTorch: architecture hyperparameters, heads,
+/// preprocessing, label names, decision thresholds and provenance — the JSON sidecar of a
+/// checkpoint. Tools that only read or print model metadata include this header alone.
+///
+///   auto meta = difftriage::models::read_model_metadata("models/default/model.json");
+///   std::cout << meta.architecture.name << " heads:";
+///   for (const auto& h : meta.heads) std::cout << ' ' << h;
+///
+/// All functions here are pure and thread-safe. Sidecar layout (format_version 1):
+/// ```json
+/// { "format_version": 1,
+///   "architecture": {"name": "compact", "widths": [16,32,64,96], "stem_pool": 1,
+///                    "head_hidden": 64, "global_pool": "avgmax"},
+///   "heads": ["quality", "labels", "mosaic", "ice"],
+///   "preprocess": {"mode": "bin-max", "input_size": 128, "transform": "log1p",
+///                  "normalization": "per-frame", "mean": 0, "std": 1, "mask_negative": true},
+///   "label_names": ["blank","photo1","photo2","multilattice","ice","badice"],
+///   "quality_names": ["blank","noxtal","weak","good","strong"],
+///   "thresholds": {"blank": 0.5, ...}, "uncertainty_band": 0.1,
+///   "weights": {"file": "model.pt", "bytes": 123, "fnv1a64": "0123abcd..."},
+///   "provenance": {...free JSON...}, "metrics": {...free JSON...} }
+/// ```
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace difftriage::models {
+
+/// Version of the checkpoint sidecar this library writes and the only one it reads.
+inline constexpr int kCheckpointFormatVersion = 1;
+
+/// The six multilabel categories of the study, in the order of the `labels` head outputs.
+inline constexpr std::array<const char*, 6> kLabelNames = {"blank",        "photo1", "photo2",
+                                                           "multilattice", "ice",    "badice"};
+/// The five quality classes (try1 `categories1.txt`), in the order of the `quality` logits.
+inline constexpr std::array<const char*, 5> kQualityClassNames = {"blank", "noxtal", "weak",
+                                                                  "good", "strong"};
+/// Head names that are not single labels.
+inline constexpr const char* kQualityHead = "quality";  ///< [N,5] logits, softmax
+inline constexpr const char* kLabelsHead = "labels";    ///< [N,6] logits, sigmoids
+inline constexpr const char* kMosaicHead = "mosaic";    ///< [N,2] in [0,1] (sigmoid applied)
+
+/// Number of outputs of head `name`: 5 (quality), 6 (labels), 2 (mosaic) or 1 (a binary head
+/// named by one of kLabelNames). @throws ConfigError naming option `heads` for an unknown name.
+int head_output_size(const std::string& name);
+
+/// Network hyperparameters. `name` is "vgg16" or "compact"; the other fields have per-architecture
+/// defaults from default_architecture(). Plain value type.
+struct ArchitectureConfig {
+  std::string name = "compact";
+  /// Output channels per trunk block. vgg16: 5 entries (64,128,256,512,512); compact: any
+  /// number ≥ 1 (default 16,32,64,96).
+  std::vector<int64_t> widths = {16, 32, 64, 96};
+  /// compact only: max-pool factor of the stem (1 = none, 2, 4): peak-preserving binning of
+  /// the input tensor before any convolution. The compact default is 1 because its default
+  /// preprocessing already bins 512² frames 4×4 by max (fused with decoding, which is much
+  /// cheaper than pooling a float tensor); set 4 to feed full 512² tensors. vgg16: must be 1.
+  int64_t stem_pool = 1;
+  /// Hidden units of each head's MLP (Linear → ReLU → Linear).
+  int64_t head_hidden = 64;
+  /// Global pooling of the last block: "avg" (vgg16 default) or "avgmax" (average and max
+  /// concatenated, compact default: Bragg spots are sparse, the max keeps their evidence).
+  std::string global_pool = "avgmax";
+  /// Dropout before each head's last layer during training (0 = none).
+  double dropout = 0.0;
+};
+
+/// Defaults for "vgg16" or "compact". @throws ConfigError naming option `architecture`.
+ArchitectureConfig default_architecture(const std::string& name);
+/// @throws ConfigError naming the option at fault (architecture, widths, stem_pool, ...).
+void validate(const ArchitectureConfig& config);
+
+/// How a frame is reduced to the network input (see Preprocessor in preprocess.h).
+enum class InputMode {
+  kBinMean,  ///< "bin-mean": centred square, then mean pooling to input_size²
+  kBinMax,   ///< "bin-max": centred square, then max pooling (keeps 1–4 px Bragg spots)
+  kCrop,     ///< "crop": full-resolution centred input_size² crop (padded with background)
+};
+/// Pixel intensity transform, applied after pooling.
+enum class IntensityTransform { kLinear, kSqrt, kLog1p };
+/// Normalisation, applied after the transform.
+enum class Normalization {
+  kNone,      ///< "none"
+  kFixed,     ///< "fixed": (x - mean) / std with the stored constants (e.g. training-set stats)
+  kPerFrame,  ///< "per-frame": each frame standardised by its own mean and std (std floored)
+};
+
+/// Preprocessing options; part of the model and saved with it, so inference repeats training.
+struct PreprocessOptions {
+  InputMode mode = InputMode::kBinMax;
+  /// Side of the square network input in pixels (1 .. 8192).
+  int64_t input_size = 512;
+  IntensityTransform transform = IntensityTransform::kLog1p;
+  Normalization normalization = Normalization::kPerFrame;
+  /// Constants for Normalization::kFixed (after the transform). std must be > 0.
+  double mean = 0.0;
+  double std = 1.0;
+  /// Treat negative pixel values (and NaN) as masked: Pilatus/Eiger gaps are written as -1/-2.
+  bool mask_negative = true;
+};
+
+/// Recommended preprocessing for an architecture: vgg16 → bin-max to 512 (the study's input);
+/// compact → bin-max to 128 (4×4 max binning of a 512² frame: 1–4 px spots survive as ≥ 1 px).
+/// Both log1p + per-frame standardisation. @throws ConfigError naming option `architecture`.
+PreprocessOptions default_preprocess(const std::string& architecture);
+
+/// "bin-mean", "bin-max", "crop" (and the same for the other enums).
+const char* input_mode_name(InputMode mode) noexcept;
+const char* transform_name(IntensityTransform transform) noexcept;
+const char* normalization_name(Normalization normalization) noexcept;
+/// Parses the names above. @throws ConfigError naming `option` and the accepted values.
+InputMode parse_input_mode(const std::string& word, const std::string& option = "input_mode");
+IntensityTransform parse_transform(const std::string& word,
+                                   const std::string& option = "transform");
+Normalization parse_normalization(const std::string& word,
+                                  const std::string& option = "normalization");
+/// @throws ConfigError naming the option at fault.
+void validate(const PreprocessOptions& options);
+
+/// Everything in a checkpoint's JSON sidecar. Plain value type (copyable, not synchronised).
+struct ModelMetadata {
+  int format_version = kCheckpointFormatVersion;
+  ArchitectureConfig architecture;
+  /// Heads of the trunk, in output order: any of "quality", "labels", "mosaic", or a label name.
+  std::vector<std::string> heads = {kLabelsHead};
+  PreprocessOptions preprocess;
+  std::vector<std::string> label_names{kLabelNames.begin(), kLabelNames.end()};
+  std::vector<std::string> quality_names{kQualityClassNames.begin(), kQualityClassNames.end()};
+  /// Decision threshold per label (probability); labels not listed use 0.5.
+  std::map<std::string, double> thresholds;
+  /// A probability within ±uncertainty_band of its threshold is "uncertain" (fail-open: keep).
+  double uncertainty_band = 0.1;
+  /// Free JSON: dataset, seed, epochs, git hash, ... (written by the training loop).
+  nlohmann::json provenance = nlohmann::json::object();
+  /// Free JSON: validation metrics.
+  nlohmann::json metrics = nlohmann::json::object();
+
+  /// Threshold for `label` (0.5 unless set).
+  double threshold(const std::string& label) const;
+};
+
+/// The two files of a checkpoint. Layout: a path ending in ".pt" or ".json" names
+/// `stem.pt` + `stem.json` side by side; any other path is a directory holding `model.pt` +
+/// `model.json` (the default model ships as `models/default/`).
+struct CheckpointFiles {
+  std::filesystem::path weights;  ///< LibTorch archive of flat dotted parameter/buffer names
+  std::filesystem::path sidecar;  ///< JSON metadata (ModelMetadata + weights size/checksum)
+};
+/// Resolves `path` as above. Pure (touches no file), thread-safe.
+CheckpointFiles checkpoint_files(const std::filesystem::path& path);
+
+/// Metadata for a new model: default_architecture(architecture), default_preprocess(architecture)
+/// and `heads`. @throws ConfigError naming `architecture` or `heads`.
+ModelMetadata default_metadata(const std::string& architecture, std::vector<std::string> heads);
+
+/// JSON conversion of the sidecar (without the "weights" entry, which save_checkpoint adds).
+nlohmann::json to_json(const ModelMetadata& metadata);
+/// @throws ModelError (naming `source`, e.g. the file) for a wrong format version, unknown
+/// architecture or heads, or missing/ill-typed fields.
+ModelMetadata metadata_from_json(const nlohmann::json& json, const std::string& source = "json");
+/// Reads a sidecar (`model.json`, or a checkpoint directory / `.pt` path whose sidecar is found
+/// as in load_checkpoint). @throws ModelError naming the file.
+ModelMetadata read_model_metadata(const std::filesystem::path& path);
+
+/// Decision for one label from its probability.
+enum class Decision { kNo, kYes, kUncertain };
+/// kUncertain when |p - threshold| < band, else kYes if p ≥ threshold, else kNo.
+Decision decide(double probability, double threshold, double band) noexcept;
+
+/// The result of classifying one frame (see classifier.h). Empty vectors for absent heads.
+struct Prediction {
+  std::vector<float> quality_probabilities;  ///< 5 softmax probabilities (quality head)
+  int quality = -1;                          ///< argmax class index, -1 without quality head
+  std::vector<float> label_probabilities;    ///< 6 sigmoids (labels head)
+  std::vector<Decision> label_decisions;     ///< per label, thresholds + uncertainty band
+  std::vector<float> mosaic;                 ///< 2 values in [0,1] (mosaic head)
+  std::map<std::string, float> binary;       ///< binary head name → probability
+  bool uncertain = false;                    ///< any decision is kUncertain
+};
+
+}  // namespace difftriage::models

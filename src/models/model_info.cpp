@@ -1,0 +1,288 @@
+// Model metadata and its JSON sidecar. No LibTorch here, so this compiles fast and tools that
+// only read metadata do not pay for Torch.
+#include "difftriage/models/model_info.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "difftriage/core/atomic_file.h"
+#include "difftriage/core/error.h"
+
+namespace difftriage::models {
+namespace {
+
+bool is_label_name(const std::string& name) {
+  return std::find_if(kLabelNames.begin(), kLabelNames.end(),
+                      [&](const char* n) { return name == n; }) != kLabelNames.end();
+}
+
+template <typename Enum, size_t N>
+Enum parse_enum(const std::string& word, const std::string& option,
+                const std::array<std::pair<const char*, Enum>, N>& table) {
+  std::string accepted;
+  for (const auto& [name, value] : table) {
+    if (word == name) return value;
+    accepted += accepted.empty() ? name : std::string(", ") + name;
+  }
+  throw ConfigError(detail::concat(option, ": unknown value '", word, "' (accepted: ", accepted,
+                                   ")"));
+}
+
+constexpr std::array<std::pair<const char*, InputMode>, 3> kModeTable = {
+    {{"bin-mean", InputMode::kBinMean}, {"bin-max", InputMode::kBinMax}, {"crop", InputMode::kCrop}}};
+constexpr std::array<std::pair<const char*, IntensityTransform>, 3> kTransformTable = {
+    {{"linear", IntensityTransform::kLinear},
+     {"sqrt", IntensityTransform::kSqrt},
+     {"log1p", IntensityTransform::kLog1p}}};
+constexpr std::array<std::pair<const char*, Normalization>, 3> kNormTable = {
+    {{"none", Normalization::kNone},
+     {"fixed", Normalization::kFixed},
+     {"per-frame", Normalization::kPerFrame}}};
+
+template <typename T>
+T get_field(const nlohmann::json& j, const char* key, const std::string& where,
+            const std::string& source) {
+  DT_CHECK(j.is_object() && j.contains(key), ModelError, source, ": missing field '", where, key,
+           "'");
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(detail::concat(source, ": field '", where, key, "' has the wrong type (",
+                                    e.what(), ")"));
+  }
+}
+
+template <typename T>
+T get_or(const nlohmann::json& j, const char* key, T fallback, const std::string& where,
+         const std::string& source) {
+  if (!j.is_object() || !j.contains(key)) return fallback;
+  return get_field<T>(j, key, where, source);
+}
+
+}  // namespace
+
+int head_output_size(const std::string& name) {
+  if (name == kQualityHead) return static_cast<int>(kQualityClassNames.size());
+  if (name == kLabelsHead) return static_cast<int>(kLabelNames.size());
+  if (name == kMosaicHead) return 2;
+  if (is_label_name(name)) return 1;
+  throw ConfigError(detail::concat(
+      "heads: unknown head '", name,
+      "' (accepted: quality, labels, mosaic, blank, photo1, photo2, multilattice, ice, badice)"));
+}
+
+ArchitectureConfig default_architecture(const std::string& name) {
+  ArchitectureConfig config;
+  config.name = name;
+  if (name == "vgg16") {
+    config.widths = {64, 128, 256, 512, 512};
+    config.stem_pool = 1;
+    config.head_hidden = 256;
+    config.global_pool = "avg";
+  } else if (name == "compact") {
+    config.widths = {16, 32, 64, 96};
+    config.stem_pool = 1;
+    config.head_hidden = 64;
+    config.global_pool = "avgmax";
+  } else {
+    throw ConfigError(
+        detail::concat("architecture: unknown network '", name, "' (accepted: vgg16, compact)"));
+  }
+  return config;
+}
+
+void validate(const ArchitectureConfig& config) {
+  DT_CHECK(config.name == "vgg16" || config.name == "compact", ConfigError,
+           "architecture: unknown network '", config.name, "' (accepted: vgg16, compact)");
+  if (config.name == "vgg16") {
+    DT_CHECK(config.widths.size() == 5, ConfigError,
+             "widths: vgg16 has 5 blocks, got ", config.widths.size(), " widths");
+    DT_CHECK(config.stem_pool == 1, ConfigError, "stem_pool: vgg16 has no stem pooling, got ",
+             config.stem_pool);
+  }
+  DT_CHECK(!config.widths.empty() && config.widths.size() <= 8, ConfigError,
+           "widths: expected 1..8 blocks, got ", config.widths.size());
+  for (int64_t w : config.widths)
+    DT_CHECK(w >= 1 && w <= 4096, ConfigError, "widths: channel count ", w, " out of 1..4096");
+  DT_CHECK(config.stem_pool >= 1 && config.stem_pool <= 16, ConfigError,
+           "stem_pool: expected 1..16, got ", config.stem_pool);
+  DT_CHECK(config.head_hidden >= 1 && config.head_hidden <= 8192, ConfigError,
+           "head_hidden: expected 1..8192, got ", config.head_hidden);
+  DT_CHECK(config.global_pool == "avg" || config.global_pool == "avgmax", ConfigError,
+           "global_pool: expected 'avg' or 'avgmax', got '", config.global_pool, "'");
+  DT_CHECK(config.dropout >= 0.0 && config.dropout < 1.0, ConfigError,
+           "dropout: expected [0, 1), got ", config.dropout);
+}
+
+PreprocessOptions default_preprocess(const std::string& architecture) {
+  default_architecture(architecture);  // validates the name
+  PreprocessOptions options;
+  options.input_size = architecture == "compact" ? 128 : 512;
+  return options;
+}
+
+ModelMetadata default_metadata(const std::string& architecture, std::vector<std::string> heads) {
+  ModelMetadata m;
+  m.architecture = default_architecture(architecture);
+  m.preprocess = default_preprocess(architecture);
+  DT_CHECK(!heads.empty(), ConfigError, "heads: a model needs at least one head");
+  for (const auto& h : heads) head_output_size(h);
+  m.heads = std::move(heads);
+  return m;
+}
+
+const char* input_mode_name(InputMode mode) noexcept {
+  for (const auto& [name, value] : kModeTable)
+    if (value == mode) return name;
+  return "?";
+}
+const char* transform_name(IntensityTransform transform) noexcept {
+  for (const auto& [name, value] : kTransformTable)
+    if (value == transform) return name;
+  return "?";
+}
+const char* normalization_name(Normalization normalization) noexcept {
+  for (const auto& [name, value] : kNormTable)
+    if (value == normalization) return name;
+  return "?";
+}
+InputMode parse_input_mode(const std::string& word, const std::string& option) {
+  return parse_enum(word, option, kModeTable);
+}
+IntensityTransform parse_transform(const std::string& word, const std::string& option) {
+  return parse_enum(word, option, kTransformTable);
+}
+Normalization parse_normalization(const std::string& word, const std::string& option) {
+  return parse_enum(word, option, kNormTable);
+}
+
+void validate(const PreprocessOptions& options) {
+  DT_CHECK(options.input_size >= 1 && options.input_size <= 8192, ConfigError,
+           "input_size: expected 1..8192, got ", options.input_size);
+  DT_CHECK(std::isfinite(options.mean), ConfigError, "mean: must be finite");
+  DT_CHECK(std::isfinite(options.std) && options.std > 0, ConfigError,
+           "std: must be finite and > 0, got ", options.std);
+}
+
+double ModelMetadata::threshold(const std::string& label) const {
+  const auto it = thresholds.find(label);
+  return it == thresholds.end() ? 0.5 : it->second;
+}
+
+Decision decide(double probability, double threshold, double band) noexcept {
+  if (std::abs(probability - threshold) < band) return Decision::kUncertain;
+  return probability >= threshold ? Decision::kYes : Decision::kNo;
+}
+
+CheckpointFiles checkpoint_files(const std::filesystem::path& path) {
+  const auto ext = path.extension();
+  if (ext == ".pt" || ext == ".json") {
+    auto weights = path, sidecar = path;
+    weights.replace_extension(".pt");
+    sidecar.replace_extension(".json");
+    return {weights, sidecar};
+  }
+  return {path / "model.pt", path / "model.json"};
+}
+
+nlohmann::json to_json(const ModelMetadata& m) {
+  nlohmann::json j;
+  j["format_version"] = m.format_version;
+  j["architecture"] = {{"name", m.architecture.name},
+                       {"widths", m.architecture.widths},
+                       {"stem_pool", m.architecture.stem_pool},
+                       {"head_hidden", m.architecture.head_hidden},
+                       {"global_pool", m.architecture.global_pool},
+                       {"dropout", m.architecture.dropout}};
+  j["heads"] = m.heads;
+  const auto& p = m.preprocess;
+  j["preprocess"] = {{"mode", input_mode_name(p.mode)},
+                     {"input_size", p.input_size},
+                     {"transform", transform_name(p.transform)},
+                     {"normalization", normalization_name(p.normalization)},
+                     {"mean", p.mean},
+                     {"std", p.std},
+                     {"mask_negative", p.mask_negative}};
+  j["label_names"] = m.label_names;
+  j["quality_names"] = m.quality_names;
+  nlohmann::json thresholds = nlohmann::json::object();
+  for (const auto& name : m.label_names) thresholds[name] = m.threshold(name);
+  for (const auto& [name, value] : m.thresholds) thresholds[name] = value;
+  j["thresholds"] = thresholds;
+  j["uncertainty_band"] = m.uncertainty_band;
+  j["provenance"] = m.provenance;
+  j["metrics"] = m.metrics;
+  return j;
+}
+
+ModelMetadata metadata_from_json(const nlohmann::json& j, const std::string& source) {
+  DT_CHECK(j.is_object(), ModelError, source, ": model metadata must be a JSON object");
+  ModelMetadata m;
+  m.format_version = get_field<int>(j, "format_version", "", source);
+  DT_CHECK(m.format_version == kCheckpointFormatVersion, ModelError, source,
+           ": unsupported checkpoint format_version ", m.format_version, " (this build reads ",
+           kCheckpointFormatVersion, ")");
+  const auto& a = j.contains("architecture") ? j.at("architecture") : nlohmann::json();
+  const auto name = get_field<std::string>(a, "name", "architecture.", source);
+  try {
+    m.architecture = default_architecture(name);
+  } catch (const ConfigError& e) {
+    throw ModelError(detail::concat(source, ": ", e.what()));
+  }
+  auto& arch = m.architecture;
+  arch.widths = get_or(a, "widths", arch.widths, "architecture.", source);
+  arch.stem_pool = get_or(a, "stem_pool", arch.stem_pool, "architecture.", source);
+  arch.head_hidden = get_or(a, "head_hidden", arch.head_hidden, "architecture.", source);
+  arch.global_pool = get_or(a, "global_pool", arch.global_pool, "architecture.", source);
+  arch.dropout = get_or(a, "dropout", arch.dropout, "architecture.", source);
+  m.heads = get_field<std::vector<std::string>>(j, "heads", "", source);
+  const auto& p = j.contains("preprocess") ? j.at("preprocess") : nlohmann::json();
+  auto& pre = m.preprocess;
+  try {
+    validate(arch);
+    DT_CHECK(!m.heads.empty(), ConfigError, "heads: a model needs at least one head");
+    for (const auto& h : m.heads) head_output_size(h);
+    pre.mode = parse_input_mode(get_field<std::string>(p, "mode", "preprocess.", source),
+                                "preprocess.mode");
+    pre.input_size = get_field<int64_t>(p, "input_size", "preprocess.", source);
+    pre.transform = parse_transform(get_or<std::string>(p, "transform", "log1p", "preprocess.",
+                                                        source), "preprocess.transform");
+    pre.normalization = parse_normalization(
+        get_or<std::string>(p, "normalization", "per-frame", "preprocess.", source),
+        "preprocess.normalization");
+    pre.mean = get_or(p, "mean", pre.mean, "preprocess.", source);
+    pre.std = get_or(p, "std", pre.std, "preprocess.", source);
+    pre.mask_negative = get_or(p, "mask_negative", pre.mask_negative, "preprocess.", source);
+    validate(pre);
+  } catch (const ConfigError& e) {
+    throw ModelError(detail::concat(source, ": ", e.what()));
+  }
+  m.label_names = get_or(j, "label_names", m.label_names, "", source);
+  m.quality_names = get_or(j, "quality_names", m.quality_names, "", source);
+  m.thresholds = get_or(j, "thresholds", m.thresholds, "", source);
+  m.uncertainty_band = get_or(j, "uncertainty_band", m.uncertainty_band, "", source);
+  if (j.contains("provenance")) m.provenance = j.at("provenance");
+  if (j.contains("metrics")) m.metrics = j.at("metrics");
+  return m;
+}
+
+ModelMetadata read_model_metadata(const std::filesystem::path& path) {
+  const auto files = checkpoint_files(path);
+  std::string text;
+  try {
+    text = read_file(files.sidecar);
+  } catch (const IoError& e) {
+    throw ModelError(detail::concat("cannot read model metadata ", files.sidecar.string(), ": ",
+                                    e.what()));
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(detail::concat(files.sidecar.string(), ": corrupt model metadata (",
+                                    e.what(), ")"));
+  }
+  return metadata_from_json(j, files.sidecar.string());
+}
+
+}  // namespace difftriage::models
