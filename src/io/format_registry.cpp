@@ -6,11 +6,13 @@ namespace {
 // The reader table. A new format is one line here (plus its ImageFormat enumerator); the most
 // specific probe wins, so the order only breaks ties.
 constexpr FormatReader kReaders[] = {
-    {ImageFormat::kPng, "png", probe_png, decode_png},
-    {ImageFormat::kTiff, "tiff", probe_tiff, decode_tiff},
-    {ImageFormat::kPgm, "pgm", probe_pgm, decode_pgm},
-    {ImageFormat::kSmv, "smv", probe_smv, decode_smv},
-    {ImageFormat::kCbf, "cbf", probe_cbf, decode_cbf},
+    {ImageFormat::kPng, "png", probe_png, decode_png, nullptr},
+    {ImageFormat::kTiff, "tiff", probe_tiff, decode_tiff, nullptr},
+    {ImageFormat::kPgm, "pgm", probe_pgm, decode_pgm, nullptr},
+    {ImageFormat::kSmv, "smv", probe_smv, decode_smv, nullptr},
+    {ImageFormat::kCbf, "cbf", probe_cbf, decode_cbf, nullptr},
+    {ImageFormat::kHdf5, "hdf5", probe_hdf5, decode_hdf5, read_hdf5},
+    {ImageFormat::kCbor, "cbor", probe_cbor, decode_cbor, nullptr},
 };
 
 }  // namespace

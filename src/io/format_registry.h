@@ -4,10 +4,16 @@
 /// a `decode` over the whole file in memory. `decode_image` asks every reader and the highest
 /// score wins (ties go to the earlier entry). Adding a format is one line in `kReaders`
 /// (format_registry.cpp) plus its enumerator in `ImageFormat`.
+///
+/// A reader may also have a `read_path`: `read_image` then hands it the path after probing the
+/// first bytes, instead of reading the whole file into memory. HDF5 needs this (a master file's
+/// external links resolve relative to the file, and a data file of thousands of frames should not
+/// be read whole for one frame).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <utility>
 
@@ -31,12 +37,17 @@ using ProbeFn = int (*)(const uint8_t* head, size_t n_bytes) noexcept;
 using DecodeFn = AnyImage (*)(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                               const ReadOptions& options);
 
-/// One entry of the reader table.
+/// Reads one frame of the file at `path` (whose first bytes this reader's probe accepted).
+/// Throws IoError / FormatError naming the file.
+using ReadPathFn = AnyImage (*)(const std::filesystem::path& path, const ReadOptions& options);
+
+/// One entry of the reader table. `read_path` is null for readers that decode from memory only.
 struct FormatReader {
   ImageFormat format;
   const char* name;
   ProbeFn probe;
   DecodeFn decode;
+  ReadPathFn read_path = nullptr;
 };
 
 /// The reader whose probe scores highest for `head`, or null when none scores above kProbeNo.
@@ -62,6 +73,16 @@ AnyImage decode_smv(const uint8_t* bytes, size_t n_bytes, const std::string& nam
 int probe_cbf(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_cbf(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                     const ReadOptions& options);
+/// HDF5 (src/io/hdf5.cpp): `read_hdf5` opens the file by path (external links followed);
+/// `decode_hdf5` opens an in-memory file image (external links are a FormatError there).
+int probe_hdf5(const uint8_t* head, size_t n_bytes) noexcept;
+AnyImage decode_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                     const ReadOptions& options);
+AnyImage read_hdf5(const std::filesystem::path& path, const ReadOptions& options);
+/// DECTRIS Stream V2 CBOR image messages (src/io/cbor_stream.cpp).
+int probe_cbor(const uint8_t* head, size_t n_bytes) noexcept;
+AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                     const ReadOptions& options);
 
 // ---- checks shared by the readers ------------------------------------------------------------
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -40,7 +41,11 @@ struct FileBytes {
   size_t size = 0;
 };
 
-FileBytes read_whole_file(const std::filesystem::path& path) {
+// Reads a whole regular file; when `path_reader` is given, the first kProbeBytes are probed
+// first and, if they belong to a reader that reads by path (HDF5), that reader is returned in
+// *path_reader and nothing more is read.
+FileBytes read_whole_file(const std::filesystem::path& path,
+                          const detail::FormatReader** path_reader = nullptr) {
   FileBytes bytes;
   std::error_code ec;
   const bool regular = std::filesystem::is_regular_file(path, ec);
@@ -51,11 +56,27 @@ FileBytes read_whole_file(const std::filesystem::path& path) {
       throw IoError(
           ::difftriage::detail::concat("cannot open ", path.string(), ": ", std::strerror(errno)));
     }
+    std::uintmax_t n_read = 0;
+    uint8_t head[kProbeBytes];
+    if (path_reader != nullptr) {
+      // Probe before allocating: an HDF5 data file may be gigabytes, of which one frame is read.
+      const std::uintmax_t n_head = std::min<std::uintmax_t>(n_bytes, kProbeBytes);
+      in.read(reinterpret_cast<char*>(head), static_cast<std::streamsize>(n_head));
+      n_read = static_cast<std::uintmax_t>(in.gcount());
+      const detail::FormatReader* reader = detail::find_reader(head, static_cast<size_t>(n_read));
+      if (reader != nullptr && reader->read_path != nullptr) {
+        *path_reader = reader;
+        return bytes;
+      }
+    }
     bytes.owned.reset(new uint8_t[n_bytes > 0 ? n_bytes : 1]);
-    in.read(reinterpret_cast<char*>(bytes.owned.get()), static_cast<std::streamsize>(n_bytes));
-    if (static_cast<std::uintmax_t>(in.gcount()) != n_bytes) {
+    std::memcpy(bytes.owned.get(), head, static_cast<size_t>(n_read));
+    char* dst = reinterpret_cast<char*>(bytes.owned.get());
+    in.read(dst + n_read, static_cast<std::streamsize>(n_bytes - n_read));
+    n_read += static_cast<std::uintmax_t>(in.gcount());
+    if (n_read != n_bytes) {
       throw IoError(::difftriage::detail::concat("cannot read ", path.string(), ": read ",
-                                                 in.gcount(), " of ", n_bytes, " bytes"));
+                                                 n_read, " of ", n_bytes, " bytes"));
     }
     bytes.data = bytes.owned.get();
     bytes.size = static_cast<size_t>(n_bytes);
@@ -109,7 +130,9 @@ AnyImage decode_image(const uint8_t* bytes, size_t n_bytes, const std::string& n
 }
 
 AnyImage read_image(const std::filesystem::path& path, const ReadOptions& options) {
-  const FileBytes bytes = read_whole_file(path);
+  const detail::FormatReader* path_reader = nullptr;
+  const FileBytes bytes = read_whole_file(path, &path_reader);
+  if (path_reader != nullptr) return path_reader->read_path(path, options);
   return decode_image(bytes.data, bytes.size, path.string(), options);
 }
 

@@ -92,6 +92,20 @@ std::string build_smv(const std::vector<std::string>& records, const std::string
 std::string gzip_bytes(const std::string& bytes);
 std::string bzip2_bytes(const std::string& bytes);
 
+/// Bitshuffles one block of `n` elements (n % 8 == 0) of `elem_size` bytes straight from the
+/// format's definition (bit r of element e goes to bit r * n + e), bit by bit.
+std::vector<uint8_t> shuffle_block_reference(const uint8_t* in, size_t n, size_t elem_size);
+/// Big-endian integers appended to `out`.
+void put_be32(std::vector<uint8_t>* out, uint32_t v);
+void put_be64(std::vector<uint8_t>* out, uint64_t v);
+/// One LZ4 block (liblz4's LZ4_compress_default).
+std::vector<uint8_t> lz4_compress(const uint8_t* in, size_t n);
+/// Bitshuffle + LZ4 in the HDF5 filter's framing (u64 BE size, u32 BE block bytes, per block u32
+/// BE size + LZ4 block, then the n % 8 trailing elements raw); with `lz4` false, plain blocked
+/// bitshuffle (no header). Built with shuffle_block_reference.
+std::vector<uint8_t> encode_bslz4(const std::vector<uint8_t>& plain, size_t elem_size,
+                                  size_t block_elements, bool lz4 = true);
+
 /// Runs `action`, expects it to throw `E`, and checks that the message contains `name` and
 /// every string in `fragments`. Returns the message.
 template <typename E>

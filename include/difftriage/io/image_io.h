@@ -5,7 +5,7 @@
 ///   difftriage::AnyImage frame = difftriage::io::read_image("fake_00002.pgm");
 ///   difftriage::io::write_png("copy.png", std::get<difftriage::Image<uint8_t>>(frame));
 ///
-/// What each reader returns. None of these formats carries detector metadata or a mask, so
+/// What each reader returns. PGM, PNG and TIFF carry no detector metadata or mask, so
 /// `DetectorMetadata` stays empty and no mask is set.
 /// - PGM (P5 binary, P2 plain; '#' comments in the header): maxval <= 255 -> uint8, else uint16
 ///   (16-bit P5 is big-endian). Samples are raw counts, not rescaled to maxval; a sample above
@@ -37,13 +37,46 @@
 ///   Exposure_time, Count_cutoff, Detector) and, for imgCIF, from the CIF items (wavelength,
 ///   distance, pixel size, overload, beam centre from the detector axes); imgCIF values win
 ///   where both exist (as in dxtbx's FormatCBFFull).
+/// - HDF5 (src/io/hdf5.cpp; libhdf5, no filter plugin needed). Layouts, in this order:
+///   EIGER/NeXus master (/entry/data/data_NNNNNN links, usually external links into
+///   <prefix>_data_NNNNNN.h5, resolved next to the master; frame N counts across the data files
+///   in name order), EIGER data file or single NeXus stack (/entry/data/data), CXI
+///   (/entry_1/data_1/data, soft link followed). A 2-D dataset is one frame, a 3-D one is
+///   (frames, slow, fast). Pixel types: uint8 -> uint8, uint16 -> uint16, uint32 -> int32 (values
+///   above INT32_MAX -> -1), int8/16/32 -> int32, float32 -> float32, float64 -> float32
+///   (rounded to nearest: about 7 significant digits kept; CXI files store float64). Chunks with
+///   bitshuffle (filter 32008, LZ4 or none) or LZ4 (32004) are read raw (H5Dread_chunk) and
+///   decoded in-process (bitshuffle_lz4.h); chunks must hold whole frames. No filter or only
+///   HDF5's built-in ones: H5Dread. Any other filter is a FormatError naming file, dataset and
+///   filter id. EIGER/NeXus frames are masked where the value is 2^bits - 1 (unsigned types; the
+///   detector's invalid/gap marker) or where /entry/instrument/detector/pixel_mask (or
+///   .../detectorSpecific/pixel_mask) is non-zero, when that mask has the frame's shape.
+///   Metadata from /entry/instrument/detector (beam_center_x/y px, detector_distance and
+///   x_pixel_size with their `units`, m when absent; count_time s; saturation_value, else
+///   detectorSpecific/countrate_correction_count_cutoff; description) and
+///   /entry/instrument/beam/incident_wavelength (Å); CXI: detector distance and x_pixel_size (m)
+///   and the wavelength from source_1/energy (J). A frame is always decoded, so a master whose
+///   data file is missing is a FormatError naming the master, the link (/entry/data/data_NNNNNN)
+///   and the file looked for. `read_image` opens HDF5 files by path without reading them whole;
+///   `decode_image` opens HDF5 bytes as an in-memory file image, where external links cannot be
+///   followed (a FormatError saying so). HDF5 calls are serialized by a process-wide mutex
+///   (libhdf5 state is global); decompression runs outside it.
+/// - DECTRIS Stream V2 `image` messages (CBOR, src/io/cbor_stream.cpp; libcbor): self-describe
+///   tag 55799 around a map with "type": "image" and "data": {channel: tag 40 [[slow, fast],
+///   typed array]}; typed arrays uint8/uint16/uint32/int8/int16/int32 (little-endian)/float32,
+///   raw or compressed with tag 56500 ["bslz4", element size, bytes]. One message holds one
+///   exposure; `ReadOptions::frame` selects the channel in message order (0 = threshold_1 in
+///   EIGER2 messages, then threshold_2, difference, ...). Unsigned all-ones values (2^bits - 1)
+///   are masked, as for EIGER HDF5 files (in a "difference" channel that value is a wrapped -1).
+///   Metadata: `detector` names series, image and channel; `exposure_s` from real_time
+///   ([numerator, denominator] s). Messages of other types (start, end) are a FormatError.
 /// - gzip and bzip2 wrap any of these transparently (detected by magic, decompressed in memory,
 ///   at most `ReadOptions::max_decompressed_bytes`; one level of wrapping). `probe_format` sees
 ///   through gzip (it inflates the first bytes); a bzip2 head cannot be decoded piecewise, so
 ///   `probe_format` reports kUnknown for it although `read_image` reads it.
 ///
 /// Thread-safety: every function here may be called concurrently (no shared state; libtiff and
-/// libpng errors are captured per call, nothing is printed).
+/// libpng errors are captured per call, HDF5 calls are serialized, nothing is printed).
 #pragma once
 
 #include <cstdint>
@@ -60,10 +93,11 @@ namespace difftriage::io {
 inline constexpr size_t kProbeBytes = 4096;
 
 /// Formats the readers know (a new format is an enumerator here plus one line in the reader
-/// table, src/io/format_registry.cpp). kSmv: SMV/ADSC; kCbf: CBF (miniCBF and imgCIF).
-enum class ImageFormat { kUnknown, kPgm, kPng, kTiff, kSmv, kCbf };
+/// table, src/io/format_registry.cpp). kSmv: SMV/ADSC; kCbf: CBF (miniCBF and imgCIF); kHdf5:
+/// HDF5 (EIGER/NeXus master and data files, CXI); kCbor: a DECTRIS Stream V2 CBOR image message.
+enum class ImageFormat { kUnknown, kPgm, kPng, kTiff, kSmv, kCbf, kHdf5, kCbor };
 
-/// Short name: "pgm", "png", "tiff", "smv", "cbf", "unknown".
+/// Short name: "pgm", "png", "tiff", "smv", "cbf", "hdf5", "cbor", "unknown".
 const char* format_name(ImageFormat format) noexcept;
 
 /// Identifies the format from the first bytes of a file (up to kProbeBytes). Never throws.
@@ -75,7 +109,8 @@ ImageFormat probe_format(const uint8_t* head, size_t n_bytes) noexcept;
 /// Options for reading.
 struct ReadOptions {
   /// Frame index within a multi-frame file (0-based, CrystFEL's `//N`). Single-frame formats
-  /// accept only 0; for TIFF it is the page.
+  /// accept only 0; for TIFF it is the page; for HDF5 the frame of the stack (across the data
+  /// files of an EIGER master); for a DECTRIS CBOR message the channel.
   int64_t frame = 0;
   /// Largest decompressed size accepted from a gzip/bzip2-wrapped file, in bytes. The default
   /// (8 bytes per pixel of the largest accepted frame, 2 GiB) bounds what a decompression bomb

@@ -1,0 +1,195 @@
+// Bitshuffle and LZ4 chunk codecs (see include/difftriage/io/bitshuffle_lz4.h for the formats).
+// Written from the format descriptions; the bit transpose is the classic 8x8 one (Hacker's
+// Delight 7-3), applied to 8 elements x 8 bit rows at a time.
+#include "difftriage/io/bitshuffle_lz4.h"
+
+#include <lz4.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+#include "difftriage/core/error.h"
+
+namespace difftriage::io {
+namespace {
+
+using ::difftriage::detail::concat;
+
+uint64_t read_be64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+uint32_t read_be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// Transposes the 8x8 bit matrix held in x (byte i = row i, bit j = column j, least significant
+// first): afterwards bit j of byte i is what bit i of byte j was.
+inline uint64_t transpose_8x8(uint64_t x) {
+  uint64_t t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAULL;
+  x = x ^ t ^ (t << 7);
+  t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCULL;
+  x = x ^ t ^ (t << 14);
+  t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ULL;
+  x = x ^ t ^ (t << 28);
+  return x;
+}
+
+// Bitshuffle's default block (bshuf_default_block_size): 8192 bytes' worth of elements, a
+// multiple of 8, at least 128.
+size_t default_block_elements(size_t elem_size) {
+  size_t n = 8192 / elem_size;
+  n -= n % 8;
+  return std::max<size_t>(n, 128);
+}
+
+}  // namespace
+
+void bitunshuffle_block(const uint8_t* in, uint8_t* out, size_t n_elements, size_t elem_size) {
+  DT_CHECK(n_elements % 8 == 0 && elem_size > 0, ConfigError,
+           "bitunshuffle_block: ", n_elements, " elements of ", elem_size,
+           " bytes (need a multiple of 8 elements and a non-zero element size)");
+  const size_t n_row_bytes = n_elements / 8;  // one bit row: one bit of every element
+  for (size_t byte = 0; byte < elem_size; ++byte) {
+    // Bit rows 8*byte .. 8*byte+7 hold the bits of element byte `byte`.
+    const uint8_t* rows = in + 8 * byte * n_row_bytes;
+    for (size_t group = 0; group < n_row_bytes; ++group) {
+      uint64_t x = 0;
+      for (size_t bit = 0; bit < 8; ++bit) {
+        x |= uint64_t{rows[bit * n_row_bytes + group]} << (8 * bit);
+      }
+      x = transpose_8x8(x);  // byte k now holds bits 0..7 of element 8*group + k
+      uint8_t* dst = out + 8 * group * elem_size + byte;
+      for (size_t k = 0; k < 8; ++k) dst[k * elem_size] = static_cast<uint8_t>(x >> (8 * k));
+    }
+  }
+}
+
+void bitunshuffle(const uint8_t* in, uint8_t* out, size_t n_elements, size_t elem_size,
+                  size_t block_elements) {
+  DT_CHECK(elem_size > 0 && block_elements % 8 == 0, ConfigError, "bitunshuffle: block of ",
+           block_elements, " elements of ", elem_size,
+           " bytes (need a multiple of 8 and a non-zero element size)");
+  if (block_elements == 0) block_elements = default_block_elements(elem_size);
+  size_t done = 0;
+  while (n_elements - done >= 8) {
+    size_t count = std::min(block_elements, n_elements - done);
+    count -= count % 8;
+    bitunshuffle_block(in + done * elem_size, out + done * elem_size, count, elem_size);
+    done += count;
+  }
+  std::memcpy(out + done * elem_size, in + done * elem_size, (n_elements - done) * elem_size);
+}
+
+void decode_bitshuffle_lz4(const uint8_t* in, size_t n_in, uint8_t* out, size_t n_out,
+                           size_t elem_size, const std::string& where) {
+  if (elem_size == 0 || n_out % elem_size != 0) {
+    throw FormatError(concat(where, ": bitshuffle element size ", elem_size,
+                             " does not divide the frame's ", n_out, " bytes"));
+  }
+  if (n_in < 12) {
+    throw FormatError(concat(where, ": bitshuffle/LZ4 data truncated: ", n_in,
+                             " bytes, less than its 12-byte header"));
+  }
+  const uint64_t total = read_be64(in);
+  const uint32_t block_bytes = read_be32(in + 8);
+  if (total != n_out) {
+    throw FormatError(concat(where, ": bitshuffle/LZ4 header gives ", total,
+                             " uncompressed bytes, the frame needs ", n_out));
+  }
+  if (block_bytes == 0 || block_bytes % elem_size != 0 || (block_bytes / elem_size) % 8 != 0 ||
+      block_bytes > static_cast<uint32_t>(INT_MAX)) {
+    throw FormatError(concat(where, ": bitshuffle/LZ4 block size of ", block_bytes,
+                             " bytes is not a multiple of 8 elements of ", elem_size, " bytes"));
+  }
+  const size_t n_elements = n_out / elem_size;
+  const size_t block_elements = block_bytes / elem_size;
+  std::vector<uint8_t> shuffled(std::min<size_t>(block_bytes, n_out));
+  size_t pos = 12, done = 0, block = 0;
+  while (n_elements - done >= 8) {
+    size_t count = std::min(block_elements, n_elements - done);
+    count -= count % 8;
+    const size_t n_plain = count * elem_size;
+    if (n_in - pos < 4) {
+      throw FormatError(concat(where, ": bitshuffle/LZ4 data truncated at block ", block, " of ",
+                               (n_elements + block_elements - 1) / block_elements, " (byte ",
+                               pos, " of ", n_in, ")"));
+    }
+    const uint32_t n_packed = read_be32(in + pos);
+    pos += 4;
+    if (n_packed > n_in - pos || n_packed > static_cast<uint32_t>(INT_MAX)) {
+      throw FormatError(concat(where, ": bitshuffle/LZ4 block ", block, " claims ", n_packed,
+                               " bytes, only ", n_in - pos, " remain (data truncated)"));
+    }
+    const int n_got = LZ4_decompress_safe(reinterpret_cast<const char*>(in + pos),
+                                          reinterpret_cast<char*>(shuffled.data()),
+                                          static_cast<int>(n_packed), static_cast<int>(n_plain));
+    if (n_got != static_cast<int>(n_plain)) {
+      throw FormatError(concat(where, ": bitshuffle/LZ4 block ", block, " is corrupt (LZ4 ",
+                               n_got < 0 ? "error" : "size mismatch", ": got ", n_got,
+                               " bytes, expected ", n_plain, ")"));
+    }
+    bitunshuffle_block(shuffled.data(), out + done * elem_size, count, elem_size);
+    pos += n_packed;
+    done += count;
+    ++block;
+  }
+  const size_t n_tail = (n_elements - done) * elem_size;
+  if (n_in - pos < n_tail) {
+    throw FormatError(concat(where, ": bitshuffle/LZ4 data truncated in its ", n_tail,
+                             " trailing unshuffled bytes"));
+  }
+  std::memcpy(out + done * elem_size, in + pos, n_tail);
+}
+
+void decode_hdf5_lz4(const uint8_t* in, size_t n_in, uint8_t* out, size_t n_out,
+                     const std::string& where) {
+  if (n_in < 12) {
+    throw FormatError(
+        concat(where, ": LZ4 data truncated: ", n_in, " bytes, less than its 12-byte header"));
+  }
+  const uint64_t total = read_be64(in);
+  uint64_t block_bytes = read_be32(in + 8);
+  if (total != n_out) {
+    throw FormatError(concat(where, ": LZ4 header gives ", total,
+                             " uncompressed bytes, the frame needs ", n_out));
+  }
+  if (block_bytes == 0 || block_bytes > static_cast<uint64_t>(INT_MAX)) {
+    throw FormatError(concat(where, ": LZ4 block size of ", block_bytes, " bytes is invalid"));
+  }
+  block_bytes = std::min<uint64_t>(block_bytes, total);
+  size_t pos = 12, done = 0, block = 0;
+  while (done < n_out) {
+    const size_t n_plain = static_cast<size_t>(std::min<uint64_t>(block_bytes, n_out - done));
+    if (n_in - pos < 4) {
+      throw FormatError(concat(where, ": LZ4 data truncated at block ", block, " (byte ", pos,
+                               " of ", n_in, ")"));
+    }
+    const uint32_t n_packed = read_be32(in + pos);
+    pos += 4;
+    if (n_packed > n_in - pos || n_packed > static_cast<uint32_t>(INT_MAX)) {
+      throw FormatError(concat(where, ": LZ4 block ", block, " claims ", n_packed, " bytes, only ",
+                               n_in - pos, " remain (data truncated)"));
+    }
+    if (n_packed == n_plain) {
+      std::memcpy(out + done, in + pos, n_plain);  // stored: it did not compress
+    } else {
+      const int n_got = LZ4_decompress_safe(reinterpret_cast<const char*>(in + pos),
+                                            reinterpret_cast<char*>(out + done),
+                                            static_cast<int>(n_packed), static_cast<int>(n_plain));
+      if (n_got != static_cast<int>(n_plain)) {
+        throw FormatError(concat(where, ": LZ4 block ", block, " is corrupt (got ", n_got,
+                                 " bytes, expected ", n_plain, ")"));
+      }
+    }
+    pos += n_packed;
+    done += n_plain;
+    ++block;
+  }
+}
+
+}  // namespace difftriage::io
