@@ -11,6 +11,8 @@ void register_info(CLI::App& root);
 void register_dataset(CLI::App& root);  // dataset check | stats | split
 void register_simulate(CLI::App& root);
 void register_baseline(CLI::App& root);
+void register_train(CLI::App& root);     // needs difftriage_ml
+void register_evaluate(CLI::App& root);  // needs difftriage_ml
 void register_dataset_check(CLI::App& dataset);
 void register_dataset_stats(CLI::App& dataset);
 void register_dataset_split(CLI::App& dataset);

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   cli::register_dataset(app);
   cli::register_simulate(app);
   cli::register_baseline(app);
+  cli::register_train(app);
+  cli::register_evaluate(app);
 
   try {
     app.parse(argc, argv);

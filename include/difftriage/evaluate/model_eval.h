@@ -1,0 +1,127 @@
+/// The evaluation runner of a trained model (DESIGN.md "Learning"): inference over a labelled
+/// dataset (batched, decoding on worker threads), then the honest metrics of metrics.h per head.
+/// Compiled into difftriage_ml (it runs LibTorch), but this header does not include Torch.
+///
+///   auto ds = difftriage::dataset::load_dataset("sim/test");
+///   auto preds = difftriage::evaluate::predict_dataset("runs/a/model", ds);
+///   auto report = difftriage::evaluate::evaluate_predictions(preds);
+///   std::cout << difftriage::evaluate::format_model_eval(report);
+///   difftriage::evaluate::plot_model_eval("eval/", report, preds);
+///
+/// Truth per frame (as the training data module derives it):
+/// - the six labels from multiclasses.txt; a quality-only frame knows only `blank`
+///   (blank or noxtal ⇒ blank = 1);
+/// - quality from categories1.txt;
+/// - has crystal: labels blank == 0, else quality ∈ {weak, good, strong};
+/// - mosaic1 is evaluated on frames with a crystal, mosaic2 on multilattice frames (labels).
+/// Hit probability (the veto score): p_hit = 1 − p(blank) of the labels head when the model
+/// has it, else 1 − p of a binary `blank` head, else 1 − p(blank) − p(noxtal) of the quality
+/// head (softmax, so this is p(weak) + p(good) + p(strong)).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "difftriage/dataset/dataset.h"
+#include "difftriage/evaluate/metrics.h"
+#include "difftriage/models/model_info.h"
+
+namespace difftriage::evaluate {
+
+/// Options of predict_dataset / evaluate_predictions.
+struct ModelEvalOptions {
+  int64_t batch_size = 32;  ///< frames per forward pass (≥ 1)
+  int n_threads = 2;        ///< Torch intra-op threads (≥ 1)
+  int n_workers = 2;        ///< decoding + preprocessing threads (≥ 0; 0 = inline)
+  VetoOptions veto;         ///< keep ≥ 99.9 % of the crystal frames by default
+};
+
+/// One frame: model outputs and truth. Empty vectors for heads the model lacks.
+struct FramePrediction {
+  std::string file;            ///< as in the label file
+  std::filesystem::path path;  ///< image file
+  std::string error;           ///< read/decode error; outputs are empty then
+  std::vector<float> quality_probabilities;  ///< 5 (softmax)
+  int quality = -1;                          ///< argmax, -1 without quality head
+  std::vector<float> label_probabilities;    ///< 6 (sigmoids)
+  std::vector<uint8_t> label_predictions;    ///< p ≥ threshold of the label, per label
+  std::vector<float> mosaic;                 ///< 2 (mosaic1, mosaic2) in [0, 1]
+  std::map<std::string, float> binary;       ///< binary head → probability
+  double hit_probability = 0;                ///< see the header comment; NaN if no head gives it
+  // Truth (unset when the label files do not tell).
+  std::array<uint8_t, 6> truth_labels{};
+  std::array<uint8_t, 6> truth_label_known{};
+  std::optional<int> truth_quality;
+  std::optional<std::array<double, 2>> truth_mosaic;
+  std::optional<bool> truth_has_crystal;
+  bool ok() const noexcept { return error.empty(); }
+};
+
+/// Predictions of a model over a dataset, in sample order.
+struct ModelPredictions {
+  models::ModelMetadata metadata;
+  std::string hit_score;  ///< how hit_probability was computed (human-readable)
+  std::vector<FramePrediction> frames;
+  double seconds = 0;       ///< wall time of decoding + inference
+  double frames_per_s = 0;  ///< frames / seconds
+};
+
+/// Loads the checkpoint `model` and predicts every sample of `dataset` (io::read_image frame 0,
+/// the model's Preprocessor, batches of batch_size in inference mode). A frame that cannot be
+/// read or decoded gets `error` set; the run goes on. Sets at::set_num_threads(n_threads).
+/// @throws ModelError for a missing or corrupt checkpoint (naming the file); ConfigError for
+/// bad options.
+[[nodiscard]] ModelPredictions predict_dataset(const std::filesystem::path& model,
+                                               const dataset::Dataset& dataset,
+                                               const ModelEvalOptions& options = {});
+
+/// Metrics of a model over a dataset. Only frames that were predicted (ok()) and carry the
+/// relevant truth count.
+struct ModelEvalReport {
+  int64_t n_frames = 0;
+  int64_t n_errors = 0;
+  std::string hit_score;
+  /// Per label of the labels head ("blank", ...) and per binary head ("<name> (head)"), at the
+  /// model's thresholds, with ROC/PR curves. Only labels with at least one known truth.
+  std::vector<std::pair<std::string, BinaryMetrics>> labels;
+  /// p_hit against "has crystal" at threshold 1 − threshold(blank) (0.5 from quality).
+  std::optional<BinaryMetrics> hit;
+  std::optional<VetoPoint> veto;  ///< veto operating point of p_hit
+  std::optional<MulticlassMetrics> quality;
+  std::optional<RegressionMetrics> mosaic1;  ///< frames with a crystal
+  std::optional<RegressionMetrics> mosaic2;  ///< multilattice frames
+};
+
+/// Evaluates predictions. Pure. @throws ConfigError for an invalid veto keep fraction.
+[[nodiscard]] ModelEvalReport evaluate_predictions(const ModelPredictions& predictions,
+                                                   const ModelEvalOptions& options = {});
+
+/// metrics.json: {"n_frames", "n_errors", "hit_score", "labels": {name: BinaryMetrics},
+/// "hit": BinaryMetrics|null, "veto": VetoPoint|null, "quality": MulticlassMetrics|null,
+/// "mosaic1": RegressionMetrics|null, "mosaic2": ...}. NaN → null.
+[[nodiscard]] nlohmann::json to_json(const ModelEvalReport& report);
+/// One predictions.jsonl object: {"file", "path", "error", "quality_probabilities", "quality",
+/// "label_probabilities", "labels" (predicted 0/1), "mosaic", "binary", "p_hit",
+/// "truth": {"labels" (null per unknown label), "quality", "mosaic", "has_crystal"}}.
+[[nodiscard]] nlohmann::json to_json(const FramePrediction& frame,
+                                     const models::ModelMetadata& metadata);
+
+/// The stdout tables: binary table (accuracy beside chance), quality, mosaic, veto line.
+[[nodiscard]] std::string format_model_eval(const ModelEvalReport& report);
+
+/// Writes PNG figures into `out`: roc_<label>.png and pr_<label>.png (labels with both classes,
+/// and "hit"), confusion_quality.png (row-normalised 5×5), confusion_<label>.png (2×2,
+/// row-normalised), mosaic1_scatter.png / mosaic2_scatter.png (predicted vs true, each frame a
+/// small cross, with the identity line). @throws IoError if gnuplot fails (see report/charts.h).
+void plot_model_eval(const std::filesystem::path& out, const ModelEvalReport& report,
+                     const ModelPredictions& predictions);
+
+}  // namespace difftriage::evaluate

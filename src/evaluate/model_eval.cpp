@@ -1,0 +1,418 @@
+// Evaluation runner of a trained model (compiled into difftriage_ml; see model_eval.h).
+#include "difftriage/evaluate/model_eval.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+#include <torch/utils.h>
+
+#include "../train/ordered_pipeline.h"
+#include "difftriage/core/error.h"
+#include "difftriage/io/image_io.h"
+#include "difftriage/models/checkpoint.h"
+#include "difftriage/models/preprocess.h"
+#include "difftriage/report/charts.h"
+
+namespace difftriage::evaluate {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+bool has_head(const std::vector<std::string>& heads, const std::string& name) {
+  return std::find(heads.begin(), heads.end(), name) != heads.end();
+}
+
+void fill_truth(FramePrediction& f, const dataset::Sample& s) {
+  if (s.labels) {
+    for (size_t j = 0; j < 6; ++j) {
+      f.truth_labels[j] = (*s.labels)[j];
+      f.truth_label_known[j] = 1;
+    }
+    f.truth_has_crystal = (*s.labels)[0] == 0;
+  }
+  if (s.quality) {
+    f.truth_quality = static_cast<int>(*s.quality);
+    const bool crystal =
+        *s.quality != dataset::Quality::kBlank && *s.quality != dataset::Quality::kNoxtal;
+    if (!f.truth_has_crystal) f.truth_has_crystal = crystal;
+    if (!s.labels) {
+      f.truth_labels[0] = crystal ? 0 : 1;
+      f.truth_label_known[0] = 1;
+    }
+  }
+  if (s.labels || s.quality) f.truth_mosaic = std::array<double, 2>{s.mosaic1, s.mosaic2};
+}
+
+struct InputBatch {
+  torch::Tensor x;                  // [B,1,S,S]
+  std::vector<std::string> errors;  // per row, empty if ok
+};
+
+}  // namespace
+
+ModelPredictions predict_dataset(const fs::path& model, const dataset::Dataset& ds,
+                                 const ModelEvalOptions& options) {
+  DT_CHECK(options.batch_size >= 1, ConfigError, "--batch must be >= 1, got ",
+           options.batch_size);
+  DT_CHECK(options.n_threads >= 1, ConfigError, "--threads must be >= 1, got ",
+           options.n_threads);
+  DT_CHECK(options.n_workers >= 0, ConfigError, "--workers must be >= 0, got ",
+           options.n_workers);
+  const auto t0 = std::chrono::steady_clock::now();
+  at::set_num_threads(options.n_threads);
+  auto loaded = models::load_checkpoint(model);
+  auto net = loaded.model;
+  net->eval();
+  ModelPredictions result;
+  result.metadata = loaded.metadata;
+  const auto& meta = result.metadata;
+  const auto& heads = meta.heads;
+  if (has_head(heads, models::kLabelsHead)) {
+    result.hit_score = "1 - p(blank) of the labels head";
+  } else if (has_head(heads, "blank")) {
+    result.hit_score = "1 - p of the blank head";
+  } else if (has_head(heads, models::kQualityHead)) {
+    result.hit_score = "1 - p(blank) - p(noxtal) of the quality head";
+  }
+
+  const models::Preprocessor pre(meta.preprocess);
+  const int64_t s = pre.input_size();
+  const auto n = static_cast<int64_t>(ds.samples.size());
+  const int64_t bs = options.batch_size;
+  const int64_t n_batches = (n + bs - 1) / bs;
+  detail::OrderedPipeline<InputBatch> pipeline(
+      n_batches, options.n_workers, 4, [&](int64_t k) {
+        const int64_t begin = k * bs, end = std::min(n, begin + bs);
+        InputBatch b;
+        b.x = torch::zeros({end - begin, 1, s, s}, torch::kFloat32);
+        b.errors.resize(static_cast<size_t>(end - begin));
+        float* base = b.x.data_ptr<float>();
+        for (int64_t i = begin; i < end; ++i) {
+          try {
+            const auto image = io::read_image(ds.samples[static_cast<size_t>(i)].path);
+            pre.preprocess_into(image, base + (i - begin) * s * s);
+          } catch (const Error& e) {
+            b.errors[static_cast<size_t>(i - begin)] = e.what();
+          }
+        }
+        return b;
+      });
+
+  result.frames.resize(static_cast<size_t>(n));
+  int64_t row0 = 0;
+  torch::NoGradGuard no_grad;
+  while (auto batch = pipeline.next()) {
+    const auto probs = models::to_probabilities(net->forward(batch->x));
+    std::map<std::string, torch::Tensor> p;
+    for (const auto& [h, t] : probs) p[h] = t.contiguous();
+    for (int64_t r = 0; r < batch->x.size(0); ++r) {
+      auto& f = result.frames[static_cast<size_t>(row0 + r)];
+      const auto& sample = ds.samples[static_cast<size_t>(row0 + r)];
+      f.file = sample.file;
+      f.path = sample.path;
+      fill_truth(f, sample);
+      f.error = batch->errors[static_cast<size_t>(r)];
+      f.hit_probability = kNaN;
+      if (!f.ok()) continue;
+      auto row = [&](const std::string& h) {
+        const auto t = p.at(h);
+        const float* d = t.data_ptr<float>() + r * t.size(1);
+        return std::vector<float>(d, d + t.size(1));
+      };
+      for (const auto& h : heads) {
+        if (h == models::kQualityHead) {
+          f.quality_probabilities = row(h);
+          f.quality = static_cast<int>(
+              std::max_element(f.quality_probabilities.begin(), f.quality_probabilities.end()) -
+              f.quality_probabilities.begin());
+        } else if (h == models::kLabelsHead) {
+          f.label_probabilities = row(h);
+          for (size_t j = 0; j < 6; ++j) {
+            f.label_predictions.push_back(
+                f.label_probabilities[j] >= meta.threshold(models::kLabelNames[j]) ? 1 : 0);
+          }
+        } else if (h == models::kMosaicHead) {
+          f.mosaic = row(h);
+        } else {
+          f.binary[h] = row(h)[0];
+        }
+      }
+      if (!f.label_probabilities.empty()) {
+        f.hit_probability = 1.0 - f.label_probabilities[0];
+      } else if (f.binary.count("blank")) {
+        f.hit_probability = 1.0 - f.binary.at("blank");
+      } else if (!f.quality_probabilities.empty()) {
+        f.hit_probability = std::clamp(
+            1.0 - f.quality_probabilities[0] - f.quality_probabilities[1], 0.0, 1.0);
+      }
+    }
+    row0 += batch->x.size(0);
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.frames_per_s = static_cast<double>(n) / std::max(result.seconds, 1e-9);
+  return result;
+}
+
+ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
+                                     const ModelEvalOptions& options) {
+  ModelEvalReport report;
+  report.n_frames = static_cast<int64_t>(preds.frames.size());
+  report.hit_score = preds.hit_score;
+  const auto& meta = preds.metadata;
+  for (const auto& f : preds.frames) report.n_errors += f.ok() ? 0 : 1;
+  std::vector<double> scores;
+  std::vector<uint8_t> truth;
+  auto add_binary = [&](const std::string& name, double threshold) {
+    if (truth.empty()) return;
+    BinaryOptions bo;
+    bo.threshold = threshold;
+    report.labels.emplace_back(name, evaluate_binary(scores, truth, bo));
+  };
+  for (const auto& h : meta.heads) {
+    if (h == models::kLabelsHead) {
+      for (size_t j = 0; j < 6; ++j) {
+        scores.clear();
+        truth.clear();
+        for (const auto& f : preds.frames) {
+          if (!f.ok() || !f.truth_label_known[j]) continue;
+          scores.push_back(f.label_probabilities[j]);
+          truth.push_back(f.truth_labels[j]);
+        }
+        add_binary(models::kLabelNames[j], meta.threshold(models::kLabelNames[j]));
+      }
+    } else if (h != models::kQualityHead && h != models::kMosaicHead) {
+      size_t j = 0;
+      while (j < 6 && h != models::kLabelNames[j]) ++j;
+      if (j == 6) continue;
+      scores.clear();
+      truth.clear();
+      for (const auto& f : preds.frames) {
+        if (!f.ok() || !f.truth_label_known[j]) continue;
+        scores.push_back(f.binary.at(h));
+        truth.push_back(f.truth_labels[j]);
+      }
+      add_binary(h + " (head)", meta.threshold(h));
+    }
+  }
+  // Hit / veto.
+  scores.clear();
+  truth.clear();
+  for (const auto& f : preds.frames) {
+    if (!f.ok() || !f.truth_has_crystal || !std::isfinite(f.hit_probability)) continue;
+    scores.push_back(f.hit_probability);
+    truth.push_back(*f.truth_has_crystal ? 1 : 0);
+  }
+  if (!truth.empty()) {
+    BinaryOptions bo;
+    const bool from_blank = has_head(meta.heads, models::kLabelsHead) ||
+                            has_head(meta.heads, "blank");
+    bo.threshold = from_blank ? 1.0 - meta.threshold("blank") : 0.5;
+    report.hit = evaluate_binary(scores, truth, bo);
+    report.veto = find_veto_point(scores, truth, options.veto);
+  }
+  // Quality.
+  if (has_head(meta.heads, models::kQualityHead)) {
+    std::vector<int> t, p;
+    for (const auto& f : preds.frames) {
+      if (!f.ok() || !f.truth_quality) continue;
+      t.push_back(*f.truth_quality);
+      p.push_back(f.quality);
+    }
+    if (!t.empty()) report.quality = evaluate_multiclass(t, p, meta.quality_names);
+  }
+  // Mosaic.
+  if (has_head(meta.heads, models::kMosaicHead)) {
+    std::vector<double> t1, p1, t2, p2;
+    for (const auto& f : preds.frames) {
+      if (!f.ok() || !f.truth_mosaic) continue;
+      if (f.truth_has_crystal.value_or(false)) {
+        t1.push_back((*f.truth_mosaic)[0]);
+        p1.push_back(f.mosaic[0]);
+      }
+      if (f.truth_label_known[3] && f.truth_labels[3]) {
+        t2.push_back((*f.truth_mosaic)[1]);
+        p2.push_back(f.mosaic[1]);
+      }
+    }
+    if (!t1.empty()) report.mosaic1 = evaluate_regression(t1, p1);
+    if (!t2.empty()) report.mosaic2 = evaluate_regression(t2, p2);
+  }
+  return report;
+}
+
+nlohmann::json to_json(const ModelEvalReport& r) {
+  nlohmann::json labels = nlohmann::json::object();
+  for (const auto& [name, m] : r.labels) labels[name] = to_json(m);
+  return {{"n_frames", r.n_frames},
+          {"n_errors", r.n_errors},
+          {"hit_score", r.hit_score},
+          {"labels", labels},
+          {"hit", r.hit ? to_json(*r.hit) : nlohmann::json()},
+          {"veto", r.veto ? to_json(*r.veto) : nlohmann::json()},
+          {"quality", r.quality ? to_json(*r.quality) : nlohmann::json()},
+          {"mosaic1", r.mosaic1 ? to_json(*r.mosaic1) : nlohmann::json()},
+          {"mosaic2", r.mosaic2 ? to_json(*r.mosaic2) : nlohmann::json()}};
+}
+
+nlohmann::json to_json(const FramePrediction& f, const models::ModelMetadata& meta) {
+  nlohmann::json j = {{"file", f.file}, {"path", f.path.string()}};
+  j["error"] = f.ok() ? nlohmann::json() : nlohmann::json(f.error);
+  if (!f.quality_probabilities.empty()) {
+    j["quality_probabilities"] = f.quality_probabilities;
+    j["quality"] = meta.quality_names.at(static_cast<size_t>(f.quality));
+  }
+  if (!f.label_probabilities.empty()) {
+    j["label_probabilities"] = f.label_probabilities;
+    j["labels"] = f.label_predictions;
+  }
+  if (!f.mosaic.empty()) j["mosaic"] = f.mosaic;
+  if (!f.binary.empty()) j["binary"] = f.binary;
+  j["p_hit"] = json_number(f.hit_probability);
+  nlohmann::json truth_labels = nlohmann::json::array();
+  for (size_t k = 0; k < 6; ++k) {
+    truth_labels.push_back(f.truth_label_known[k] ? nlohmann::json(int{f.truth_labels[k]})
+                                                  : nlohmann::json());
+  }
+  j["truth"] = {
+      {"labels", truth_labels},
+      {"quality", f.truth_quality ? nlohmann::json(meta.quality_names.at(
+                                        static_cast<size_t>(*f.truth_quality)))
+                                  : nlohmann::json()},
+      {"mosaic", f.truth_mosaic ? nlohmann::json(*f.truth_mosaic) : nlohmann::json()},
+      {"has_crystal", f.truth_has_crystal ? nlohmann::json(*f.truth_has_crystal)
+                                          : nlohmann::json()}};
+  return j;
+}
+
+std::string format_model_eval(const ModelEvalReport& r) {
+  std::string s = "frames: " + std::to_string(r.n_frames) +
+                  " (errors: " + std::to_string(r.n_errors) + ")\n";
+  auto rows = r.labels;
+  if (r.hit) rows.emplace_back("hit (p_hit)", *r.hit);
+  if (!rows.empty()) s += "\n" + format_binary_table(rows);
+  if (r.quality) s += "\n" + format_multiclass("quality", *r.quality);
+  std::vector<std::pair<std::string, RegressionMetrics>> reg;
+  if (r.mosaic1) reg.emplace_back("mosaic1 (crystal frames)", *r.mosaic1);
+  if (r.mosaic2) reg.emplace_back("mosaic2 (multilattice frames)", *r.mosaic2);
+  if (!reg.empty()) s += "\n" + format_regression_table(reg);
+  if (r.veto) {
+    s += "\nhit score: " + r.hit_score + "\n";
+    s += format_veto("veto (p_hit)", *r.veto);
+  }
+  return s;
+}
+
+namespace {
+
+std::string file_safe(const std::string& name) {
+  std::string out;
+  for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out;
+}
+
+void plot_curves(const fs::path& out, const std::string& name, const BinaryMetrics& m) {
+  if (m.n_positive == 0 || m.n_negative == 0) return;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " (AUC %.3f)", m.roc_auc);
+  report::LineChart roc{"ROC: " + name, "false-positive rate", "true-positive rate (recall)",
+                        {name + buf, "chance"}, {m.roc.fpr, {0.0, 1.0}}, {m.roc.tpr, {0.0, 1.0}},
+                        false};
+  report::plot_lines(out / ("roc_" + file_safe(name) + ".png"), roc);
+  std::snprintf(buf, sizeof buf, " (AP %.3f)", m.pr_auc);
+  char chance[64];
+  std::snprintf(chance, sizeof chance, "chance (%.3f)", m.positive_fraction);
+  report::LineChart pr{"Precision-recall: " + name, "recall", "precision",
+                       {name + buf, chance},
+                       {m.pr.recall, {0.0, 1.0}},
+                       {m.pr.precision, {m.positive_fraction, m.positive_fraction}},
+                       false};
+  report::plot_lines(out / ("pr_" + file_safe(name) + ".png"), pr);
+}
+
+// Row-normalised confusion matrix (truth rows) as a heatmap on [0, 1].
+void plot_confusion(const fs::path& file, const std::string& title,
+                    const std::vector<std::string>& names, const std::vector<int64_t>& counts) {
+  const size_t k = names.size();
+  std::vector<double> values(k * k, kNaN);
+  for (size_t t = 0; t < k; ++t) {
+    int64_t row = 0;
+    for (size_t p = 0; p < k; ++p) row += counts[t * k + p];
+    for (size_t p = 0; p < k; ++p) {
+      if (row > 0) values[t * k + p] = static_cast<double>(counts[t * k + p]) / row;
+    }
+  }
+  std::vector<std::string> rows, cols;
+  for (const auto& n : names) {
+    rows.push_back("true " + n);
+    cols.push_back("pred " + n);
+  }
+  report::Heatmap h{title + " (row-normalised)", rows, cols, values, 0.0, 1.0};
+  report::plot_heatmap(file, h);
+}
+
+void plot_scatter(const fs::path& file, const std::string& title,
+                  const std::vector<double>& truth, const std::vector<double>& pred,
+                  const RegressionMetrics& m) {
+  if (truth.empty()) return;
+  // charts.h draws lines; each frame becomes a small "+" (two segments separated by NaN gaps).
+  constexpr double d = 0.006;
+  std::vector<double> xs, ys;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    const double x = truth[i], y = pred[i];
+    xs.insert(xs.end(), {x - d, x + d, kNaN, x, x, kNaN});
+    ys.insert(ys.end(), {y, y, kNaN, y - d, y + d, kNaN});
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "frames (n %lld, MAE %.3f, R2 %.3f)",
+                static_cast<long long>(m.n), m.mae, m.r2);
+  report::LineChart c{title, "true", "predicted", {buf, "identity"}, {xs, {0.0, 1.0}},
+                      {ys, {0.0, 1.0}}, false};
+  report::plot_lines(file, c);
+}
+
+}  // namespace
+
+void plot_model_eval(const fs::path& out, const ModelEvalReport& report,
+                     const ModelPredictions& preds) {
+  fs::create_directories(out);
+  for (const auto& [name, m] : report.labels) {
+    plot_curves(out, name, m);
+    if (m.n > 0) {
+      const auto& c = m.confusion;
+      plot_confusion(out / ("confusion_" + file_safe(name) + ".png"), "Confusion: " + name,
+                     {"0", "1"}, {c.tn, c.fp, c.fn, c.tp});
+    }
+  }
+  if (report.hit) plot_curves(out, "hit", *report.hit);
+  if (report.quality && report.quality->n > 0) {
+    plot_confusion(out / "confusion_quality.png", "Quality confusion",
+                   report.quality->class_names, report.quality->confusion);
+  }
+  for (int k = 0; k < 2; ++k) {
+    const auto& m = k == 0 ? report.mosaic1 : report.mosaic2;
+    if (!m) continue;
+    std::vector<double> t, p;
+    for (const auto& f : preds.frames) {
+      if (!f.ok() || !f.truth_mosaic || f.mosaic.empty()) continue;
+      const bool use = k == 0 ? f.truth_has_crystal.value_or(false)
+                              : (f.truth_label_known[3] && f.truth_labels[3]);
+      if (!use) continue;
+      t.push_back((*f.truth_mosaic)[static_cast<size_t>(k)]);
+      p.push_back(f.mosaic[static_cast<size_t>(k)]);
+    }
+    plot_scatter(out / (k == 0 ? "mosaic1_scatter.png" : "mosaic2_scatter.png"),
+                 k == 0 ? "mosaic1: predicted vs true (crystal frames)"
+                        : "mosaic2: predicted vs true (multilattice frames)",
+                 t, p, *m);
+  }
+}
+
+}  // namespace difftriage::evaluate

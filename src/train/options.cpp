@@ -1,0 +1,80 @@
+// TrainOptions: validation and JSON form.
+#include "difftriage/train/options.h"
+
+#include <cmath>
+
+#include "difftriage/core/error.h"
+
+namespace difftriage::train {
+
+nlohmann::json to_json(const TrainOptions& o) {
+  nlohmann::json data = nlohmann::json::array();
+  for (const auto& d : o.data) data.push_back(d.string());
+  const auto meta = models::to_json(o.model);
+  return {{"data", data},
+          {"val", o.val.string()},
+          {"val_fraction", o.val.empty() ? o.val_fraction : 0.0},
+          {"out", o.out.string()},
+          {"architecture", meta.at("architecture")},
+          {"heads", meta.at("heads")},
+          {"preprocess", meta.at("preprocess")},
+          {"epochs", o.epochs},
+          {"batch", o.batch_size},
+          {"lr", o.lr},
+          {"weight_decay", o.weight_decay},
+          {"seed", o.seed},
+          {"threads", o.n_threads},
+          {"workers", o.n_workers},
+          {"balance", o.balance},
+          {"augment", o.augment},
+          {"augment_gain", o.augment_gain},
+          {"augment_offset", o.augment_offset},
+          {"init", o.init.string()},
+          {"freeze_blocks", o.freeze_blocks},
+          {"patience", o.patience},
+          {"resume", o.resume},
+          {"cache", o.cache},
+          {"cache_max_bytes", o.cache_max_bytes},
+          {"tune_thresholds", o.tune_thresholds},
+          {"plots", o.plots},
+          {"command", o.command}};
+}
+
+void validate(const TrainOptions& o) {
+  DT_CHECK(!o.data.empty(), ConfigError, "--data: at least one training folder is required");
+  DT_CHECK(!o.out.empty(), ConfigError, "--out: a run folder is required");
+  DT_CHECK(o.epochs >= 1, ConfigError, "--epochs must be >= 1, got ", o.epochs);
+  DT_CHECK(o.batch_size >= 1 && o.batch_size <= 65536, ConfigError,
+           "--batch must be in 1..65536, got ", o.batch_size);
+  DT_CHECK(std::isfinite(o.lr) && o.lr > 0 && o.lr < 10, ConfigError,
+           "--lr must be in (0, 10), got ", o.lr);
+  DT_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0, ConfigError,
+           "--weight-decay must be >= 0, got ", o.weight_decay);
+  DT_CHECK(std::isfinite(o.val_fraction) && o.val_fraction >= 0 && o.val_fraction <= 0.9,
+           ConfigError, "--val-fraction must be in [0, 0.9], got ", o.val_fraction);
+  DT_CHECK(o.n_threads >= 1 && o.n_threads <= 1024, ConfigError,
+           "--threads must be in 1..1024, got ", o.n_threads);
+  DT_CHECK(o.n_workers >= 0 && o.n_workers <= 256, ConfigError,
+           "--workers must be in 0..256, got ", o.n_workers);
+  DT_CHECK(o.balance == "none" || o.balance == "pos-weight" || o.balance == "sampler",
+           ConfigError, "--balance: expected pos-weight, sampler or none, got '", o.balance, "'");
+  DT_CHECK(std::isfinite(o.augment_gain) && o.augment_gain >= 1.0 && o.augment_gain <= 10.0,
+           ConfigError, "--augment-gain must be in [1, 10], got ", o.augment_gain);
+  DT_CHECK(std::isfinite(o.augment_offset) && o.augment_offset >= 0 && o.augment_offset <= 10,
+           ConfigError, "--augment-offset must be in [0, 10], got ", o.augment_offset);
+  DT_CHECK(o.freeze_blocks >= 0, ConfigError, "--freeze-blocks must be >= 0, got ",
+           o.freeze_blocks);
+  DT_CHECK(o.freeze_blocks == 0 || !o.init.empty() || o.resume, ConfigError,
+           "--freeze-blocks needs --init (freezing random weights is pointless)");
+  DT_CHECK(o.patience >= 0, ConfigError, "--patience must be >= 0, got ", o.patience);
+  DT_CHECK(o.model.heads.size() >= 1, ConfigError, "--heads: at least one head is required");
+  try {
+    models::validate(o.model.architecture);
+    models::validate(o.model.preprocess);
+    for (const auto& h : o.model.heads) (void)models::head_output_size(h);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("--arch/--heads/--input-*: ") + e.what());
+  }
+}
+
+}  // namespace difftriage::train

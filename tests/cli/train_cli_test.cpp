@@ -1,0 +1,81 @@
+// Smoke test of `difftriage train` and `difftriage evaluate`: simulate → train one epoch on
+// 64² inputs → evaluate; exit codes for bad flags (2) and a missing model (3).
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace difftriage {
+namespace {
+namespace fs = std::filesystem;
+using testing::run_cli;
+using testing::TempDir;
+
+TEST(TrainCli, SimulateTrainEvaluate) {
+  TempDir tmp;
+  const std::string data = (tmp / "sim").string(), run = (tmp / "run").string(),
+                    eval = (tmp / "eval").string();
+  auto r = run_cli({"simulate", "--out", data, "--count", "16", "--seed", "8", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"train", "--data", data, "--out", run, "--epochs", "1", "--input-size", "64",
+               "--batch", "8", "--val-fraction", "0.25", "--seed", "3", "--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("epoch 1/1"), std::string::npos) << r.err;
+  for (const char* f : {"model/model.pt", "model/model.json", "last/optimizer.pt",
+                        "last/state.json", "metrics.csv", "run.json", "curves_loss.png"}) {
+    EXPECT_TRUE(fs::exists(fs::path(run) / f)) << f;
+  }
+  const auto meta = nlohmann::json::parse(testing::read_bytes(fs::path(run) / "model/model.json"));
+  EXPECT_EQ(meta["preprocess"]["input_size"], 64);
+  EXPECT_NE(meta["provenance"]["command"].get<std::string>().find("--epochs 1"),
+            std::string::npos);
+
+  r = run_cli({"evaluate", "--model", run + "/model", "--data", data, "--out", eval});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("chance"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("veto"), std::string::npos) << r.out;
+  for (const char* f : {"metrics.json", "predictions.jsonl", "run.json", "roc_blank.png",
+                        "confusion_quality.png", "mosaic1_scatter.png"}) {
+    EXPECT_TRUE(fs::exists(fs::path(eval) / f)) << f;
+  }
+  const auto metrics = nlohmann::json::parse(testing::read_bytes(fs::path(eval) / "metrics.json"));
+  EXPECT_EQ(metrics["n_frames"], 16);
+  EXPECT_TRUE(metrics["labels"].contains("blank"));
+  EXPECT_TRUE(metrics["quality"].is_object());
+  std::ifstream jsonl(fs::path(eval) / "predictions.jsonl");
+  std::string line;
+  int n = 0;
+  while (std::getline(jsonl, line)) ++n;
+  EXPECT_EQ(n, 16);
+}
+
+TEST(TrainCli, BadFlagsExitTwoMissingModelExitsThree) {
+  TempDir tmp;
+  const std::string out = (tmp / "o").string();
+  EXPECT_EQ(run_cli({"train", "--out", out}).exit_code, 2);  // no --data
+  for (const auto& bad : std::vector<std::vector<std::string>>{
+           {"--epochs", "0"}, {"--balance", "bogus"}, {"--heads", "quality,nonsense"},
+           {"--arch", "resnet"}, {"--input-mode", "zoom"}, {"--lr", "-1"},
+           {"--freeze-blocks", "2"}}) {
+    std::vector<std::string> args = {"train", "--data", "x", "--out", out};
+    args.insert(args.end(), bad.begin(), bad.end());
+    const auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << bad[0] << ": " << r.err;
+    EXPECT_NE(r.err.find(bad[0]), std::string::npos) << r.err;
+  }
+  const std::string data = (tmp / "sim").string();
+  ASSERT_EQ(run_cli({"simulate", "--out", data, "--count", "2", "--seed", "1", "--quiet"}).exit_code,
+            0);
+  const auto r = run_cli(
+      {"evaluate", "--model", (tmp / "nomodel").string(), "--data", data, "--out", out});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("nomodel"), std::string::npos) << r.err;
+  EXPECT_EQ(run_cli({"train", "--data", (tmp / "nodata").string(), "--out", out}).exit_code, 3);
+}
+
+}  // namespace
+}  // namespace difftriage

@@ -1,0 +1,397 @@
+// The training loop and the model evaluation runner on tiny datasets simulated in-process.
+// Fixed seeds; assertions on behaviour and numbers, never on timings.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/serialize/archive.h>
+#include <torch/utils.h>
+
+#include "difftriage/dataset/labels.h"
+#include "difftriage/evaluate/metrics.h"
+#include "difftriage/evaluate/model_eval.h"
+#include "difftriage/io/image_io.h"
+#include "difftriage/models/checkpoint.h"
+#include "difftriage/simulate/simulate.h"
+#include "difftriage/train/data.h"
+#include "difftriage/train/train.h"
+#include "support/test_support.h"
+
+namespace difftriage {
+namespace {
+namespace fs = std::filesystem;
+
+enum class LabelFiles { kMultilabel, kQuality, kBoth };
+
+// Writes `count` simulated 128² frames (full frame 256²) and their label files to `dir`.
+void make_dataset(const fs::path& dir, int count, uint64_t seed, const simulate::Mix& mix,
+                  LabelFiles files) {
+  fs::create_directories(dir);
+  simulate::SimulateOptions so;
+  so.scene.output_size = 128;
+  so.scene.full_size = 256;
+  so.mix = mix;
+  so.seed = seed;
+  std::vector<dataset::MultiLabelRow> ml;
+  std::vector<dataset::QualityRow> q;
+  for (int i = 0; i < count; ++i) {
+    const auto f = simulate::simulate_frame(so, i);
+    const std::string file = simulate::frame_file_stem(i) + ".pgm";
+    io::write_pgm(dir / file, f.image.view());
+    const auto& l = f.labels;
+    dataset::MultiLabelRow row;
+    row.file = file;
+    row.labels = {uint8_t(l.blank),        uint8_t(l.photo1), uint8_t(l.photo2),
+                  uint8_t(l.multilattice), uint8_t(l.ice),    uint8_t(l.badice)};
+    row.mosaic1 = l.mosaic1;
+    row.mosaic2 = l.mosaic2;
+    ml.push_back(row);
+    dataset::QualityRow qr;
+    qr.file = file;
+    qr.quality = static_cast<dataset::Quality>(static_cast<int>(l.quality));
+    qr.mosaic1 = l.mosaic1;
+    qr.mosaic2 = l.mosaic2;
+    q.push_back(qr);
+  }
+  if (files != LabelFiles::kQuality) dataset::write_multiclasses(dir / "multiclasses.txt", ml);
+  if (files != LabelFiles::kMultilabel) dataset::write_categories(dir / "categories1.txt", q);
+}
+
+simulate::Mix blank_or_crystal_mix() {
+  simulate::Mix m = simulate::balanced_mix();
+  m.noxtal = 0;
+  m.weak = 0;
+  m.blank = 1;
+  m.good = 0.5;
+  m.strong = 0.5;
+  return m;
+}
+
+// Datasets shared by the tests of this file (made once).
+struct Fixture {
+  testing::TempDir tmp;
+  fs::path hits, multilabel, quality;
+  Fixture() {
+    hits = tmp / "hits";
+    multilabel = tmp / "ml";
+    quality = tmp / "q";
+    make_dataset(hits, 32, 3, blank_or_crystal_mix(), LabelFiles::kMultilabel);
+    make_dataset(multilabel, 12, 4, simulate::balanced_mix(), LabelFiles::kMultilabel);
+    make_dataset(quality, 12, 5, simulate::balanced_mix(), LabelFiles::kQuality);
+  }
+};
+Fixture& fixture() {
+  static Fixture f;
+  return f;
+}
+
+// A small, fast compact network (3 blocks of 8/16/32 channels) on 64² inputs.
+train::TrainOptions small_options(const fs::path& out, std::vector<std::string> heads) {
+  train::TrainOptions o;
+  o.out = out;
+  o.model = models::default_metadata("compact", std::move(heads));
+  o.model.architecture.widths = {8, 16, 32};
+  o.model.architecture.head_hidden = 32;
+  o.model.preprocess.input_size = 64;
+  o.epochs = 2;
+  o.batch_size = 8;
+  o.seed = 11;
+  o.n_threads = 2;
+  o.n_workers = 2;
+  o.val_fraction = 0;
+  o.plots = false;
+  return o;
+}
+
+std::map<std::string, torch::Tensor> named_state(const fs::path& checkpoint) {
+  auto loaded = models::load_checkpoint(checkpoint);
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : loaded.model->named_parameters()) out[p.key()] = p.value().clone();
+  for (const auto& b : loaded.model->named_buffers()) out[b.key()] = b.value().clone();
+  return out;
+}
+
+TEST(Augment, RotationsAndFlipsPermutePixelsAndAreSeeded) {
+  const int64_t s = 8;
+  std::vector<float> base(s * s);
+  std::iota(base.begin(), base.end(), 0.0f);
+  train::AugmentOptions geo;
+  geo.gain_max = 1.0;
+  geo.offset_max = 0.0;
+  int changed = 0;
+  for (uint64_t seed = 0; seed < 16; ++seed) {
+    auto a = base, b = base;
+    train::augment_in_place(a.data(), s, geo, seed);
+    train::augment_in_place(b.data(), s, geo, seed);
+    EXPECT_EQ(a, b) << "same seed, same result";
+    auto sorted = a;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(sorted, base) << "a dihedral transform permutes the pixels";
+    // The centre 2x2 block maps onto itself (rotation about the centre).
+    std::vector<float> centre = {a[3 * s + 3], a[3 * s + 4], a[4 * s + 3], a[4 * s + 4]};
+    std::sort(centre.begin(), centre.end());
+    EXPECT_EQ(centre, (std::vector<float>{27, 28, 35, 36}));
+    changed += a != base;
+  }
+  EXPECT_GT(changed, 8);
+  train::AugmentOptions jitter;
+  jitter.flips = jitter.rotations = false;
+  auto c = base;
+  train::augment_in_place(c.data(), s, jitter, 5);
+  // Affine: c = g·x + o with g in [1/1.2, 1.2] and |o| <= 0.1.
+  const float g = c[1] - c[0], o = c[0];
+  EXPECT_GE(g, 1 / 1.2f - 1e-5f);
+  EXPECT_LE(g, 1.2f + 1e-5f);
+  EXPECT_LE(std::abs(o), 0.1f + 1e-6f);
+  EXPECT_NEAR(c[63], g * 63 + o, 1e-3);
+}
+
+TEST(Loader, BatchesDoNotDependOnWorkerCount) {
+  const auto records = train::load_records({fixture().hits});
+  models::PreprocessOptions po;
+  po.input_size = 32;
+  const models::Preprocessor pre(po);
+  const auto order = train::shuffled_order(records.size(), 9);
+  std::vector<torch::Tensor> runs[2];
+  for (int w : {0, 3}) {
+    train::LoaderOptions lo;
+    lo.batch_size = 5;
+    lo.n_workers = w;
+    lo.heads = {"labels", "quality"};
+    lo.augment = true;
+    lo.augment_seed = 4;
+    train::BatchLoader loader(records, pre, order, lo);
+    EXPECT_EQ(loader.n_batches(), 7);
+    while (auto b = loader.next()) {
+      runs[w ? 1 : 0].push_back(b->x);
+      EXPECT_EQ(b->targets.at("quality").mask.sum().item<float>(), 0.0f);  // no quality file
+    }
+  }
+  ASSERT_EQ(runs[0].size(), runs[1].size());
+  for (size_t i = 0; i < runs[0].size(); ++i) EXPECT_TRUE(torch::equal(runs[0][i], runs[1][i]));
+}
+
+TEST(Train, OverfitsThirtyTwoFramesOnBlankVersusCrystal) {
+  testing::TempDir tmp;
+  auto o = small_options(tmp / "run", {"blank"});
+  o.data = {fixture().hits};
+  o.epochs = 12;
+  o.lr = 3e-3;
+  o.augment = false;
+  o.cache = true;
+  const auto r = train::train_model(o);
+  EXPECT_TRUE(r.cache_used);
+  EXPECT_EQ(r.epochs_run, 12);
+  EXPECT_EQ(r.n_train, 32);
+  EXPECT_TRUE(fs::exists(tmp / "run" / "metrics.csv"));
+  evaluate::ModelEvalOptions eo;
+  const auto preds =
+      evaluate::predict_dataset(r.best_checkpoint, dataset::load_dataset(fixture().hits), eo);
+  const auto report = evaluate::evaluate_predictions(preds, eo);
+  ASSERT_TRUE(report.hit.has_value());
+  EXPECT_EQ(report.hit->n, 32);
+  EXPECT_GT(report.hit->n_positive, 4);
+  EXPECT_GT(report.hit->n_negative, 4);
+  EXPECT_GE(report.hit->accuracy, 0.95) << evaluate::format_model_eval(report);
+  EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+}
+
+TEST(Train, MultilabelAndQualityOnlySetsTrainOneModel) {
+  testing::TempDir tmp;
+  auto o = small_options(tmp / "run", {"quality", "labels", "mosaic"});
+  o.data = {fixture().multilabel, fixture().quality};
+  o.val_fraction = 0.25;
+  o.tune_thresholds = true;
+  const auto r = train::train_model(o);
+  EXPECT_EQ(r.n_train + r.n_val, 24);
+  for (const auto& m : r.history) {
+    EXPECT_TRUE(std::isfinite(m.train_loss));
+    EXPECT_TRUE(std::isfinite(m.val_loss));
+    for (const char* h : {"quality", "labels", "mosaic"}) {
+      EXPECT_TRUE(std::isfinite(m.train_head_loss.at(h))) << h;
+    }
+  }
+  EXPECT_EQ(r.thresholds.size(), 6u);
+  const auto meta = models::read_model_metadata(r.best_checkpoint);
+  EXPECT_EQ(meta.provenance.at("seed"), 11);
+  EXPECT_EQ(meta.provenance.at("data").size(), 2u);
+  EXPECT_TRUE(meta.metrics.contains("val_loss"));
+
+  // Masked targets have no effect: scrambling the unknown labels of quality-only frames and the
+  // unknown quality of multilabel frames leaves every head's loss unchanged.
+  auto records = train::load_records({fixture().multilabel, fixture().quality});
+  std::vector<size_t> idx(records.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  torch::manual_seed(1);
+  models::TriageNet net(o.model.architecture, o.model.heads);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const auto out = net->forward(torch::randn({24, 1, 64, 64}));
+  const auto base = models::compute_losses(out, train::make_targets(records, idx, o.model.heads));
+  for (auto& rec : records) {
+    for (size_t j = 0; j < 6; ++j) {
+      if (!rec.label_mask[j]) rec.labels[j] = 1.0f - rec.labels[j];
+    }
+  }
+  const auto scrambled =
+      models::compute_losses(out, train::make_targets(records, idx, o.model.heads));
+  for (const char* h : {"quality", "labels", "mosaic"}) {
+    EXPECT_EQ(base.per_head.at(h).item<float>(), scrambled.per_head.at(h).item<float>()) << h;
+  }
+  EXPECT_EQ(base.n_valid.at("quality"), 12);  // quality-only frames
+  EXPECT_EQ(base.n_valid.at("labels"), 12 * 6 + 12);  // + the derived blank label
+}
+
+TEST(Train, TransferFreezesTheFirstBlocks) {
+  testing::TempDir tmp;
+  auto a = small_options(tmp / "a", {"quality"});
+  a.data = {fixture().quality};
+  a.epochs = 1;
+  train::train_model(a);
+  auto b = small_options(tmp / "b", {"quality", "labels"});
+  b.data = {fixture().multilabel};
+  b.epochs = 2;
+  b.init = tmp / "a" / "model";
+  b.freeze_blocks = 2;
+  const auto r = train::train_model(b);
+  EXPECT_FALSE(r.transferred.empty());
+  const auto before = named_state(tmp / "a" / "model");
+  const auto after = named_state(tmp / "b" / "model");
+  int frozen = 0, changed = 0;
+  for (const auto& [name, t] : after) {
+    const auto it = before.find(name);
+    if (it == before.end()) continue;
+    if (name.rfind("block1.", 0) == 0 || name.rfind("block2.", 0) == 0) {
+      EXPECT_TRUE(torch::equal(t, it->second)) << name << " is frozen";
+      ++frozen;
+    } else if (name.rfind("block3.", 0) == 0 && name.find("weight") != std::string::npos) {
+      EXPECT_FALSE(torch::equal(t, it->second)) << name << " trains";
+      ++changed;
+    }
+  }
+  EXPECT_GT(frozen, 4);
+  EXPECT_GT(changed, 0);
+}
+
+TEST(Train, ResumeReproducesTheUninterruptedRun) {
+  testing::TempDir tmp;
+  auto full = small_options(tmp / "full", {"labels", "mosaic"});
+  full.data = {fixture().multilabel};
+  full.val_fraction = 0.25;
+  full.epochs = 3;
+  full.cache = true;
+  train::train_model(full);
+
+  auto part = full;
+  part.out = tmp / "part";
+  part.epochs = 2;
+  part.n_workers = 0;  // the decoding thread count must not matter
+  part.cache = false;
+  train::train_model(part);
+  part.epochs = 3;
+  part.resume = true;
+  const auto r = train::train_model(part);
+  EXPECT_EQ(r.epochs_run, 1);
+  EXPECT_EQ(r.last_epoch, 3);
+  ASSERT_EQ(r.history.size(), 3u);
+
+  const auto x = named_state(tmp / "full" / "last");
+  const auto y = named_state(tmp / "part" / "last");
+  ASSERT_EQ(x.size(), y.size());
+  for (const auto& [name, t] : x) EXPECT_TRUE(torch::equal(t, y.at(name))) << name;
+  // Nothing more to do: resuming a finished run with the same --epochs trains nothing.
+  EXPECT_EQ(train::train_model(part).epochs_run, 0);
+  // Resume needs a run.
+  auto none = part;
+  none.out = tmp / "none";
+  EXPECT_THROW(train::train_model(none), ConfigError);
+}
+
+TEST(Train, BadOptionsNameTheFlag) {
+  train::TrainOptions o;
+  o.out = "x";
+  try {
+    train::validate(o);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--data"), std::string::npos);
+  }
+  o.data = {"d"};
+  o.epochs = 0;
+  EXPECT_THROW(train::validate(o), ConfigError);
+  o.epochs = 1;
+  o.balance = "bogus";
+  EXPECT_THROW(train::validate(o), ConfigError);
+  o.balance = "sampler";
+  o.freeze_blocks = 2;  // without --init
+  EXPECT_THROW(train::validate(o), ConfigError);
+}
+
+TEST(ModelEval, MetricsMatchAHandCheckOnSavedPredictions) {
+  testing::TempDir tmp;
+  auto o = small_options(tmp / "run", {"quality", "labels", "mosaic"});
+  o.data = {fixture().multilabel};
+  o.epochs = 1;
+  const auto r = train::train_model(o);
+  // The quality set knows quality and (derived) blank only.
+  evaluate::ModelEvalOptions eo;
+  eo.batch_size = 5;
+  eo.n_workers = 3;
+  const auto ds = dataset::load_dataset(fixture().quality);
+  const auto preds = evaluate::predict_dataset(r.best_checkpoint, ds, eo);
+  ASSERT_EQ(preds.frames.size(), 12u);
+  const auto report = evaluate::evaluate_predictions(preds, eo);
+  ASSERT_EQ(report.labels.size(), 1u);  // only blank is known
+  EXPECT_EQ(report.labels[0].first, "blank");
+
+  std::vector<double> p_blank, p_hit;
+  std::vector<uint8_t> t_blank, t_hit;
+  std::vector<int> q_true, q_pred;
+  for (size_t i = 0; i < ds.samples.size(); ++i) {
+    const auto& f = preds.frames[i];
+    const auto q = static_cast<int>(*ds.samples[i].quality);
+    ASSERT_EQ(f.label_probabilities.size(), 6u);
+    p_blank.push_back(f.label_probabilities[0]);
+    t_blank.push_back(q <= 1 ? 1 : 0);
+    p_hit.push_back(1.0 - f.label_probabilities[0]);
+    t_hit.push_back(q >= 2 ? 1 : 0);
+    q_true.push_back(q);
+    const auto& qp = f.quality_probabilities;
+    q_pred.push_back(static_cast<int>(std::max_element(qp.begin(), qp.end()) - qp.begin()));
+    EXPECT_NEAR(std::accumulate(qp.begin(), qp.end(), 0.0), 1.0, 1e-5);
+  }
+  const auto blank = evaluate::evaluate_binary(p_blank, t_blank);
+  EXPECT_EQ(report.labels[0].second.accuracy, blank.accuracy);
+  EXPECT_EQ(report.labels[0].second.confusion.tp, blank.confusion.tp);
+  EXPECT_EQ(report.labels[0].second.roc_auc, blank.roc_auc);
+  const auto veto = evaluate::find_veto_point(p_hit, t_hit);
+  ASSERT_TRUE(report.veto);
+  EXPECT_EQ(report.veto->threshold, veto.threshold);
+  EXPECT_EQ(report.veto->n_negative_rejected, veto.n_negative_rejected);
+  ASSERT_TRUE(report.quality);
+  const auto quality = evaluate::evaluate_multiclass(
+      q_true, q_pred, {"blank", "noxtal", "weak", "good", "strong"});
+  EXPECT_EQ(report.quality->confusion, quality.confusion);
+  EXPECT_EQ(report.quality->accuracy, quality.accuracy);
+  ASSERT_TRUE(report.mosaic1);
+  EXPECT_FALSE(report.mosaic2);  // no multilattice truth in a quality-only set
+
+  const auto j = evaluate::to_json(preds.frames[0], preds.metadata);
+  for (const char* key : {"file", "path", "label_probabilities", "labels", "quality", "mosaic",
+                          "p_hit", "truth"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_TRUE(j["truth"]["labels"][1].is_null());
+  const auto mj = evaluate::to_json(report);
+  EXPECT_TRUE(mj["veto"].contains("rejected_fraction"));
+  EXPECT_NE(evaluate::format_model_eval(report).find("chance"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace difftriage

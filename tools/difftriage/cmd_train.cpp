@@ -1,0 +1,283 @@
+// difftriage train --data DIR [--data DIR2 ...] --out RUN ... — trains a model. The work is in
+// difftriage::train (train.h); this file parses flags, draws the progress bar on stderr and
+// writes run.json.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iterator>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "difftriage/core/error.h"
+#include "difftriage/models/model_info.h"
+#include "difftriage/train/train.h"
+
+namespace difftriage::cli {
+namespace {
+
+struct TrainArgs {
+  train::TrainOptions options;
+  std::vector<std::string> data;
+  std::string val, out, init;
+  std::string arch = "compact";
+  std::string heads = "quality,labels,mosaic";
+  std::string input_mode, transform, normalization;
+  int64_t input_size = 0;
+  std::vector<int64_t> widths;
+  double dropout = -1;
+  bool no_augment = false;
+  bool augment = false;
+  int64_t cache_max_mb = 4096;
+  bool quiet = false;
+  std::string command;
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s)) return "?";
+  const long t = std::lround(s);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+/// Progress on stderr: a redrawn bar on a terminal (≤ 10 redraws/s), else one line per second;
+/// one summary line per epoch either way.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(std::vector<std::string> heads)
+      : tty_(isatty(fileno(stderr)) != 0), heads_(std::move(heads)) {}
+
+  void operator()(const train::TrainProgress& p) {
+    using Phase = train::TrainProgress::Phase;
+    const auto now = std::chrono::steady_clock::now();
+    if (p.phase == Phase::kEpochDone) {
+      if (tty_) std::fprintf(stderr, "\r\033[K");
+      const auto& m = *p.metrics;
+      std::string line = "epoch " + std::to_string(p.epoch) + "/" + std::to_string(p.n_epochs) +
+                         "  train loss " + num(m.train_loss) + "  val loss " + num(m.val_loss);
+      double bacc = 0;
+      int n = 0;
+      for (const auto& [k, v] : m.val_balanced_accuracy) {
+        if (std::isfinite(v)) {
+          bacc += v;
+          ++n;
+        }
+      }
+      if (n) line += "  val mean bal.acc " + num(bacc / n);
+      if (std::isfinite(m.val_quality_accuracy)) line += "  quality acc " + num(m.val_quality_accuracy);
+      if (std::isfinite(m.val_mosaic1_mae)) line += "  mosaic1 MAE " + num(m.val_mosaic1_mae);
+      line += "  " + num(m.train_frames_per_s) + " frames/s  " + format_duration(m.seconds) +
+              "  ETA " + format_duration(p.eta_s);
+      std::fprintf(stderr, "%s\n", line.c_str());
+      return;
+    }
+    const double since = std::chrono::duration<double>(now - last_).count();
+    const bool last_batch = p.batch == p.n_batches;
+    if (since < (tty_ ? 0.1 : 1.0) && !(tty_ && last_batch)) return;
+    last_ = now;
+    const double frac = p.n_batches ? static_cast<double>(p.batch) / p.n_batches : 0.0;
+    const int width = 24, filled = static_cast<int>(frac * width);
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar += std::string(static_cast<size_t>(width - filled), '.');
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "epoch %d/%d %s [%s] %lld/%lld loss %.4f%s ETA %s", p.epoch,
+                  p.n_epochs, p.phase == Phase::kTrain ? "train" : "val  ", bar.c_str(),
+                  static_cast<long long>(p.batch), static_cast<long long>(p.n_batches), p.loss,
+                  p.phase == Phase::kTrain
+                      ? (" " + num(p.frames_per_s) + " frames/s").c_str()
+                      : "",
+                  format_duration(p.eta_s).c_str());
+    if (tty_) std::fprintf(stderr, "\r\033[K%s", buf);
+    else std::fprintf(stderr, "%s\n", buf);
+  }
+
+ private:
+  static std::string num(double v) {
+    if (!std::isfinite(v)) return "n/a";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return buf;
+  }
+  bool tty_;
+  std::vector<std::string> heads_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+void run_train(TrainArgs& a) {
+  auto& o = a.options;
+  for (const auto& d : a.data) o.data.emplace_back(d);
+  o.val = a.val;
+  o.out = a.out;
+  o.init = a.init;
+  o.augment = !a.no_augment;
+  o.cache_max_bytes = static_cast<uint64_t>(a.cache_max_mb) << 20;
+  o.command = a.command;
+  const auto heads = split_list(a.heads);
+  DT_CHECK(!heads.empty(), ConfigError, "--heads: give at least one head");
+  try {
+    o.model = models::default_metadata(a.arch, heads);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("--arch/--heads: ") + e.what());
+  }
+  if (!a.widths.empty()) o.model.architecture.widths = a.widths;
+  if (a.dropout >= 0) o.model.architecture.dropout = a.dropout;
+  auto& pp = o.model.preprocess;
+  if (!a.input_mode.empty()) pp.mode = models::parse_input_mode(a.input_mode, "--input-mode");
+  if (!a.transform.empty()) pp.transform = models::parse_transform(a.transform, "--transform");
+  if (!a.normalization.empty()) {
+    pp.normalization = models::parse_normalization(a.normalization, "--normalization");
+  }
+  if (a.input_size > 0) pp.input_size = a.input_size;
+  train::validate(o);
+
+  make_output_dir(o.out);
+  write_run_json(o.out, "train", train::to_json(o));
+  std::unique_ptr<ProgressPrinter> printer;
+  train::ProgressCallback cb;
+  if (!a.quiet) {
+    printer = std::make_unique<ProgressPrinter>(heads);
+    cb = [&](const train::TrainProgress& p) { (*printer)(p); };
+  }
+  const auto r = train::train_model(o, cb);
+
+  auto run = train::to_json(o);
+  run["result"] = {{"best_epoch", r.best_epoch},
+                   {"best_val_loss", std::isfinite(r.best_val_loss)
+                                         ? nlohmann::json(r.best_val_loss)
+                                         : nlohmann::json()},
+                   {"epochs_run", r.epochs_run},
+                   {"last_epoch", r.last_epoch},
+                   {"stopped_early", r.stopped_early},
+                   {"cache_used", r.cache_used},
+                   {"n_train", r.n_train},
+                   {"n_val", r.n_val},
+                   {"n_transferred", r.transferred.size()},
+                   {"thresholds", r.thresholds}};
+  write_run_json(o.out, "train", run);
+  std::printf("best epoch %d (val loss %s), %d epoch(s) run%s; model: %s\n", r.best_epoch,
+              std::isfinite(r.best_val_loss) ? std::to_string(r.best_val_loss).c_str() : "n/a",
+              r.epochs_run, r.stopped_early ? ", stopped early" : "",
+              r.best_checkpoint.string().c_str());
+}
+
+}  // namespace
+
+void register_train(CLI::App& root) {
+  auto a = std::make_shared<TrainArgs>();
+  CLI::App* cmd = root.add_subcommand(
+      "train",
+      "Train a model on one or more labelled dataset folders: RUN/model (best checkpoint), "
+      "RUN/last (resume state), RUN/metrics.csv, RUN/curves_*.png, RUN/run.json");
+  auto& o = a->options;
+  cmd->add_option("--data", a->data,
+                  "Training dataset folder; repeat for several (label types may differ: "
+                  "missing label types are masked out of their head's loss)")
+      ->required();
+  cmd->add_option("--val", a->val, "Validation dataset folder (default: split off --val-fraction)");
+  cmd->add_option("--val-fraction", o.val_fraction,
+                  "Without --val: stratified share of each training folder used for validation "
+                  "(0 = none; then the last epoch is kept)")
+      ->capture_default_str();
+  cmd->add_option("--out", a->out, "Run folder (created if missing)")->required();
+  cmd->add_option("--arch", a->arch, "Network: compact or vgg16")->capture_default_str();
+  cmd->add_option("--heads", a->heads,
+                  "Comma-separated heads: quality, labels, mosaic, and/or binary heads named by "
+                  "a label (blank, photo1, photo2, multilattice, ice, badice)")
+      ->capture_default_str();
+  cmd->add_option("--widths", a->widths,
+                  "Channels per trunk block, comma-separated (default: the architecture's)")
+      ->delimiter(',');
+  cmd->add_option("--dropout", a->dropout, "Dropout before each head's last layer (default 0)");
+  cmd->add_option("--input-mode", a->input_mode,
+                  "bin-max | bin-mean | crop (default: bin-max)");
+  cmd->add_option("--input-size", a->input_size,
+                  "Side of the square network input in pixels (default: compact 128, vgg16 512)");
+  cmd->add_option("--transform", a->transform, "log1p | sqrt | linear (default: log1p)");
+  cmd->add_option("--normalization", a->normalization,
+                  "per-frame | fixed | none (default: per-frame)");
+  cmd->add_option("--epochs", o.epochs, "Epochs in total (a resumed run included)")
+      ->capture_default_str();
+  cmd->add_option("--batch", o.batch_size, "Batch size")->capture_default_str();
+  cmd->add_option("--lr", o.lr, "Adam learning rate")->capture_default_str();
+  cmd->add_option("--weight-decay", o.weight_decay, "Adam weight decay (L2)")
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Seed of initialisation, order, sampler and augmentation")
+      ->capture_default_str();
+  cmd->add_option("--threads", o.n_threads,
+                  "Torch compute threads (results are bit-reproducible for a fixed count)")
+      ->capture_default_str();
+  cmd->add_option("--workers", o.n_workers, "Image decoding threads (0 = inline)")
+      ->capture_default_str();
+  cmd->add_option("--balance", o.balance,
+                  "Class balance: pos-weight (BCE positive weights from label frequencies), "
+                  "sampler (balanced sampling with replacement) or none")
+      ->capture_default_str();
+  cmd->add_flag("--augment", a->augment,
+                "Augment: flips and 90-degree rotations about the beam centre, gain/offset "
+                "jitter (the default)");
+  cmd->add_flag("--no-augment", a->no_augment, "Do not augment");
+  cmd->add_option("--augment-gain", o.augment_gain,
+                  "Largest multiplicative intensity jitter (>= 1)")
+      ->capture_default_str();
+  cmd->add_option("--augment-offset", o.augment_offset,
+                  "Largest additive intensity jitter (normalised units)")
+      ->capture_default_str();
+  cmd->add_option("--init", a->init,
+                  "Initialise from this checkpoint (parameters with matching name and shape)");
+  cmd->add_option("--freeze-blocks", o.freeze_blocks,
+                  "Freeze the first K trunk blocks (with --init)")
+      ->capture_default_str();
+  cmd->add_option("--patience", o.patience,
+                  "Early stopping: stop after P epochs without a lower validation loss (0 = off)")
+      ->capture_default_str();
+  cmd->add_flag("--resume", o.resume,
+                "Continue the run in --out from its last epoch (give the same flags; --epochs "
+                "may be raised)");
+  cmd->add_flag("--cache", o.cache,
+                "Keep preprocessed inputs in memory after the first epoch (if they fit "
+                "--cache-max-mb)");
+  cmd->add_option("--cache-max-mb", a->cache_max_mb, "Memory limit of --cache in MiB")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->capture_default_str();
+  cmd->add_flag("--tune-thresholds", o.tune_thresholds,
+                "Tune each label's decision threshold on the validation set (max balanced "
+                "accuracy) instead of 0.5");
+  cmd->add_flag_callback("--no-plots", [&o = a->options] { o.plots = false; },
+                         "Do not draw curves_*.png (no gnuplot needed)");
+  cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
+  cmd->get_option("--augment")->excludes("--no-augment");
+  cmd->callback([a, cmd] {
+    a->command = "difftriage train";
+    for (const auto* opt : cmd->get_options()) {
+      if (opt->count() == 0 || opt->get_name() == "--help") continue;
+      a->command += " " + opt->get_name();
+      static const char* const kFlags[] = {"--augment", "--no-augment", "--resume", "--cache",
+                                           "--tune-thresholds", "--no-plots", "--quiet"};
+      if (std::find(std::begin(kFlags), std::end(kFlags), opt->get_name()) != std::end(kFlags)) {
+        continue;  // a flag: its name says it all
+      }
+      for (const auto& r : opt->results()) a->command += " " + r;
+    }
+    run_train(*a);
+  });
+}
+
+}  // namespace difftriage::cli
