@@ -57,6 +57,10 @@ void validate_scene_options(const SceneOptions& o) {
            ConfigError, "domain size range must satisfy 0 < min ≤ max");
   DT_CHECK(o.b_factor_min >= 0.0 && o.b_factor_min <= o.b_factor_max, ConfigError,
            "B-factor range must satisfy 0 ≤ min ≤ max");
+  DT_CHECK(o.b_factor_strong_max >= o.b_factor_min && o.b_factor_good_max >= o.b_factor_min,
+           ConfigError, "b_factor_strong_max and b_factor_good_max must be ≥ b_factor_min");
+  DT_CHECK(o.discrete_domains_fraction >= 0.0 && o.discrete_domains_fraction <= 1.0, ConfigError,
+           "discrete_domains_fraction must be in [0, 1], got ", o.discrete_domains_fraction);
   DT_CHECK(o.beam_center_jitter_fraction >= 0.0 && o.beam_center_jitter_fraction < 0.4,
            ConfigError, "beam_center_jitter_fraction must be in [0, 0.4)");
   if (o.custom_cell) validate_cell(*o.custom_cell);
@@ -87,7 +91,16 @@ Geometry draw_geometry(const SceneOptions& o, Rng& rng) {
   return g;
 }
 
-CrystalSpec draw_crystal(const SceneOptions& o, const CrystalPreset& preset, Rng& rng) {
+// Upper end of the B-factor range for a crystal aiming at `quality` (see SceneOptions).
+double b_factor_upper(const SceneOptions& o, QualityClass quality) {
+  const double cap = quality == QualityClass::kStrong ? o.b_factor_strong_max
+                     : quality == QualityClass::kGood ? o.b_factor_good_max
+                                                      : o.b_factor_max;
+  return std::max(o.b_factor_min, std::min(o.b_factor_max, cap));
+}
+
+CrystalSpec draw_crystal(const SceneOptions& o, const CrystalPreset& preset, QualityClass quality,
+                         Rng& rng) {
   CrystalSpec c;
   c.kind = preset.kind;
   c.cell = preset.cell;
@@ -95,8 +108,18 @@ CrystalSpec draw_crystal(const SceneOptions& o, const CrystalPreset& preset, Rng
   c.pieces = {SubCrystal{random_rotation(rng), 1.0}};
   c.mosaic_deg = rng.uniform(o.mosaic_min_deg, o.mosaic_max_deg);
   c.domain_size_um = rng.log_uniform(o.domain_size_min_um, o.domain_size_max_um);
-  c.b_factor_angstrom2 = rng.uniform(o.b_factor_min, o.b_factor_max);
+  c.b_factor_angstrom2 = rng.uniform(o.b_factor_min, b_factor_upper(o, quality));
   c.structure_seed = rng.next();
+  // Discrete blocks for most crystals (the look of nanoBragg stills: sharp spots in lunes); the
+  // rest keep the continuous model (tangentially streaked spots of finely mosaic crystals). More
+  // blocks for wider spreads, as one samples a wider orientation distribution with more blocks:
+  // log-uniform in [3 + 8·m, 6 + 24·m] for a spread of m degrees (3–7 at 0.02°, 11–30 at 1°;
+  // the reference's frames used 6–26). Prediction cost grows with the count.
+  c.domain_seed = rng.next();
+  if (rng.bernoulli(o.discrete_domains_fraction)) {
+    const double m = c.mosaic_deg;
+    c.n_domains = static_cast<int32_t>(std::lround(rng.log_uniform(3.0 + 8.0 * m, 6.0 + 24.0 * m)));
+  }
   return c;
 }
 
@@ -194,7 +217,7 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
       presets.push_back({CrystalKind::kCustom, *o.custom_cell, SpaceGroup::kP1});
     }
     DT_CHECK(!presets.empty(), ConfigError, "a crystal frame needs photo1, photo2 or custom");
-    for (const auto& p : presets) s.crystals.push_back(draw_crystal(o, p, rng));
+    for (const auto& p : presets) s.crystals.push_back(draw_crystal(o, p, kind.quality, rng));
     if (kind.multilattice) {
       split_crystal(o, s.crystals[rng.uniform_index(s.crystals.size())], rng);
     }

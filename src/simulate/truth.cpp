@@ -61,6 +61,8 @@ nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
            {"beta_deg", c.cell.beta_deg}, {"gamma_deg", c.cell.gamma_deg}}},
          {"reciprocal_basis_B", matrix_json(reciprocal_basis(c.cell))},
          {"mosaic_deg", c.mosaic_deg},
+         {"n_domains", c.n_domains},
+         {"domain_seed", c.domain_seed},
          {"domain_size_um", c.domain_size_um},
          {"b_factor_angstrom2", c.b_factor_angstrom2},
          {"photons_scale", c.photons_scale},

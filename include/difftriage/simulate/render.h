@@ -24,7 +24,9 @@ struct Reflection {
   double fast_px = 0.0, slow_px = 0.0;  ///< spot centre (pixel centres at integer coordinates)
   double d_angstrom = 0.0;
   double excitation_error = 0.0;  ///< |k_in + g| − 1/λ, Å⁻¹
-  double partiality = 0.0;        ///< exp(−ε²/2σ_ε²) ∈ (0, 1]
+  /// Fraction of the piece in reflecting position, ∈ (0, 1]: exp(−ε²/2σ_ε²) (continuous mosaic),
+  /// or Σ over the blocks that make this spot of exp(−ε_j²/2σ_ε²)/n_domains (discrete blocks).
+  double partiality = 0.0;
   /// Integrated photons per unit CrystalSpec::photons_scale (so photons = scale × this).
   double photons_per_scale = 0.0;
   double photons = 0.0;            ///< integrated expected photons at the spec's scale
@@ -44,10 +46,15 @@ struct PredictOptions {
 /// Enumerates, for every crystal piece, the reflections hkl within the detector's resolution
 /// whose excitation error is small, solving the Ewald condition |k_in + U·B·hkl| = 1/λ for the
 /// third index analytically (no pixel × reflection loop). Intensity of each:
-///   scale · w_piece · I_Wilson(hkl) · exp(−B/(2d²)) · partiality · polarisation · cos³2θ
+///   scale · w_piece · I_Wilson(hkl) · exp(−B/(2d²)) · partiality · polarisation
+/// (no cos³2θ: the pixel solid angle spreads a spot's photons, it does not remove them)
 /// with σ_ε² = (0.5/L)² + (|g|·σ_angle)² + (|g|²λ·Δλ/λ/2)², σ_angle² = σ_mosaic² + σ_divergence²,
 /// σ_mosaic = mosaic FWHM / 2.3548; spot σ_tangential² = σ_psf² + (r·σ_angle)² (rotation about the
 /// beam moves a spot along its ring), σ_radial² = σ_psf² + (Δr from the bandwidth)².
+/// Discrete mosaic blocks (CrystalSpec::n_domains > 0): each block is a sharp crystal (σ_mosaic
+/// = 0 in σ_ε and σ_tangential) turned by its own small rotation R_j; a reflection gives one spot
+/// per block that reflects it, at R_j·g, holding 1/n_domains of the volume; spots of one hkl
+/// within 0.5 px of each other are merged into one.
 /// Systematic absences of the crystal's space group are left out.
 std::vector<Reflection> predict_reflections(const FrameSpec& spec,
                                             const PredictOptions& options = {});

@@ -78,6 +78,15 @@ struct CrystalSpec {
   std::vector<SubCrystal> pieces;  ///< ≥ 1; more than one ⇒ multilattice
   double split_deg = 0.0;          ///< largest misorientation between two pieces (0 if one)
   double mosaic_deg = 0.1;         ///< mosaic spread, FWHM of the block-orientation distribution
+  /// Mosaic model. 0: a continuum of blocks (a reflection's partiality is Gaussian in its
+  /// excitation error with σ² = (0.5/L)² + (|g|·σ_mosaic)² + …, and the spot is smeared along its
+  /// ring by r·σ_mosaic: the tangential streaks of real, finely mosaic crystals). n > 0: n discrete
+  /// blocks, as nanoBragg's `mosaic_domains`: block j is the crystal turned by a Gaussian rotation
+  /// vector (σ = mosaic FWHM / 2.3548 per axis, from domain_seed), is itself sharp (shell width
+  /// 0.5/L only) and holds 1/n of the volume. A reflection then lights only where a block puts it
+  /// on the Ewald sphere: sharp 1–2 px spots, one lune per block, whatever the spread.
+  int32_t n_domains = 0;
+  uint64_t domain_seed = 0;        ///< seed of the discrete blocks' orientations
   double domain_size_um = 1.0;     ///< mosaic block size (sets the reciprocal-point width 1/L)
   double b_factor_angstrom2 = 30.0;  ///< Debye–Waller fall-off exp(−B/(2d²)) of intensities
   /// Integrated photons of a reflection with |F|²/⟨|F|²⟩ = 1, full partiality, d = ∞, in the
@@ -191,7 +200,19 @@ struct SceneOptions {
   double mosaic_min_deg = 0.02, mosaic_max_deg = 1.0;  ///< ≤ kMosaicFullScaleDeg
   double split_min_deg = 0.15, split_max_deg = 2.5;    ///< ≤ kSplitFullScaleDeg
   double domain_size_min_um = 0.3, domain_size_max_um = 3.0;
-  double b_factor_min = 15.0, b_factor_max = 80.0;     ///< Å²
+  /// B-factor (Å²), uniform in [b_factor_min, upper] with upper = b_factor_max for weak frames,
+  /// b_factor_good_max for good and b_factor_strong_max for strong ones. Why tied to quality:
+  /// quality targeting sets the photon scale from the bright-spot count, so a strong frame with a
+  /// steep fall-off (B = 80) put its ≥ 1000 bright spots all at d > 3.5 Å, bunched in dense
+  /// low-resolution arcs that the spot finder merges (5 % of our strong frames' bright spots lay
+  /// beyond 4.5 Å, vs 2.5–2.8 Å in the nanoBragg reference, whose strong frames have B = 25–45,
+  /// good 45–70, weak 70–100). A crystal that gives a thousand strong spots diffracts to high
+  /// resolution. The ranges cover the reference's with room on both sides.
+  double b_factor_min = 10.0, b_factor_max = 110.0;
+  double b_factor_good_max = 80.0, b_factor_strong_max = 50.0;
+  /// Share of crystals with discrete mosaic blocks (CrystalSpec::n_domains > 0); the others use
+  /// the continuous mosaic model.
+  double discrete_domains_fraction = 0.8;
   double divergence_max_deg = 0.02;                    ///< σ, uniform in [0, max]
   double bandwidth_max = 0.002;                        ///< Δλ/λ σ, uniform in [0, max]
   /// Cell used for FrameKind::custom (kind custom, space group P1).
