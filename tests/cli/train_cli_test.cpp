@@ -46,6 +46,10 @@ TEST(TrainCli, SimulateTrainEvaluate) {
   EXPECT_EQ(metrics["n_frames"], 16);
   EXPECT_TRUE(metrics["labels"].contains("blank"));
   EXPECT_TRUE(metrics["quality"].is_object());
+  // The classical baselines are evaluated on the same 16 frames and reported beside the model.
+  EXPECT_NE(r.out.find("classical baselines"), std::string::npos) << r.out;
+  ASSERT_TRUE(metrics.contains("classical_baseline"));
+  EXPECT_EQ(metrics["classical_baseline"]["n_scored"], 16);
   std::ifstream jsonl(fs::path(eval) / "predictions.jsonl");
   std::string line;
   int n = 0;

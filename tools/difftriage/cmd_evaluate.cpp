@@ -4,6 +4,7 @@
 //
 // Frames that fail to read or decode are listed in predictions.jsonl with their error, left out
 // of the metrics and named on stderr; the command then exits 3 after writing everything.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
 #include "difftriage/dataset/dataset.h"
+#include "difftriage/evaluate/baseline.h"
 #include "difftriage/evaluate/model_eval.h"
 
 namespace difftriage::cli {
@@ -24,6 +26,7 @@ struct EvaluateArgs {
   std::string model, data, out;
   evaluate::ModelEvalOptions options;
   bool no_plots = false;
+  bool no_baseline = false;
 };
 
 void run_evaluate(const EvaluateArgs& a) {
@@ -41,6 +44,17 @@ void run_evaluate(const EvaluateArgs& a) {
   metrics["model"] = a.model;
   metrics["thresholds"] = preds.metadata.thresholds;
   metrics["inference_frames_per_s"] = preds.frames_per_s;
+  // The classical baselines on the same frames, so the network is always shown against them.
+  std::string baseline_table;
+  if (!a.no_baseline) {
+    evaluate::BaselineOptions baseline;
+    baseline.n_threads = std::max(1, a.options.n_workers);
+    baseline.veto = a.options.veto;
+    const auto report_bl =
+        evaluate::evaluate_baseline(evaluate::score_dataset(ds, baseline), baseline);
+    metrics["classical_baseline"] = evaluate::to_json(report_bl);
+    baseline_table = evaluate::format_baseline(report_bl);
+  }
   write_file_atomically(out / "metrics.json", metrics.dump(2) + "\n");
   write_run_json(out, "evaluate",
                  {{"model", a.model},
@@ -53,6 +67,10 @@ void run_evaluate(const EvaluateArgs& a) {
                   {"plots", !a.no_plots}});
   if (!a.no_plots) evaluate::plot_model_eval(out, report, preds);
   std::printf("%s", evaluate::format_model_eval(report).c_str());
+  if (!baseline_table.empty()) {
+    std::printf("\nclassical baselines on the same frames (spot count, ice-ring score):\n%s",
+                baseline_table.c_str());
+  }
   std::printf("inference: %.1f frames/s (decode + preprocess + forward)\n", preds.frames_per_s);
   std::printf("wrote %s/{metrics.json, predictions.jsonl, run.json%s}\n", a.out.c_str(),
               a.no_plots ? "" : ", *.png");
@@ -94,6 +112,9 @@ void register_evaluate(CLI::App& root) {
       ->check(CLI::Range(1e-9, 1.0))
       ->capture_default_str();
   cmd->add_flag("--no-plots", a->no_plots, "Do not draw the PNG figures (no gnuplot needed)");
+  cmd->add_flag("--no-baseline", a->no_baseline,
+                "Do not run the classical baselines (spot-counting hit finder, ice-ring score) on "
+                "the same frames (by default they are reported beside the model)");
   cmd->callback([a] { run_evaluate(*a); });
 }
 
