@@ -14,6 +14,7 @@ void register_baseline(CLI::App& root);
 void register_train(CLI::App& root);     // needs difftriage_ml
 void register_evaluate(CLI::App& root);  // needs difftriage_ml
 void register_explain(CLI::App& root);   // needs difftriage_ml
+void register_classify(CLI::App& root);  // needs difftriage_ml
 void register_dataset_check(CLI::App& dataset);
 void register_dataset_stats(CLI::App& dataset);
 void register_dataset_split(CLI::App& dataset);

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   cli::register_train(app);
   cli::register_evaluate(app);
   cli::register_explain(app);
+  cli::register_classify(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,135 @@
+// Smoke test of `difftriage classify`: simulate 8 frames → train a tiny 1-epoch model (64²
+// inputs) → classify the folder plus one corrupt file; outputs, decisions and counts; exit codes
+// for a corrupt-only input (3) and a missing --model (2).
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace difftriage {
+namespace {
+namespace fs = std::filesystem;
+using testing::run_cli;
+using testing::TempDir;
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+TEST(ClassifyCli, ClassifiesFolderWithCorruptFrame) {
+  TempDir tmp;
+  const std::string data = (tmp / "sim").string(), run = (tmp / "run").string(),
+                    out = (tmp / "cls").string();
+  auto r = run_cli({"simulate", "--out", data, "--count", "8", "--seed", "8", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"train", "--data", data, "--out", run, "--epochs", "1", "--input-size", "64",
+               "--batch", "8", "--val-fraction", "0.25", "--seed", "3", "--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path corrupt = fs::path(data) / "zz_corrupt.cbf";
+  testing::write_text(corrupt, "this is not a diffraction image\n");
+
+  std::set<std::string> inputs;
+  for (const auto& e : fs::directory_iterator(data)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || e.path().extension() == ".json" || name == "multiclasses.txt" ||
+        name == "categories1.txt") {
+      continue;
+    }
+    inputs.insert(e.path().string());
+  }
+  ASSERT_EQ(inputs.size(), 9u);
+
+  r = run_cli({"classify", data, "--out", out, "--model", run + "/model", "--batch", "4",
+               "--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = read_lines(fs::path(out) / "results.jsonl");
+  ASSERT_EQ(lines.size(), inputs.size());
+  const std::set<std::string> keys = {"path",      "frame",   "p",       "labels",
+                                      "quality",   "p_quality", "mosaic1", "mosaic2",
+                                      "decision",  "flags",   "error"};
+  const std::set<std::string> label_keys = {"blank", "photo1",       "photo2",
+                                            "multilattice", "ice", "badice"};
+  std::set<std::string> seen, kept;
+  int n_veto = 0, n_uncertain = 0, n_errors = 0;
+  for (const auto& line : lines) {
+    const auto row = nlohmann::json::parse(line);
+    std::set<std::string> row_keys;
+    for (const auto& [k, v] : row.items()) row_keys.insert(k);
+    EXPECT_EQ(row_keys, keys) << line;
+    std::set<std::string> p_keys;
+    for (const auto& [k, v] : row["p"].items()) p_keys.insert(k);
+    EXPECT_EQ(p_keys, label_keys) << line;
+    EXPECT_EQ(row["p_quality"].size(), 5u) << line;
+    EXPECT_EQ(row["frame"], 0);
+    const std::string path = row["path"];
+    seen.insert(path);
+    const auto& flags = row["flags"];
+    auto has_flag = [&](const char* f) {
+      return std::find(flags.begin(), flags.end(), f) != flags.end();
+    };
+    if (path == corrupt.string()) {
+      EXPECT_FALSE(row["error"].is_null()) << line;
+      EXPECT_EQ(row["decision"], "keep");
+      EXPECT_TRUE(has_flag("unreadable")) << line;
+    } else {
+      EXPECT_TRUE(row["error"].is_null()) << line;
+      EXPECT_TRUE(row["p"]["blank"].is_number()) << line;
+    }
+    if (!row["error"].is_null()) ++n_errors;
+    if (has_flag("uncertain")) ++n_uncertain;
+    if (row["decision"] == "keep") {
+      kept.insert(path + " //0");
+    } else {
+      EXPECT_EQ(row["decision"], "veto");
+      EXPECT_FALSE(has_flag("uncertain"));
+      ++n_veto;
+    }
+  }
+  EXPECT_EQ(seen, inputs);
+  EXPECT_EQ(n_errors, 1);
+  const auto hits = read_lines(fs::path(out) / "hits.lst");
+  EXPECT_EQ(std::set<std::string>(hits.begin(), hits.end()), kept);
+  EXPECT_EQ(hits.size(), kept.size());
+
+  const auto summary = nlohmann::json::parse(testing::read_bytes(fs::path(out) / "summary.json"));
+  EXPECT_EQ(summary["n_frames"], 9);
+  EXPECT_EQ(summary["n_kept"].get<int>() + summary["n_veto"].get<int>(), 9);
+  EXPECT_EQ(summary["n_kept"], static_cast<int>(kept.size()));
+  EXPECT_EQ(summary["n_veto"], n_veto);
+  EXPECT_EQ(summary["n_uncertain"], n_uncertain);
+  EXPECT_EQ(summary["n_errors"], 1);
+  for (const char* k : {"hit_rate", "frames_per_s", "elapsed_s", "model"}) {
+    EXPECT_TRUE(summary.contains(k)) << k;
+  }
+
+  // An event list addressing the same frames gives the same rows.
+  const fs::path list = tmp / "frames.lst";
+  testing::write_text(list, *inputs.begin() + " //0\n");
+  r = run_cli({"classify", "@" + list.string(), "--out", (tmp / "cls_list").string(), "--model",
+               run + "/model"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_lines(tmp / "cls_list" / "results.jsonl").size(), 1u);
+
+  // Only a corrupt input: nothing readable → 3.
+  r = run_cli({"classify", corrupt.string(), "--out", (tmp / "bad").string(), "--model",
+               run + "/model"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  // No --model: usage error.
+  r = run_cli({"classify", data, "--out", (tmp / "nomodel").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+}  // namespace
+}  // namespace difftriage
