@@ -80,6 +80,23 @@ std::optional<std::string> parse_mosaic(std::string_view text, const char* colum
   return std::nullopt;
 }
 
+/// Parses the two mosaic columns starting at `first` into row.mosaic1/2; every bad value becomes
+/// an issue. Returns false if either was bad.
+template <typename Row, typename AddIssue>
+bool parse_mosaic_pair(const std::vector<std::string_view>& fields, size_t first, Row& row,
+                       const AddIssue& add_issue) {
+  bool ok = true;
+  if (auto reason = parse_mosaic(fields[first], "mosaic1", row.mosaic1)) {
+    add_issue(std::move(*reason));
+    ok = false;
+  }
+  if (auto reason = parse_mosaic(fields[first + 1], "mosaic2", row.mosaic2)) {
+    add_issue(std::move(*reason));
+    ok = false;
+  }
+  return ok;
+}
+
 // Walks the lines of a label file, handing each non-blank, non-comment line's fields to
 // `parse_row`, which appends issues and returns a row or nothing.
 template <typename Row, typename ParseRow>
@@ -301,14 +318,7 @@ MultiLabelTable parse_multiclasses(const fs::path& path) {
             ok = false;
           }
         }
-        if (auto reason = parse_mosaic(fields[7], "mosaic1", row.mosaic1)) {
-          add_issue(std::move(*reason));
-          ok = false;
-        }
-        if (auto reason = parse_mosaic(fields[8], "mosaic2", row.mosaic2)) {
-          add_issue(std::move(*reason));
-          ok = false;
-        }
+        ok = parse_mosaic_pair(fields, 7, row, add_issue) && ok;
         return ok ? std::optional<MultiLabelRow>(row) : std::nullopt;
       });
 }
@@ -326,14 +336,7 @@ QualityTable parse_categories(const fs::path& path) {
                                    " (valid: ", valid_quality_list(), ")"));
           ok = false;
         }
-        if (auto reason = parse_mosaic(fields[2], "mosaic1", row.mosaic1)) {
-          add_issue(std::move(*reason));
-          ok = false;
-        }
-        if (auto reason = parse_mosaic(fields[3], "mosaic2", row.mosaic2)) {
-          add_issue(std::move(*reason));
-          ok = false;
-        }
+        ok = parse_mosaic_pair(fields, 2, row, add_issue) && ok;
         return ok ? std::optional<QualityRow>(row) : std::nullopt;
       });
 }
