@@ -21,6 +21,7 @@ void check_metadata_matches(const TriageNet& model, const ModelMetadata& m) {
   const auto& a = model->architecture();
   const auto& b = m.architecture;
   DT_CHECK(a.name == b.name && a.widths == b.widths && a.stem_pool == b.stem_pool &&
+               a.stem_conv == b.stem_conv &&
                a.head_hidden == b.head_hidden && a.global_pool == b.global_pool &&
                a.dropout == b.dropout,
            ConfigError, "save_checkpoint: metadata.architecture (", b.name,

@@ -106,6 +106,11 @@ void validate(const ArchitectureConfig& config) {
     DT_CHECK(w >= 1 && w <= 4096, ConfigError, "widths: channel count ", w, " out of 1..4096");
   DT_CHECK(config.stem_pool >= 1 && config.stem_pool <= 16, ConfigError,
            "stem_pool: expected 1..16, got ", config.stem_pool);
+  DT_CHECK(config.stem_conv >= 0 && config.stem_conv <= 256, ConfigError,
+           "stem_conv: expected 0..256, got ", config.stem_conv);
+  DT_CHECK(config.stem_conv == 0 ||
+               (config.name == "compact" && config.stem_pool >= 2 && config.stem_pool % 2 == 0),
+           ConfigError, "stem_conv: a learned stem needs the compact network and an even stem_pool ≥ 2");
   DT_CHECK(config.head_hidden >= 1 && config.head_hidden <= 8192, ConfigError,
            "head_hidden: expected 1..8192, got ", config.head_hidden);
   DT_CHECK(config.global_pool == "avg" || config.global_pool == "avgmax", ConfigError,
@@ -191,6 +196,7 @@ nlohmann::json to_json(const ModelMetadata& m) {
   j["architecture"] = {{"name", m.architecture.name},
                        {"widths", m.architecture.widths},
                        {"stem_pool", m.architecture.stem_pool},
+                       {"stem_conv", m.architecture.stem_conv},
                        {"head_hidden", m.architecture.head_hidden},
                        {"global_pool", m.architecture.global_pool},
                        {"dropout", m.architecture.dropout}};
@@ -232,6 +238,7 @@ ModelMetadata metadata_from_json(const nlohmann::json& j, const std::string& sou
   auto& arch = m.architecture;
   arch.widths = get_or(a, "widths", arch.widths, "architecture.", source);
   arch.stem_pool = get_or(a, "stem_pool", arch.stem_pool, "architecture.", source);
+  arch.stem_conv = get_or(a, "stem_conv", arch.stem_conv, "architecture.", source);
   arch.head_hidden = get_or(a, "head_hidden", arch.head_hidden, "architecture.", source);
   arch.global_pool = get_or(a, "global_pool", arch.global_pool, "architecture.", source);
   arch.dropout = get_or(a, "dropout", arch.dropout, "architecture.", source);

@@ -75,6 +75,20 @@ TriageNetImpl::TriageNetImpl(ArchitectureConfig architecture, std::vector<std::s
     register_module("stem", stem_);
   }
   int64_t in = 1;
+  if (architecture_.stem_conv > 0) {
+    const int64_t p = architecture_.stem_pool;
+    stem_conv_ = nn::Sequential();
+    // Kernel 2p, stride p, padding p/2: each output sees its p×p patch and half a patch around
+    // it, so spacings up to 2p pixels (dense lattice rows, split spots) are within one kernel.
+    stem_conv_->push_back("conv", nn::Conv2d(nn::Conv2dOptions(1, architecture_.stem_conv, 2 * p)
+                                                 .stride(p)
+                                                 .padding(p / 2)
+                                                 .bias(false)));
+    stem_conv_->push_back("bn", nn::BatchNorm2d(architecture_.stem_conv));
+    stem_conv_->push_back("relu", nn::ReLU(nn::ReLUOptions().inplace(true)));
+    register_module("stem_conv", stem_conv_);
+    in += architecture_.stem_conv;
+  }
   for (size_t b = 0; b < architecture_.widths.size(); ++b) {
     const int64_t out = architecture_.widths[b];
     auto block = vgg ? make_vgg_block(in, out, kVggConvs[b])
@@ -104,11 +118,24 @@ TriageNetImpl::TriageNetImpl(ArchitectureConfig architecture, std::vector<std::s
   }
 }
 
-std::vector<torch::Tensor> TriageNetImpl::forward_blocks(const torch::Tensor& x) {
+torch::Tensor TriageNetImpl::stem(const torch::Tensor& x) {
   DT_CHECK(x.dim() == 4 && x.size(1) == 1, ConfigError,
            "network input must be [N,1,H,W], got ", x.sizes());
+  const auto input = to_channels_last(x);
+  auto pooled = stem_ ? stem_->forward(input) : input;
+  if (!stem_conv_) return pooled;
+  auto learned = stem_conv_->forward(input);
+  // Both are ⌊H/p⌋ for H divisible by p; otherwise trim to the common size.
+  const int64_t h = std::min(pooled.size(2), learned.size(2));
+  const int64_t w = std::min(pooled.size(3), learned.size(3));
+  return torch::cat({pooled.narrow(2, 0, h).narrow(3, 0, w),
+                     learned.narrow(2, 0, h).narrow(3, 0, w)},
+                    1);
+}
+
+std::vector<torch::Tensor> TriageNetImpl::forward_blocks(const torch::Tensor& x) {
   std::vector<torch::Tensor> outputs;
-  torch::Tensor h = stem_ ? stem_->forward(to_channels_last(x)) : to_channels_last(x);
+  torch::Tensor h = stem(x);
   for (auto& block : blocks_) {
     h = block->forward(h);
     outputs.push_back(h);
@@ -117,9 +144,7 @@ std::vector<torch::Tensor> TriageNetImpl::forward_blocks(const torch::Tensor& x)
 }
 
 torch::Tensor TriageNetImpl::features(const torch::Tensor& x) {
-  DT_CHECK(x.dim() == 4 && x.size(1) == 1, ConfigError,
-           "network input must be [N,1,H,W], got ", x.sizes());
-  torch::Tensor h = stem_ ? stem_->forward(to_channels_last(x)) : to_channels_last(x);
+  torch::Tensor h = stem(x);
   for (auto& block : blocks_) h = block->forward(h);
   if (architecture_.global_pool == "avgmax") {
     return torch::cat({h.mean({2, 3}), h.amax({2, 3})}, 1);
@@ -203,6 +228,11 @@ double estimate_flops(const ArchitectureConfig& a, const std::vector<std::string
       h /= 2;
     }
   } else {
+    if (a.stem_conv > 0) {  // the learned stem: (2p)² MACs per output pixel and channel
+      const int64_t out = h / a.stem_pool;
+      flops += 2.0 * 4.0 * static_cast<double>(a.stem_pool * a.stem_pool * a.stem_conv * out * out);
+      in += a.stem_conv;
+    }
     h /= a.stem_pool;
     for (size_t b = 0; b < a.widths.size(); ++b) {
       h = (h + 1) / 2;  // 3×3, stride 2, padding 1

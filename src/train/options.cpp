@@ -48,6 +48,8 @@ void validate(const TrainOptions& o) {
            "--batch must be in 1..65536, got ", o.batch_size);
   DT_CHECK(std::isfinite(o.lr) && o.lr > 0 && o.lr < 10, ConfigError,
            "--lr must be in (0, 10), got ", o.lr);
+  DT_CHECK(o.schedule == "constant" || o.schedule == "cosine", ConfigError,
+           "--schedule: expected constant or cosine, got '", o.schedule, "'");
   DT_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0, ConfigError,
            "--weight-decay must be >= 0, got ", o.weight_decay);
   DT_CHECK(std::isfinite(o.val_fraction) && o.val_fraction >= 0 && o.val_fraction <= 0.9,

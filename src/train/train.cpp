@@ -28,6 +28,16 @@ namespace difftriage::train {
 namespace fs = std::filesystem;
 namespace {
 
+// Learning rate of 1-based `epoch` (see TrainOptions::schedule). A function of the epoch alone,
+// so a resumed run continues the same curve.
+double epoch_learning_rate(const TrainOptions& o, int epoch) {
+  if (o.schedule != "cosine") return o.lr;
+  constexpr double kFloor = 0.02;
+  const double pi = 3.14159265358979323846;
+  const double phase = static_cast<double>(epoch - 1) / static_cast<double>(o.epochs);
+  return o.lr * (kFloor + (1.0 - kFloor) * 0.5 * (1.0 + std::cos(pi * phase)));
+}
+
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 using Clock = std::chrono::steady_clock;
 
@@ -489,6 +499,7 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
                                {"epochs", o.epochs},
                                {"batch", o.batch_size},
                                {"lr", o.lr},
+                               {"schedule", o.schedule},
                                {"balance", o.balance},
                                {"augment", o.augment},
                                {"init", o.init.string()},
@@ -542,7 +553,10 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
     net->train();
     EpochMetrics m;
     m.epoch = epoch;
-    m.lr = o.lr;
+    m.lr = epoch_learning_rate(o, epoch);
+    for (auto& group : optimizer.param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(m.lr);
+    }
     double total = 0;
     std::map<std::string, double> head_sum, head_n;
     int64_t n = 0, k = 0;

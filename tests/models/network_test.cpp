@@ -71,6 +71,43 @@ TEST_F(Models, CompactHeadShapesAndBlocks) {
   EXPECT_GT(flops, 0.04e9);
 }
 
+TEST_F(Models, LearnedStemSeesFullResolutionBesideTheMaxPool) {
+  auto arch = default_architecture("compact");
+  arch.stem_pool = 4;
+  arch.stem_conv = 8;
+  TriageNet net(arch, std::vector<std::string>{"labels"});
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& p : net->named_parameters()) shapes[p.key()] = p.value().sizes().vec();
+  // Kernel 2p = 8, stride 4; block 1 takes the pooled channel plus the 8 learned maps.
+  EXPECT_EQ(shapes.at("stem_conv.conv.weight"), (std::vector<int64_t>{8, 1, 8, 8}));
+  EXPECT_EQ(shapes.at("block1.conv1.weight"), (std::vector<int64_t>{16, 9, 3, 3}));
+  torch::NoGradGuard no_grad;
+  net->eval();
+  const auto blocks = net->forward_blocks(torch::randn({2, 1, 512, 512}));
+  EXPECT_EQ(blocks.front().sizes(), (std::vector<int64_t>{2, 16, 64, 64}));
+  // A size not divisible by the pool still runs (maps trimmed to the common size).
+  EXPECT_EQ(net->forward(torch::randn({1, 1, 130, 130})).at("labels").sizes(),
+            (std::vector<int64_t>{1, 6}));
+  // FLOPs: the stem adds 2·64·8 per 128² output pixel, and block 1 sees 9 input channels.
+  auto plain = arch;
+  plain.stem_conv = 0;
+  const double extra = estimate_flops(arch, {"labels"}, 512) - estimate_flops(plain, {"labels"}, 512);
+  EXPECT_DOUBLE_EQ(extra, 2.0 * 64 * 8 * 128 * 128 + 2.0 * 9 * 8 * 16 * 64 * 64);
+  // Invalid combinations name the option.
+  for (int64_t pool : {1, 3}) {
+    auto bad = arch;
+    bad.stem_pool = pool;
+    EXPECT_THROW(validate(bad), ConfigError) << pool;
+  }
+  auto vgg = default_architecture("vgg16");
+  vgg.stem_conv = 4;
+  EXPECT_THROW(validate(vgg), ConfigError);
+  // The sidecar keeps it.
+  ModelMetadata meta = default_metadata("compact", {"labels"});
+  meta.architecture = arch;
+  EXPECT_EQ(metadata_from_json(to_json(meta), "m.json").architecture.stem_conv, 8);
+}
+
 TEST_F(Models, Vgg16HeadShapesAndBlocks) {
   TriageNet net(default_architecture("vgg16"), kAllHeads);
   torch::NoGradGuard no_grad;

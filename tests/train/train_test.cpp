@@ -313,6 +313,23 @@ TEST(Train, ResumeReproducesTheUninterruptedRun) {
   EXPECT_THROW(train::train_model(none), ConfigError);
 }
 
+TEST(Train, CosineScheduleLowersTheRateEachEpoch) {
+  testing::TempDir tmp;
+  auto o = small_options(tmp / "run", {"blank"});
+  o.data = {fixture().hits};
+  o.epochs = 3;
+  o.lr = 2e-3;
+  o.schedule = "cosine";
+  const auto r = train::train_model(o);
+  ASSERT_EQ(r.history.size(), 3u);
+  // lr · (0.02 + 0.98 · ½(1 + cos(π(e−1)/3))): 1, 0.755, 0.265 of lr.
+  EXPECT_DOUBLE_EQ(r.history[0].lr, 2e-3);
+  EXPECT_NEAR(r.history[1].lr, 2e-3 * 0.755, 1e-12);
+  EXPECT_NEAR(r.history[2].lr, 2e-3 * 0.265, 1e-12);
+  o.schedule = "step";
+  EXPECT_THROW(train::validate(o), ConfigError);
+}
+
 TEST(Train, BadOptionsNameTheFlag) {
   train::TrainOptions o;
   o.out = "x";

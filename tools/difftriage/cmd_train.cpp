@@ -31,6 +31,8 @@ struct TrainArgs {
   std::string input_mode, transform, normalization;
   int64_t input_size = 0;
   std::vector<int64_t> widths;
+  int64_t stem_pool = 0;
+  int64_t stem_conv = -1;
   double dropout = -1;
   bool no_augment = false;
   bool augment = false;
@@ -138,6 +140,8 @@ void run_train(TrainArgs& a) {
     throw ConfigError(std::string("--arch/--heads: ") + e.what());
   }
   if (!a.widths.empty()) o.model.architecture.widths = a.widths;
+  if (a.stem_pool > 0) o.model.architecture.stem_pool = a.stem_pool;
+  if (a.stem_conv >= 0) o.model.architecture.stem_conv = a.stem_conv;
   if (a.dropout >= 0) o.model.architecture.dropout = a.dropout;
   auto& pp = o.model.preprocess;
   if (!a.input_mode.empty()) pp.mode = models::parse_input_mode(a.input_mode, "--input-mode");
@@ -205,6 +209,12 @@ void register_train(CLI::App& root) {
   cmd->add_option("--widths", a->widths,
                   "Channels per trunk block, comma-separated (default: the architecture's)")
       ->delimiter(',');
+  cmd->add_option("--stem-pool", a->stem_pool,
+                  "compact: max-pool factor applied inside the network before block 1 (default "
+                  "1; use 4 with --input-size 512 to give the network full-resolution frames)");
+  cmd->add_option("--stem-conv", a->stem_conv,
+                  "compact, with --stem-pool > 1: channels of a learned patch stem beside the "
+                  "max pool (sees spot shapes that pooling loses; default 0 = none)");
   cmd->add_option("--dropout", a->dropout, "Dropout before each head's last layer (default 0)");
   cmd->add_option("--input-mode", a->input_mode,
                   "bin-max | bin-mean | crop (default: bin-max)");
@@ -217,6 +227,10 @@ void register_train(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--batch", o.batch_size, "Batch size")->capture_default_str();
   cmd->add_option("--lr", o.lr, "Adam learning rate")->capture_default_str();
+  cmd->add_option("--schedule", o.schedule,
+                  "Learning-rate schedule: constant, or cosine (from --lr down to 2 % of it over "
+                  "--epochs)")
+      ->capture_default_str();
   cmd->add_option("--weight-decay", o.weight_decay, "Adam weight decay (L2)")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of initialisation, order, sampler and augmentation")

@@ -63,6 +63,13 @@ struct ArchitectureConfig {
   /// preprocessing already bins 512² frames 4×4 by max (fused with decoding, which is much
   /// cheaper than pooling a float tensor); set 4 to feed full 512² tensors. vgg16: must be 1.
   int64_t stem_pool = 1;
+  /// compact only, needs an even stem_pool ≥ 2: channels of a learned stem, a convolution of
+  /// kernel 2·stem_pool, stride stem_pool, padding stem_pool/2 (+ BatchNorm + ReLU, no bias) of
+  /// the full-resolution input whose maps
+  /// are concatenated with the max-pooled input. It sees every pixel of each patch, so it can
+  /// tell spot shapes (mosaic lunes, split spots of a multilattice) that max pooling loses; 0 =
+  /// none (max pooling only).
+  int64_t stem_conv = 0;
   /// Hidden units of each head's MLP (Linear → ReLU → Linear).
   int64_t head_hidden = 64;
   /// Global pooling of the last block: "avg" (vgg16 default) or "avgmax" (average and max

@@ -14,7 +14,7 @@
 ///    globally average-pooled, so the network works at any input size ≥ 32² and its heads see
 ///    512 features.
 ///  - compact: designed for CPU real time on diffraction frames. Optional stem max pool
-///    (stem_pool, peak-preserving), then per block a 3×3 stride-2 conv + BatchNorm + ReLU,
+///    (stem_pool, peak-preserving), optionally beside a learned patch stem (stem_conv), then per block a 3×3 stride-2 conv + BatchNorm + ReLU,
 ///    and from the third block on one more 3×3 conv + BN + ReLU at the same resolution. Default
 ///    widths 16,32,64,96 on a 128² input (the 4×4 max-binned 512² frame, see
 ///    default_preprocess): 128² → 64² → 32² → 16² → 8². The last block is pooled by global
@@ -81,7 +81,12 @@ class TriageNetImpl : public torch::nn::Module {
  private:
   ArchitectureConfig architecture_;
   std::vector<std::string> head_names_;
+  // Input → first block's input: channels-last, max-pooled (stem_pool > 1) and, with a learned
+  // stem, concatenated with its maps.
+  torch::Tensor stem(const torch::Tensor& x);
+
   torch::nn::Sequential stem_{nullptr};  // stem max pool (compact, stem_pool > 1), no params
+  torch::nn::Sequential stem_conv_{nullptr};  // learned stem (stem_conv > 0)
   std::vector<torch::nn::Sequential> blocks_;
   std::vector<torch::nn::Sequential> head_modules_;
   int64_t feature_size_ = 0;

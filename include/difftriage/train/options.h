@@ -30,6 +30,9 @@ struct TrainOptions {
   int epochs = 10;             ///< --epochs ≥ 1 (total, a resumed run included)
   int64_t batch_size = 32;     ///< --batch ≥ 1
   double lr = 1e-3;            ///< --lr, Adam learning rate > 0
+  /// --schedule: "constant" (lr every epoch) or "cosine" (epoch e of E uses
+  /// lr·(0.02 + 0.98·½(1 + cos(π(e−1)/E))): full lr first, 2 % of it in the last epochs).
+  std::string schedule = "constant";
   double weight_decay = 0.0;   ///< --weight-decay ≥ 0 (Adam L2)
   uint64_t seed = 0;           ///< --seed
   int n_threads = 2;           ///< --threads: Torch intra-op threads (≥ 1)
