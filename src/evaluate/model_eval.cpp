@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/utils.h>
 
-#include "../train/ordered_pipeline.h"
+#include "../core/ordered_pipeline.h"
 #include "difftriage/core/error.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"

@@ -82,7 +82,11 @@ void bitunshuffle(const uint8_t* in, uint8_t* out, size_t n_elements, size_t ele
     bitunshuffle_block(in + done * elem_size, out + done * elem_size, count, elem_size);
     done += count;
   }
-  std::memcpy(out + done * elem_size, in + done * elem_size, (n_elements - done) * elem_size);
+  // Guarded: memcpy with a null pointer is undefined even for 0 bytes (an empty output buffer's
+  // data() may be null; found by fuzzing with UBSan).
+  if (n_elements > done) {
+    std::memcpy(out + done * elem_size, in + done * elem_size, (n_elements - done) * elem_size);
+  }
 }
 
 void decode_bitshuffle_lz4(const uint8_t* in, size_t n_in, uint8_t* out, size_t n_out,
@@ -143,7 +147,7 @@ void decode_bitshuffle_lz4(const uint8_t* in, size_t n_in, uint8_t* out, size_t 
     throw FormatError(concat(where, ": bitshuffle/LZ4 data truncated in its ", n_tail,
                              " trailing unshuffled bytes"));
   }
-  std::memcpy(out + done * elem_size, in + pos, n_tail);
+  if (n_tail > 0) std::memcpy(out + done * elem_size, in + pos, n_tail);  // see bitunshuffle
 }
 
 void decode_hdf5_lz4(const uint8_t* in, size_t n_in, uint8_t* out, size_t n_out,

@@ -229,37 +229,62 @@ int probe_cbor(const uint8_t* head, size_t n_bytes) noexcept {
   return (head[3] >> 5) == 5 ? kProbeMagic : kProbeWeak;
 }
 
-AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
-                     const ReadOptions& options) {
+namespace {
+
+// A parsed image message: the message map and its "data" map of channels (borrowed from it).
+struct ImageMessage {
+  CborPtr root;
+  CborPtr message;
+  const cbor_item_t* data = nullptr;
+  size_t n_channels = 0;
+};
+
+// Checks the shape, parses and finds the channel map; FormatError naming `name` otherwise.
+ImageMessage parse_image_message(const uint8_t* bytes, size_t n_bytes, const std::string& name) {
   const std::string shape_problem = check_cbor_shape(bytes, n_bytes);
   if (!shape_problem.empty()) throw_format_error(name, "CBOR: ", shape_problem);
   cbor_load_result result{};
-  CborPtr root(cbor_load(bytes, n_bytes, &result));
-  if (!root) {
+  ImageMessage parsed;
+  parsed.root.reset(cbor_load(bytes, n_bytes, &result));
+  if (!parsed.root) {
     throw_format_error(name, "CBOR: cannot parse (libcbor error ", static_cast<int>(result.error.code),
                        " at byte ", result.error.position, ")");
   }
-  CborPtr message;
-  if (cbor_isa_tag(root.get()) && cbor_tag_value(root.get()) == kTagSelfDescribe) {
-    message.reset(cbor_tag_item(root.get()));
+  if (cbor_isa_tag(parsed.root.get()) && cbor_tag_value(parsed.root.get()) == kTagSelfDescribe) {
+    parsed.message.reset(cbor_tag_item(parsed.root.get()));
   } else {
-    message.reset(cbor_incref(root.get()));
+    parsed.message.reset(cbor_incref(parsed.root.get()));
   }
-  if (!cbor_isa_map(message.get()) || !cbor_map_is_definite(message.get())) {
+  const cbor_item_t* message = parsed.message.get();
+  if (!cbor_isa_map(message) || !cbor_map_is_definite(message)) {
     throw_format_error(name, "not a DECTRIS Stream V2 message (the top-level CBOR item is not a map)");
   }
-  const auto type = as_text(find_key(message.get(), "type"));
+  const auto type = as_text(find_key(message, "type"));
   if (!type) throw_format_error(name, "DECTRIS Stream V2 message without a \"type\"");
   if (*type != "image") {
     throw_format_error(name, "DECTRIS Stream V2 message of type '", *type,
                        "'; only 'image' messages hold a frame");
   }
-  const cbor_item_t* data = find_key(message.get(), "data");
-  if (data == nullptr || !cbor_isa_map(data) || !cbor_map_is_definite(data)) {
+  parsed.data = find_key(message, "data");
+  if (parsed.data == nullptr || !cbor_isa_map(parsed.data) || !cbor_map_is_definite(parsed.data)) {
     throw_format_error(name, "image message without a \"data\" map of channels");
   }
-  const size_t n_channels = cbor_map_size(data);
-  const cbor_pair* channels = cbor_map_handle(data);
+  parsed.n_channels = cbor_map_size(parsed.data);
+  return parsed;
+}
+
+}  // namespace
+
+int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name) {
+  return static_cast<int64_t>(parse_image_message(bytes, n_bytes, name).n_channels);
+}
+
+AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                     const ReadOptions& options) {
+  const ImageMessage parsed = parse_image_message(bytes, n_bytes, name);
+  const cbor_item_t* const message_item = parsed.message.get();
+  const size_t n_channels = parsed.n_channels;
+  const cbor_pair* channels = cbor_map_handle(parsed.data);
   std::string channel_names;
   for (size_t i = 0; i < n_channels; ++i) {
     channel_names += (i ? ", " : "") + std::string(as_text(channels[i].key).value_or("?"));
@@ -340,11 +365,11 @@ AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& na
   AnyImage image = to_image(*element, pixels, slow, fast);
   DetectorMetadata& md = metadata(image);
   md.detector = concat("DECTRIS Stream V2 image, series ",
-                       as_uint(find_key(message.get(), "series_id")).value_or(0), ", image ",
-                       as_uint(find_key(message.get(), "image_id")).value_or(0), ", channel ",
+                       as_uint(find_key(message_item, "series_id")).value_or(0), ", image ",
+                       as_uint(find_key(message_item, "image_id")).value_or(0), ", channel ",
                        channel_name);
   // real_time: the exposure as a rational [numerator, denominator] in seconds.
-  if (const cbor_item_t* t = find_key(message.get(), "real_time");
+  if (const cbor_item_t* t = find_key(message_item, "real_time");
       t != nullptr && cbor_isa_array(t) && cbor_array_size(t) == 2) {
     const auto num = as_uint(cbor_array_handle(t)[0]);
     const auto den = as_uint(cbor_array_handle(t)[1]);

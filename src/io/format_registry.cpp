@@ -6,13 +6,13 @@ namespace {
 // The reader table. A new format is one line here (plus its ImageFormat enumerator); the most
 // specific probe wins, so the order only breaks ties.
 constexpr FormatReader kReaders[] = {
-    {ImageFormat::kPng, "png", probe_png, decode_png, nullptr},
-    {ImageFormat::kTiff, "tiff", probe_tiff, decode_tiff, nullptr},
-    {ImageFormat::kPgm, "pgm", probe_pgm, decode_pgm, nullptr},
-    {ImageFormat::kSmv, "smv", probe_smv, decode_smv, nullptr},
-    {ImageFormat::kCbf, "cbf", probe_cbf, decode_cbf, nullptr},
-    {ImageFormat::kHdf5, "hdf5", probe_hdf5, decode_hdf5, read_hdf5},
-    {ImageFormat::kCbor, "cbor", probe_cbor, decode_cbor, nullptr},
+    {ImageFormat::kPng, "png", probe_png, decode_png, nullptr, nullptr, nullptr},
+    {ImageFormat::kTiff, "tiff", probe_tiff, decode_tiff, nullptr, count_tiff, nullptr},
+    {ImageFormat::kPgm, "pgm", probe_pgm, decode_pgm, nullptr, nullptr, nullptr},
+    {ImageFormat::kSmv, "smv", probe_smv, decode_smv, nullptr, nullptr, nullptr},
+    {ImageFormat::kCbf, "cbf", probe_cbf, decode_cbf, nullptr, nullptr, nullptr},
+    {ImageFormat::kHdf5, "hdf5", probe_hdf5, decode_hdf5, read_hdf5, count_hdf5, count_hdf5_path},
+    {ImageFormat::kCbor, "cbor", probe_cbor, decode_cbor, nullptr, count_cbor, nullptr},
 };
 
 }  // namespace

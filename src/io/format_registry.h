@@ -41,13 +41,22 @@ using DecodeFn = AnyImage (*)(const uint8_t* bytes, size_t n_bytes, const std::s
 /// Throws IoError / FormatError naming the file.
 using ReadPathFn = AnyImage (*)(const std::filesystem::path& path, const ReadOptions& options);
 
-/// One entry of the reader table. `read_path` is null for readers that decode from memory only.
+/// Number of frames (`//N`) in a whole file held in memory. Throws FormatError naming `name`.
+using CountFn = int64_t (*)(const uint8_t* bytes, size_t n_bytes, const std::string& name);
+/// Number of frames of the file at `path` (for readers with a `read_path`).
+using CountPathFn = int64_t (*)(const std::filesystem::path& path, const ReadOptions& options);
+
+/// One entry of the reader table. `read_path` is null for readers that decode from memory only;
+/// `count` is null for single-frame formats (one frame per file); `count_path` goes with
+/// `read_path`.
 struct FormatReader {
   ImageFormat format;
   const char* name;
   ProbeFn probe;
   DecodeFn decode;
   ReadPathFn read_path = nullptr;
+  CountFn count = nullptr;
+  CountPathFn count_path = nullptr;
 };
 
 /// The reader whose probe scores highest for `head`, or null when none scores above kProbeNo.
@@ -67,6 +76,7 @@ AnyImage decode_png(const uint8_t* bytes, size_t n_bytes, const std::string& nam
 int probe_tiff(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options);
+int64_t count_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name);
 int probe_smv(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_smv(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                     const ReadOptions& options);
@@ -79,10 +89,15 @@ int probe_hdf5(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options);
 AnyImage read_hdf5(const std::filesystem::path& path, const ReadOptions& options);
+int64_t count_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name);
+int64_t count_hdf5_path(const std::filesystem::path& path, const ReadOptions& options);
+/// Empties the per-file cache of read_hdf5 / count_hdf5_path. Never throws.
+void clear_hdf5_cache() noexcept;
 /// DECTRIS Stream V2 CBOR image messages (src/io/cbor_stream.cpp).
 int probe_cbor(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options);
+int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name);
 
 // ---- checks shared by the readers ------------------------------------------------------------
 

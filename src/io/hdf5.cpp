@@ -25,6 +25,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -32,8 +34,15 @@
 
 #include "difftriage/io/bitshuffle_lz4.h"
 #include "format_registry.h"
+#include "hdf5_support.h"
 
 namespace difftriage::io::detail {
+
+std::mutex& hdf5_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -44,71 +53,6 @@ constexpr int kFilterDeflate = 1, kFilterShuffle = 2, kFilterFletcher32 = 3, kFi
 // The largest raw chunk we accept, in bytes: a corrupt chunk index must not make us allocate
 // without bound (a frame is at most kMaxImagePixels * 8 bytes; LZ4 adds < 0.5 %).
 constexpr uint64_t kMaxChunkBytes = uint64_t{1} << 32;
-
-std::mutex& hdf5_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
-// Owns an HDF5 identifier and closes it with the matching H5?close.
-class Hid {
- public:
-  Hid() = default;
-  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Hid() { reset(); }
-  Hid(Hid&& other) noexcept : id_(other.id_), close_(other.close_) { other.id_ = -1; }
-  Hid& operator=(Hid&& other) noexcept {
-    if (this != &other) {
-      reset();
-      id_ = other.id_;
-      close_ = other.close_;
-      other.id_ = -1;
-    }
-    return *this;
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  hid_t get() const noexcept { return id_; }
-  bool valid() const noexcept { return id_ >= 0; }
-  void reset() noexcept {
-    if (id_ >= 0 && close_ != nullptr) close_(id_);
-    id_ = -1;
-  }
-
- private:
-  hid_t id_ = -1;
-  herr_t (*close_)(hid_t) = nullptr;
-};
-
-// Turns HDF5's automatic error printing off for the scope (the library never prints).
-class QuietErrors {
- public:
-  QuietErrors() {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietErrors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
-  QuietErrors(const QuietErrors&) = delete;
-  QuietErrors& operator=(const QuietErrors&) = delete;
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
-};
-
-// The innermost message on HDF5's error stack (where the problem was detected), then clears it.
-std::string hdf5_reason() {
-  std::string reason;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_UPWARD,
-      [](unsigned n, const H5E_error2_t* error, void* data) -> herr_t {
-        if (n == 0 && error->desc != nullptr) *static_cast<std::string*>(data) = error->desc;
-        return 0;
-      },
-      &reason);
-  H5Eclear2(H5E_DEFAULT);
-  return reason.empty() ? std::string("HDF5 gave no reason") : reason;
-}
 
 // True when every component of the absolute `path` exists as a link (H5Lexists needs the parents).
 bool link_exists(hid_t loc, const std::string& path) {
@@ -144,6 +88,10 @@ std::optional<std::string> read_string(hid_t file_type, hid_t space, ReadFn read
     return std::nullopt;
   }
   Hid mem_type(H5Tcopy(H5T_C_S1), H5Tclose);
+  // HDF5 converts no character set into another: read UTF-8 (h5py's default for str, and
+  // difftriage's CXI writer) as UTF-8, ASCII as ASCII.
+  const H5T_cset_t cset = H5Tget_cset(file_type);
+  if (cset == H5T_CSET_UTF8) H5Tset_cset(mem_type.get(), H5T_CSET_UTF8);
   if (H5Tis_variable_str(file_type) > 0) {
     H5Tset_size(mem_type.get(), H5T_VARIABLE);
     char* text = nullptr;
@@ -240,74 +188,101 @@ struct OpenDataset {
   std::string label;  // "/entry/data/data_000001 (-> x_data_000001.h5:/entry/data/data)"
 };
 
-// Opens the dataset at link `path`, following an external link relative to `dir` (null for an
-// in-memory image, where external links cannot be followed).
-OpenDataset open_dataset(hid_t file, const std::string& name, const std::string& path,
-                         const fs::path* dir) {
+// What the link at `path` points to: a dataset in this file, or an external link's target.
+struct LinkTarget {
+  bool external = false;
+  std::string file;    // external: the file name as written in the link
+  std::string object;  // external: the object in that file; else `path` itself
+};
+
+LinkTarget read_link(hid_t file, const std::string& name, const std::string& path) {
   H5L_info_t info;
   if (!link_exists(file, path) || H5Lget_info(file, path.c_str(), &info, H5P_DEFAULT) < 0) {
     H5Eclear2(H5E_DEFAULT);
     throw_format_error(name, "dataset ", path, " not found");
   }
+  LinkTarget target;
+  target.object = path;
+  if (info.type != H5L_TYPE_EXTERNAL) return target;
+  std::vector<char> value(info.u.val_size + 1, '\0');
+  unsigned flags = 0;
+  const char* target_file = nullptr;
+  const char* target_object = nullptr;
+  if (H5Lget_val(file, path.c_str(), value.data(), info.u.val_size, H5P_DEFAULT) < 0 ||
+      H5Lunpack_elink_val(value.data(), info.u.val_size, &flags, &target_file, &target_object) <
+          0 ||
+      target_file == nullptr || target_object == nullptr) {
+    throw_format_error(name, "dataset ", path, " is an unreadable external link: ",
+                       hdf5_reason());
+  }
+  target.external = true;
+  target.file = target_file;
+  target.object = target_object;
+  return target;
+}
+
+// The data file an external link names, resolved next to the master in `dir` (EIGER writes the
+// bare data-file name; an absolute name that is gone is also looked for there, as HDF5 does).
+// Null `dir` (an in-memory image) or a missing file: FormatError naming the master and the link.
+fs::path resolve_external(const std::string& name, const std::string& path,
+                          const LinkTarget& target, const fs::path* dir) {
+  const std::string link_text = concat(target.object, " in ", target.file);
+  if (dir == nullptr) {
+    throw_format_error(name, "dataset ", path, " is an external link to ", link_text,
+                       ", which cannot be followed from an in-memory HDF5 image; read the file "
+                       "by its path");
+  }
+  const fs::path file(target.file);
+  std::vector<fs::path> candidates;
+  if (file.is_absolute()) candidates.push_back(file);
+  candidates.push_back(*dir / (file.is_absolute() ? file.filename() : file));
+  for (const fs::path& candidate : candidates) {
+    std::error_code ec;
+    if (fs::is_regular_file(candidate, ec)) return candidate;
+  }
+  std::string looked;
+  for (const fs::path& candidate : candidates) {
+    looked += (looked.empty() ? "" : ", ") + candidate.string();
+  }
+  throw_format_error(name, "dataset ", path, " is an external link to ", link_text,
+                     ", and that data file is missing (looked for ", looked, ")");
+}
+
+// Opens `object` in the data file `data_file` (reached from link `path` of `name`).
+OpenDataset open_external(const std::string& name, const std::string& path,
+                          const fs::path& data_file, const std::string& object) {
+  OpenDataset result;
+  result.file = Hid(H5Fopen(data_file.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!result.file.valid()) {
+    throw_format_error(name, "dataset ", path, ": cannot open its external data file ",
+                       data_file.string(), ": ", hdf5_reason());
+  }
+  result.dataset = Hid(H5Dopen2(result.file.get(), object.c_str(), H5P_DEFAULT), H5Dclose);
+  result.label = concat(path, " (-> ", data_file.string(), ":", object, ")");
+  if (!result.dataset.valid()) {
+    throw_format_error(name, "dataset ", result.label, " cannot be opened: ", hdf5_reason());
+  }
+  return result;
+}
+
+// Opens the dataset at link `path` of `file` (external links followed relative to `dir`).
+OpenDataset open_internal(hid_t file, const std::string& name, const std::string& path) {
   OpenDataset result;
   result.label = path;
-  if (info.type == H5L_TYPE_EXTERNAL) {
-    std::vector<char> value(info.u.val_size + 1, '\0');
-    unsigned flags = 0;
-    const char* target_file = nullptr;
-    const char* target_object = nullptr;
-    if (H5Lget_val(file, path.c_str(), value.data(), info.u.val_size, H5P_DEFAULT) < 0 ||
-        H5Lunpack_elink_val(value.data(), info.u.val_size, &flags, &target_file,
-                            &target_object) < 0 ||
-        target_file == nullptr || target_object == nullptr) {
-      throw_format_error(name, "dataset ", path, " is an unreadable external link: ",
-                         hdf5_reason());
-    }
-    const std::string link_text = concat(target_object, " in ", target_file);
-    if (dir == nullptr) {
-      throw_format_error(name, "dataset ", path, " is an external link to ", link_text,
-                         ", which cannot be followed from an in-memory HDF5 image; read the file "
-                         "by its path");
-    }
-    // EIGER writes the bare data-file name; resolve it next to the master (an absolute name that
-    // is gone is also looked for there, as HDF5 does).
-    const fs::path target(target_file);
-    std::vector<fs::path> candidates;
-    if (target.is_absolute()) candidates.push_back(target);
-    candidates.push_back(*dir / (target.is_absolute() ? target.filename() : target));
-    const fs::path* found = nullptr;
-    for (const fs::path& candidate : candidates) {
-      std::error_code ec;
-      if (fs::is_regular_file(candidate, ec)) {
-        found = &candidate;
-        break;
-      }
-    }
-    if (found == nullptr) {
-      std::string looked;
-      for (const fs::path& candidate : candidates) {
-        looked += (looked.empty() ? "" : ", ") + candidate.string();
-      }
-      throw_format_error(name, "dataset ", path, " is an external link to ", link_text,
-                         ", and that data file is missing (looked for ", looked, ")");
-    }
-    result.file = Hid(H5Fopen(found->string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    if (!result.file.valid()) {
-      throw_format_error(name, "dataset ", path, ": cannot open its external data file ",
-                         found->string(), ": ", hdf5_reason());
-    }
-    result.dataset = Hid(H5Dopen2(result.file.get(), target_object, H5P_DEFAULT), H5Dclose);
-    result.label = concat(path, " (-> ", found->string(), ":", target_object, ")");
-    if (!result.dataset.valid()) {
-      throw_format_error(name, "dataset ", result.label, " cannot be opened: ", hdf5_reason());
-    }
-    return result;
-  }
   result.dataset = Hid(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
   if (!result.dataset.valid()) {
     throw_format_error(name, "dataset ", path, " cannot be opened: ", hdf5_reason());
   }
   return result;
+}
+
+// Opens the dataset at link `path`, following an external link relative to `dir` (null for an
+// in-memory image, where external links cannot be followed).
+OpenDataset open_dataset(hid_t file, const std::string& name, const std::string& path,
+                         const fs::path* dir) {
+  const LinkTarget target = read_link(file, name, path);
+  if (!target.external) return open_internal(file, name, path);
+  return open_external(name, path, resolve_external(name, path, target, dir), target.object);
 }
 
 // Shape of a frame stack: rank 2 is one frame, rank 3 is (frames, slow, fast).
@@ -742,7 +717,8 @@ std::vector<uint8_t> read_pixel_mask(hid_t file, int64_t n_slow, int64_t n_fast)
   return {};
 }
 
-void read_cxi_metadata(hid_t file, DetectorMetadata* md) {
+// Reads CXI metadata; returns the detector group the data link points to.
+std::string read_cxi_metadata(hid_t file, DetectorMetadata* md) {
   // The detector group the data link points to (CXI: /entry_1/instrument_1/detector_N/data).
   std::string detector = "/entry_1/instrument_1/detector_1";
   H5L_info_t info;
@@ -765,11 +741,69 @@ void read_cxi_metadata(hid_t file, DetectorMetadata* md) {
       md->wavelength_angstrom = kHcJouleMetre / e->value * 1e10;
     }
   }
+  // What CXI has no agreed place for, as difftriage's CXI writer stores it (cxi_writer.h).
+  const std::string own = "/entry_1/difftriage/";
+  if (const auto n = read_number(file, own + "beam_center_fast_px")) md->beam_center_fast_px = n->value;
+  if (const auto n = read_number(file, own + "beam_center_slow_px")) md->beam_center_slow_px = n->value;
+  if (const auto n = read_number(file, own + "exposure_s")) md->exposure_s = n->value;
+  if (const auto n = read_number(file, own + "saturation_value")) md->saturation_value = n->value;
+  if (const auto original = read_string_dataset(file, own + "detector")) {
+    md->detector = *original + " (CXI stack written by difftriage)";
+    return detector;
+  }
   md->detector = "CXI";
   if (const auto name = read_string_dataset(file, "/entry_1/instrument_1/name")) {
     md->detector += " " + *name;
   }
   md->detector += concat(" (", detector, ")");
+  return detector;
+}
+
+// CXI 1.5 mask bits that make a pixel unusable: invalid 1, saturated 2, hot 4, dead 8,
+// shadowed 16, to be ignored 64, bad 128, missing 512. The others (in peak mask 32, out of
+// resolution limits 256, noisy 1024, artifact corrected 2048, ...) describe a usable pixel.
+constexpr uint32_t kCxiMaskUnusable = 1u | 2u | 4u | 8u | 16u | 64u | 128u | 512u;
+
+// The CXI detector mask for frame `frame` of a (n_frames, n_slow, n_fast) stack: <detector>/mask
+// of shape (n_frames, slow, fast) or (slow, fast); empty when absent, of another shape,
+// unreadable, or without an unusable pixel.
+std::vector<uint8_t> read_cxi_mask(hid_t file, const std::string& detector, int64_t frame,
+                                   int64_t n_frames, int64_t n_slow, int64_t n_fast) {
+  const std::string path = detector + "/mask";
+  std::vector<uint8_t> mask;
+  if (!link_exists(file, path)) return mask;
+  Hid dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!dataset.valid()) return (H5Eclear2(H5E_DEFAULT), mask);
+  Hid type(H5Dget_type(dataset.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_INTEGER) return mask;
+  Hid space(H5Dget_space(dataset.get()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  hsize_t dims[3] = {0, 0, 0};
+  if (rank != 2 && rank != 3) return mask;
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  const bool stack = rank == 3 && dims[0] == static_cast<hsize_t>(n_frames);
+  if ((rank == 3 && !stack) || dims[rank - 2] != static_cast<hsize_t>(n_slow) ||
+      dims[rank - 1] != static_cast<hsize_t>(n_fast)) {
+    return mask;
+  }
+  if (stack) {
+    const hsize_t start[3] = {static_cast<hsize_t>(frame), 0, 0};
+    const hsize_t count[3] = {1, dims[1], dims[2]};
+    H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+  }
+  const hsize_t memory_dims[2] = {static_cast<hsize_t>(n_slow), static_cast<hsize_t>(n_fast)};
+  Hid memory_space(H5Screate_simple(2, memory_dims, nullptr), H5Sclose);
+  std::vector<uint32_t> values(static_cast<size_t>(n_slow * n_fast));
+  if (H5Dread(dataset.get(), H5T_NATIVE_UINT32, memory_space.get(), space.get(), H5P_DEFAULT,
+              values.data()) < 0) {
+    return (H5Eclear2(H5E_DEFAULT), mask);  // e.g. a filter HDF5 lacks: frame without a mask
+  }
+  bool any = false;
+  for (const uint32_t v : values) any = any || (v & kCxiMaskUnusable) != 0;
+  if (!any) return mask;
+  mask.resize(values.size());
+  for (size_t i = 0; i < values.size(); ++i) mask[i] = (values[i] & kCxiMaskUnusable) != 0;
+  return mask;
 }
 
 // Everything read from the file under the HDF5 mutex.
@@ -780,46 +814,198 @@ struct FrameRead {
   std::vector<uint8_t> pixel_mask;
 };
 
-FrameRead read_from_file(hid_t file, const std::string& name, const fs::path* dir,
-                         int64_t frame) {
-  FrameRead read;
-  Layout layout;
-  std::vector<std::string> links;
-  std::string stack_path;
-  if (is_group(file, "/entry/data") && !(links = master_data_links(file)).empty()) {
-    layout = Layout::kEigerMaster;
+// Which layout the file has, and where its frames are.
+struct FileLayout {
+  Layout layout = Layout::kNexusStack;
+  std::vector<std::string> links;  // kEigerMaster: /entry/data/data_NNNNNN, sorted
+  std::string stack_path;          // kNexusStack, kCxi: the stack dataset
+};
+
+FileLayout find_layout(hid_t file, const std::string& name) {
+  FileLayout found;
+  if (is_group(file, "/entry/data") && !(found.links = master_data_links(file)).empty()) {
+    found.layout = Layout::kEigerMaster;
   } else if (link_exists(file, "/entry/data/data")) {
-    layout = Layout::kNexusStack;
-    stack_path = "/entry/data/data";
+    found.layout = Layout::kNexusStack;
+    found.stack_path = "/entry/data/data";
   } else if (link_exists(file, "/entry_1/data_1/data")) {
-    layout = Layout::kCxi;
-    stack_path = "/entry_1/data_1/data";
+    found.layout = Layout::kCxi;
+    found.stack_path = "/entry_1/data_1/data";
   } else {
     throw_format_error(name, "HDF5 file without a known image dataset (looked for EIGER/NeXus "
                              "/entry/data/data_NNNNNN and /entry/data/data, and CXI "
                              "/entry_1/data_1/data)");
   }
+  return found;
+}
+
+// ---- what a file holds, read once per file (and cached for files read by path) -------------
+//
+// Reading frame k of an EIGER master used to open the master, every data file up to k, read the
+// metadata and the whole pixel_mask (uint32, 4 bytes a pixel) for every frame. A FileInfo keeps
+// what does not change between frames: the layout, each data link's resolved file and frame
+// count, the metadata and the mask. A data file still missing when the master is described
+// (a series still being written) is re-resolved whenever a frame at or beyond it is asked for.
+
+// One /entry/data/data_NNNNNN link of a master.
+struct DataPart {
+  std::string link;
+  LinkTarget target;
+  fs::path file;           // external: the resolved data file, empty until resolved
+  int64_t n_frames = -1;   // -1: not resolved yet (the data file was missing)
+  int64_t n_slow = 0, n_fast = 0;
+};
+
+struct FileInfo {
+  FileLayout layout;
+  std::vector<DataPart> parts;  // kEigerMaster
+  DetectorMetadata metadata;
+  bool eiger = false;
+  bool mask_read = false;         // pixel_mask looked for at mask_slow x mask_fast
+  int64_t mask_slow = 0, mask_fast = 0;
+  std::vector<uint8_t> pixel_mask;  // empty: none of that shape
+  std::string cxi_detector;         // kCxi: the detector group of the data link
+};
+
+// Opens the data file of an external part and checks its stack; fills n_frames and the shape.
+OpenDataset open_part(DataPart& part, const std::string& name, const fs::path* dir) {
+  std::error_code ec;
+  if (!part.file.empty() && !fs::is_regular_file(part.file, ec)) part.file.clear();  // gone
+  if (part.file.empty()) part.file = resolve_external(name, part.link, part.target, dir);
+  OpenDataset data = open_external(name, part.link, part.file, part.target.object);
+  const Stack stack = stack_shape(data.dataset.get(), name, data.label);
+  part.n_frames = stack.n_frames;
+  part.n_slow = stack.n_slow;
+  part.n_fast = stack.n_fast;
+  return data;
+}
+
+// Reads the pixel mask for frames of n_slow x n_fast (once per shape).
+void ensure_mask(FileInfo& info, hid_t file, int64_t n_slow, int64_t n_fast) {
+  if (!info.eiger || (info.mask_read && info.mask_slow == n_slow && info.mask_fast == n_fast)) {
+    return;
+  }
+  info.pixel_mask = read_pixel_mask(file, n_slow, n_fast);
+  info.mask_read = true;
+  info.mask_slow = n_slow;
+  info.mask_fast = n_fast;
+}
+
+// Describes an open file: layout, metadata, the master's parts (resolved where their data file
+// exists) and the pixel mask for the first resolved frame shape.
+std::shared_ptr<FileInfo> describe_file(hid_t file, const std::string& name, const fs::path* dir) {
+  auto info = std::make_shared<FileInfo>();
+  info->layout = find_layout(file, name);
+  const Layout layout = info->layout.layout;
+  if (layout == Layout::kCxi) {
+    info->cxi_detector = read_cxi_metadata(file, &info->metadata);
+  } else {
+    info->eiger = true;
+    read_nexus_metadata(file, &info->metadata);
+    const std::string kind = layout == Layout::kEigerMaster ? "NeXus master" : "NeXus/EIGER data";
+    info->metadata.detector =
+        info->metadata.detector.empty() ? kind : info->metadata.detector + " (" + kind + ")";
+  }
+  int64_t n_slow = 0, n_fast = 0;
   if (layout == Layout::kEigerMaster) {
-    // Frame k counts across the data files in order; each is opened to learn its frame count.
+    for (const std::string& link : info->layout.links) {
+      DataPart part;
+      part.link = link;
+      part.target = read_link(file, name, link);
+      if (!part.target.external) {
+        // A dataset inside the master itself: its shape is read now (the master is open).
+        OpenDataset data = open_internal(file, name, link);
+        const Stack stack = stack_shape(data.dataset.get(), name, data.label);
+        part.n_frames = stack.n_frames;
+        part.n_slow = stack.n_slow;
+        part.n_fast = stack.n_fast;
+      } else if (dir != nullptr) {
+        try {
+          open_part(part, name, dir);
+        } catch (const FormatError&) {
+          // Missing or unreadable for now: resolved again (and reported) when a frame needs it.
+          part.file.clear();
+          part.n_frames = -1;
+        }
+      }
+      if (n_slow == 0 && part.n_frames >= 0) {
+        n_slow = part.n_slow;
+        n_fast = part.n_fast;
+      }
+      info->parts.push_back(std::move(part));
+    }
+  } else {
+    OpenDataset data = open_dataset(file, name, info->layout.stack_path, dir);
+    const Stack stack = stack_shape(data.dataset.get(), name, data.label);
+    n_slow = stack.n_slow;
+    n_fast = stack.n_fast;
+  }
+  if (n_slow > 0) ensure_mask(*info, file, n_slow, n_fast);
+  return info;
+}
+
+// The file at a path, opened on first use (a described master need not be opened to read a
+// frame from one of its data files).
+class LazyFile {
+ public:
+  LazyFile(const std::string& name, hid_t open_file) : name_(name), given_(open_file) {}
+  hid_t get() {
+    if (given_ >= 0) return given_;
+    if (!owned_.valid()) {
+      owned_ = Hid(H5Fopen(name_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+      if (!owned_.valid()) throw_format_error(name_, "cannot open as HDF5: ", hdf5_reason());
+    }
+    return owned_.get();
+  }
+
+ private:
+  std::string name_;
+  hid_t given_;
+  Hid owned_;
+};
+
+// Thrown (internally) when a cached description no longer matches a data file: the caller
+// describes the file afresh.
+struct StaleInfo {};
+
+// Reads frame `frame` using `info` (which it may complete: parts resolved, mask read).
+FrameRead read_described(FileInfo& info, LazyFile& file, const std::string& name,
+                         const fs::path* dir, int64_t frame, bool cached) {
+  FrameRead read;
+  read.eiger = info.eiger;
+  read.metadata = info.metadata;
+  if (info.layout.layout == Layout::kEigerMaster) {
+    // Frame k counts across the data files in link order.
     int64_t first = 0;
-    for (const std::string& link : links) {
-      OpenDataset data = open_dataset(file, name, link, dir);
-      const Stack stack = stack_shape(data.dataset.get(), name, data.label);
-      if (frame >= first && frame < first + stack.n_frames) {
+    for (DataPart& part : info.parts) {
+      OpenDataset data;
+      const int64_t known = part.n_frames;
+      if (part.n_frames < 0 || (frame >= first && frame < first + part.n_frames)) {
+        if (!part.target.external) {
+          data = open_internal(file.get(), name, part.link);
+        } else {
+          data = open_part(part, name, dir);  // throws naming the link when the file is missing
+        }
+        if (known >= 0 && part.n_frames != known) {
+          if (cached) throw StaleInfo{};  // the data file changed since it was described
+        }
+      }
+      if (frame >= first && frame < first + part.n_frames) {
+        const Stack stack = stack_shape(data.dataset.get(), name, data.label);
         read.raw = read_frame_bytes(data.dataset.get(),
                                     concat(name, ": dataset ", data.label, ", frame ", frame,
                                            " (frame ", frame - first, " of that dataset)"),
                                     stack, frame - first);
         break;
       }
-      first += stack.n_frames;
-      if (&link == &links.back()) {
+      first += part.n_frames;
+      if (&part == &info.parts.back()) {
         throw_format_error(name, "frame ", frame, " out of range, file has ", first,
-                           " frame(s) in ", links.size(), " data file(s)");
+                           " frame(s) in ", info.parts.size(), " data file(s)");
       }
     }
   } else {
-    OpenDataset data = open_dataset(file, name, stack_path, dir);
+    OpenDataset data = open_dataset(file.get(), name, info.layout.stack_path, dir);
     const Stack stack = stack_shape(data.dataset.get(), name, data.label);
     if (frame < 0 || frame >= stack.n_frames) {
       throw_format_error(name, "frame ", frame, " out of range, file has ", stack.n_frames,
@@ -828,18 +1014,142 @@ FrameRead read_from_file(hid_t file, const std::string& name, const fs::path* di
     read.raw = read_frame_bytes(data.dataset.get(),
                                 concat(name, ": dataset ", data.label, ", frame ", frame), stack,
                                 frame);
+    if (info.layout.layout == Layout::kCxi) {
+      read.pixel_mask = read_cxi_mask(file.get(), info.cxi_detector, frame, stack.n_frames,
+                                      stack.n_slow, stack.n_fast);
+    }
   }
-  if (layout == Layout::kCxi) {
-    read_cxi_metadata(file, &read.metadata);
-  } else {
-    read.eiger = true;
-    read_nexus_metadata(file, &read.metadata);
-    read.pixel_mask = read_pixel_mask(file, read.raw.n_slow, read.raw.n_fast);
-    const std::string kind = layout == Layout::kEigerMaster ? "NeXus master" : "NeXus/EIGER data";
-    read.metadata.detector =
-        read.metadata.detector.empty() ? kind : read.metadata.detector + " (" + kind + ")";
+  if (info.eiger) {
+    if (!info.mask_read || info.mask_slow != read.raw.n_slow || info.mask_fast != read.raw.n_fast) {
+      ensure_mask(info, file.get(), read.raw.n_slow, read.raw.n_fast);
+    }
+    read.pixel_mask = info.pixel_mask;
   }
   return read;
+}
+
+// Frames addressable as `//N`: the sum over a master's data files (each resolved: a missing one
+// is an error), or the stack's length.
+int64_t count_described(FileInfo& info, LazyFile& file, const std::string& name,
+                        const fs::path* dir) {
+  if (info.layout.layout != Layout::kEigerMaster) {
+    OpenDataset data = open_dataset(file.get(), name, info.layout.stack_path, dir);
+    return stack_shape(data.dataset.get(), name, data.label).n_frames;
+  }
+  int64_t n_frames = 0;
+  for (DataPart& part : info.parts) {
+    std::error_code ec;
+    if (part.target.external && (part.n_frames < 0 || !fs::is_regular_file(part.file, ec))) {
+      open_part(part, name, dir);  // a data file missing now is an error naming it
+    }
+    n_frames += part.n_frames;
+  }
+  return n_frames;
+}
+
+// The per-file cache: canonical path -> FileInfo, valid while the file's modification time and
+// size are unchanged. At most kMaxEntries files (least recently used dropped first), and masks
+// of at most kMaxMaskBytes in all. Only used under hdf5_mutex() (no lock of its own).
+class FileInfoCache {
+ public:
+  static constexpr size_t kMaxEntries = 8;
+  static constexpr size_t kMaxMaskBytes = size_t{256} << 20;
+
+  struct Stamp {
+    std::string key;  // canonical path
+    fs::path dir;     // absolute folder of the path as given (data files resolve there)
+    fs::file_time_type mtime;
+    std::uintmax_t size = 0;
+  };
+
+  // The stamp of `path`, or nullopt when it cannot be taken (then nothing is cached).
+  static std::optional<Stamp> stamp(const fs::path& path) {
+    std::error_code ec;
+    Stamp s;
+    s.key = fs::canonical(path, ec).string();
+    if (ec) return std::nullopt;
+    s.dir = fs::absolute(path, ec).parent_path().lexically_normal();
+    if (ec) return std::nullopt;
+    s.mtime = fs::last_write_time(s.key, ec);
+    if (ec) return std::nullopt;
+    s.size = fs::file_size(s.key, ec);
+    if (ec) return std::nullopt;
+    return s;
+  }
+
+  std::shared_ptr<FileInfo> find(const Stamp& s) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->stamp.key != s.key) continue;
+      if (it->stamp.mtime != s.mtime || it->stamp.size != s.size || it->stamp.dir != s.dir) {
+        entries_.erase(it);  // the file changed (or is named from elsewhere): describe again
+        return nullptr;
+      }
+      entries_.splice(entries_.begin(), entries_, it);  // most recently used first
+      return entries_.front().info;
+    }
+    return nullptr;
+  }
+
+  void insert(const Stamp& s, std::shared_ptr<FileInfo> info) {
+    erase(s.key);
+    entries_.push_front(Entry{s, std::move(info)});
+    size_t mask_bytes = 0;
+    size_t n = 0;
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      mask_bytes += it->info->pixel_mask.size();
+      if (++n > kMaxEntries || (n > 1 && mask_bytes > kMaxMaskBytes)) {
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void erase(const std::string& key) {
+    entries_.remove_if([&](const Entry& e) { return e.stamp.key == key; });
+  }
+  void clear() noexcept { entries_.clear(); }
+
+ private:
+  struct Entry {
+    Stamp stamp;
+    std::shared_ptr<FileInfo> info;
+  };
+  std::list<Entry> entries_;
+};
+
+FileInfoCache& file_info_cache() {
+  static FileInfoCache cache;
+  return cache;
+}
+
+// Runs `use(info, file)` on the description of the file at `path`, from the cache when allowed
+// and valid. Call under hdf5_mutex().
+template <typename Use>
+auto with_described_file(const fs::path& path, bool use_cache, Use use) {
+  const std::string name = path.string();
+  fs::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  std::optional<FileInfoCache::Stamp> stamp;
+  if (use_cache) stamp = FileInfoCache::stamp(path);
+  // A cached description outlives the call: resolve data files in the absolute folder the path
+  // names (not the symlink target: HDF5 and the detector resolve next to the master as named),
+  // so that a later call from another working directory still finds them.
+  if (stamp) dir = stamp->dir;
+  if (stamp) {
+    if (std::shared_ptr<FileInfo> info = file_info_cache().find(*stamp)) {
+      try {
+        LazyFile file(name, -1);
+        return use(*info, file, &dir, true);
+      } catch (const StaleInfo&) {
+        file_info_cache().erase(stamp->key);
+      }
+    }
+  }
+  LazyFile file(name, -1);
+  std::shared_ptr<FileInfo> info = describe_file(file.get(), name, &dir);
+  if (stamp) file_info_cache().insert(*stamp, info);
+  return use(*info, file, &dir, false);
 }
 
 AnyImage finish(FrameRead read) {
@@ -853,6 +1163,23 @@ AnyImage finish(FrameRead read) {
       },
       image);
   return image;
+}
+
+// Opens `bytes` as an in-memory HDF5 file image (core driver, no backing store; HDF5 copies the
+// bytes). Call under hdf5_mutex().
+Hid open_file_image(const uint8_t* bytes, size_t n_bytes, const std::string& name) {
+  Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (H5Pset_fapl_core(fapl.get(), 1 << 16, 0) < 0 ||
+      H5Pset_file_image(fapl.get(), const_cast<uint8_t*>(bytes), n_bytes) < 0) {
+    throw_format_error(name, "cannot set up an in-memory HDF5 image: ", hdf5_reason());
+  }
+  // The core driver refuses to open an image under a name that exists on disk ("file already
+  // exists"), so the caller's name (often the file's own path) cannot be used: this one never
+  // exists (nothing can be below /dev/null). Messages still use `name`.
+  Hid file(H5Fopen("/dev/null/difftriage-in-memory-image", H5F_ACC_RDONLY, fapl.get()),
+           H5Fclose);
+  if (!file.valid()) throw_format_error(name, "cannot open as HDF5: ", hdf5_reason());
+  return file;
 }
 
 }  // namespace
@@ -873,11 +1200,11 @@ AnyImage read_hdf5(const fs::path& path, const ReadOptions& options) {
   {
     std::lock_guard<std::mutex> lock(hdf5_mutex());
     QuietErrors quiet;
-    Hid file(H5Fopen(name.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    if (!file.valid()) throw_format_error(name, "cannot open as HDF5: ", hdf5_reason());
-    fs::path dir = path.parent_path();
-    if (dir.empty()) dir = ".";
-    read = read_from_file(file.get(), name, &dir, options.frame);
+    read = with_described_file(
+        path, options.cache_file_layout,
+        [&](FileInfo& info, LazyFile& file, const fs::path* dir, bool cached) {
+          return read_described(info, file, name, dir, options.frame, cached);
+        });
   }
   return finish(std::move(read));
 }
@@ -889,17 +1216,37 @@ AnyImage decode_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& na
   {
     std::lock_guard<std::mutex> lock(hdf5_mutex());
     QuietErrors quiet;
-    // An in-memory file image (core driver, no backing store); HDF5 copies the bytes.
-    Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-    if (H5Pset_fapl_core(fapl.get(), 1 << 16, 0) < 0 ||
-        H5Pset_file_image(fapl.get(), const_cast<uint8_t*>(bytes), n_bytes) < 0) {
-      throw_format_error(name, "cannot set up an in-memory HDF5 image: ", hdf5_reason());
-    }
-    Hid file(H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
-    if (!file.valid()) throw_format_error(name, "cannot open as HDF5: ", hdf5_reason());
-    read = read_from_file(file.get(), name, nullptr, options.frame);
+    Hid file = open_file_image(bytes, n_bytes, name);
+    std::shared_ptr<FileInfo> info = describe_file(file.get(), name, nullptr);
+    LazyFile lazy(name, file.get());
+    read = read_described(*info, lazy, name, nullptr, options.frame, false);
   }
   return finish(std::move(read));
+}
+
+int64_t count_hdf5_path(const fs::path& path, const ReadOptions& options) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  QuietErrors quiet;
+  const std::string name = path.string();
+  return with_described_file(
+      path, options.cache_file_layout,
+      [&](FileInfo& info, LazyFile& file, const fs::path* dir, bool /*cached*/) {
+        return count_described(info, file, name, dir);
+      });
+}
+
+int64_t count_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  QuietErrors quiet;
+  Hid file = open_file_image(bytes, n_bytes, name);
+  std::shared_ptr<FileInfo> info = describe_file(file.get(), name, nullptr);
+  LazyFile lazy(name, file.get());
+  return count_described(*info, lazy, name, nullptr);
+}
+
+void clear_hdf5_cache() noexcept {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  file_info_cache().clear();
 }
 
 }  // namespace difftriage::io::detail

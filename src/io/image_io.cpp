@@ -90,19 +90,32 @@ FileBytes read_whole_file(const std::filesystem::path& path,
 
 }  // namespace
 
-AnyImage decode_image(const uint8_t* bytes, size_t n_bytes, const std::string& name,
-                      const ReadOptions& options) {
+namespace {
+
+// The reader for a whole file in memory, seeing through one level of gzip/bzip2. `data`/`size`
+// are what the reader gets: the input itself, or `inner` (the decompressed bytes).
+struct ResolvedBytes {
+  const detail::FormatReader* reader = nullptr;
+  std::vector<uint8_t> inner;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+ResolvedBytes resolve_reader(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                             const ReadOptions& options) {
   if (bytes == nullptr || n_bytes == 0) {
     detail::throw_format_error(name,
                                "file is empty; known formats: ", detail::known_format_names());
   }
+  ResolvedBytes resolved;
   const detail::Wrapper wrapper = detail::detect_wrapper(bytes, n_bytes);
   if (wrapper != detail::Wrapper::kNone) {
     // One level of gzip/bzip2 around a frame file: unwrap in memory (capped) and decode the
     // inner bytes by content. A second level is refused: no detector writes one, and allowing
     // it would multiply what a small bomb can expand to.
-    const std::vector<uint8_t> inner =
+    resolved.inner =
         detail::decompress(wrapper, bytes, n_bytes, name, options.max_decompressed_bytes);
+    const std::vector<uint8_t>& inner = resolved.inner;
     if (inner.empty()) {
       detail::throw_format_error(name, detail::wrapper_name(wrapper), " data decompresses to 0 bytes");
     }
@@ -111,22 +124,34 @@ AnyImage decode_image(const uint8_t* bytes, size_t n_bytes, const std::string& n
                                  detail::wrapper_name(detail::detect_wrapper(inner.data(), inner.size())),
                                  " file; only one level of compression is read");
     }
-    const detail::FormatReader* reader = detail::find_reader(inner.data(), inner.size());
-    if (reader == nullptr) {
+    resolved.reader = detail::find_reader(inner.data(), inner.size());
+    if (resolved.reader == nullptr) {
       detail::throw_format_error(name, "format of the ", detail::wrapper_name(wrapper),
                                  "-compressed content not recognised (it starts with ",
                                  describe_head(inner.data(), inner.size()),
                                  "); known formats: ", detail::known_format_names());
     }
-    return reader->decode(inner.data(), inner.size(), name, options);
+    resolved.data = inner.data();
+    resolved.size = inner.size();
+    return resolved;
   }
-  const detail::FormatReader* reader = detail::find_reader(bytes, n_bytes);
-  if (reader == nullptr) {
+  resolved.reader = detail::find_reader(bytes, n_bytes);
+  if (resolved.reader == nullptr) {
     detail::throw_format_error(name, "format not recognised (file starts with ",
                                describe_head(bytes, n_bytes),
                                "); known formats: ", detail::known_format_names());
   }
-  return reader->decode(bytes, n_bytes, name, options);
+  resolved.data = bytes;
+  resolved.size = n_bytes;
+  return resolved;
+}
+
+}  // namespace
+
+AnyImage decode_image(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                      const ReadOptions& options) {
+  const ResolvedBytes resolved = resolve_reader(bytes, n_bytes, name, options);
+  return resolved.reader->decode(resolved.data, resolved.size, name, options);
 }
 
 AnyImage read_image(const std::filesystem::path& path, const ReadOptions& options) {
@@ -134,6 +159,24 @@ AnyImage read_image(const std::filesystem::path& path, const ReadOptions& option
   const FileBytes bytes = read_whole_file(path, &path_reader);
   if (path_reader != nullptr) return path_reader->read_path(path, options);
   return decode_image(bytes.data, bytes.size, path.string(), options);
+}
+
+int64_t count_frames_in_memory(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                               const ReadOptions& options) {
+  const ResolvedBytes resolved = resolve_reader(bytes, n_bytes, name, options);
+  if (resolved.reader->count == nullptr) return 1;  // a single-frame format
+  return resolved.reader->count(resolved.data, resolved.size, name);
+}
+
+void clear_file_cache() noexcept { detail::clear_hdf5_cache(); }
+
+int64_t count_frames(const std::filesystem::path& path, const ReadOptions& options) {
+  const detail::FormatReader* path_reader = nullptr;
+  const FileBytes bytes = read_whole_file(path, &path_reader);
+  if (path_reader != nullptr && path_reader->count_path != nullptr) {
+    return path_reader->count_path(path, options);
+  }
+  return count_frames_in_memory(bytes.data, bytes.size, path.string(), options);
 }
 
 }  // namespace difftriage::io

@@ -266,4 +266,18 @@ AnyImage decode_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& na
   throw_format_error(name, "internal error: unhandled TIFF sample kind");
 }
 
+int64_t count_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name) {
+  TiffErrors errors;
+  TiffSource source{bytes, n_bytes, 0};
+  const TiffHandle tif = open_tiff_reader(&source, name, &errors);
+  if (tif == nullptr) {
+    throw_format_error(name, "cannot read TIFF: ",
+                       errors.any() ? errors.text : std::string("libtiff rejected the header"));
+  }
+  // libtiff walks the IFD chain (and stops at a loop); each IFD is a page, i.e. a frame.
+  const tdir_t n_frames = TIFFNumberOfDirectories(tif.get());
+  if (n_frames == 0) throw_format_error(name, "TIFF without a readable directory (page)");
+  return static_cast<int64_t>(n_frames);
+}
+
 }  // namespace difftriage::io::detail

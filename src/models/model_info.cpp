@@ -169,6 +169,11 @@ void validate(const PreprocessOptions& options) {
            "std: must be finite and > 0, got ", options.std);
 }
 
+double ModelMetadata::hit_threshold() const {
+  const auto it = thresholds.find("hit");
+  return it == thresholds.end() ? 1.0 - threshold("blank") : it->second;
+}
+
 double ModelMetadata::threshold(const std::string& label) const {
   const auto it = thresholds.find(label);
   return it == thresholds.end() ? 0.5 : it->second;

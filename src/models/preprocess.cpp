@@ -262,27 +262,72 @@ void crop_region(const ImageView<T>& img, const Region& r, int64_t S, bool check
   }
 }
 
-void transform_and_normalise(const PreprocessOptions& o, float* out, int64_t n) {
-  switch (o.transform) {
-    case IntensityTransform::kLinear:
-      break;
-    case IntensityTransform::kSqrt:
-      for (int64_t i = 0; i < n; ++i) out[i] = std::sqrt(std::max(out[i], 0.0f));
-      break;
-    case IntensityTransform::kLog1p:
-      for (int64_t i = 0; i < n; ++i) out[i] = std::log1p(std::max(out[i], 0.0f));
-      break;
+// The intensity transform of every integer 0..65535, for frames whose preprocessed values are
+// raw 8/16-bit counts (bin-max, crop, identity): one table load per value instead of a log1p or
+// sqrt call (which dominated preprocessing of full 512² inputs). Built once, on first use; the
+// entries are computed by the very expression of the per-value loop, so results are identical.
+const float* transform_table(IntensityTransform t) {
+  auto make = [](IntensityTransform which) {
+    std::vector<float> table(65536);
+    for (size_t v = 0; v < table.size(); ++v) {
+      const float x = static_cast<float>(v);
+      table[v] = which == IntensityTransform::kLog1p ? std::log1p(std::max(x, 0.0f))
+                                                     : std::sqrt(std::max(x, 0.0f));
+    }
+    return table;
+  };
+  if (t == IntensityTransform::kLog1p) {
+    static const std::vector<float> log1p_table = make(IntensityTransform::kLog1p);
+    return log1p_table.data();
+  }
+  if (t == IntensityTransform::kSqrt) {
+    static const std::vector<float> sqrt_table = make(IntensityTransform::kSqrt);
+    return sqrt_table.data();
+  }
+  return nullptr;
+}
+
+// `table`: non-null when every out[i] is an integer in 0..65535 (see transform_table).
+void transform_and_normalise(const PreprocessOptions& o, float* out, int64_t n,
+                             const float* table) {
+  if (table != nullptr) {
+    for (int64_t i = 0; i < n; ++i) out[i] = table[static_cast<uint32_t>(out[i])];
+  } else {
+    switch (o.transform) {
+      case IntensityTransform::kLinear:
+        break;
+      case IntensityTransform::kSqrt:
+        for (int64_t i = 0; i < n; ++i) out[i] = std::sqrt(std::max(out[i], 0.0f));
+        break;
+      case IntensityTransform::kLog1p:
+        for (int64_t i = 0; i < n; ++i) out[i] = std::log1p(std::max(out[i], 0.0f));
+        break;
+    }
   }
   float shift = 0.0f, scale = 1.0f;
   if (o.normalization == Normalization::kFixed) {
     shift = static_cast<float>(o.mean);
     scale = static_cast<float>(1.0 / o.std);
   } else if (o.normalization == Normalization::kPerFrame) {
-    double sum = 0.0, sum2 = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-      sum += out[i];
-      sum2 += static_cast<double>(out[i]) * out[i];
+    // Four interleaved accumulators: independent dependency chains (and SIMD lanes), about 4x
+    // faster than one on 512² inputs; the order of the double additions changes only their
+    // last bits, far below the float precision of the result.
+    double acc[4] = {0, 0, 0, 0}, acc2[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      for (int k = 0; k < 4; ++k) {
+        const double v = out[i + k];
+        acc[k] += v;
+        acc2[k] += v * v;
+      }
     }
+    for (int k = 0; i < n; ++i, ++k) {
+      const double v = out[i];
+      acc[k] += v;
+      acc2[k] += v * v;
+    }
+    const double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    const double sum2 = (acc2[0] + acc2[1]) + (acc2[2] + acc2[3]);
     const double mean = sum / static_cast<double>(n);
     const double var = std::max(0.0, sum2 / static_cast<double>(n) - mean * mean);
     const double sd = std::sqrt(var);
@@ -325,7 +370,12 @@ void Preprocessor::preprocess_into(const ImageView<T>& img, float* out) const {
       pool_region<false>(img, r, S, use_max, fill, options_.mask_negative, out);
     }
   }
-  transform_and_normalise(options_, out, S * S);
+  // 8/16-bit counts stay integers unless bin-mean averages them (fill values are medians of
+  // such counts, integers too): the transform can be a table lookup.
+  const bool integer_values = (std::is_same_v<T, uint8_t> || std::is_same_v<T, uint16_t>) &&
+                              (options_.mode != InputMode::kBinMean || r.side <= S);
+  transform_and_normalise(options_, out, S * S,
+                          integer_values ? transform_table(options_.transform) : nullptr);
 }
 
 template void Preprocessor::preprocess_into(const ImageView<uint8_t>&, float*) const;

@@ -12,7 +12,7 @@
 #include "difftriage/core/error.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/model_info.h"
-#include "ordered_pipeline.h"
+#include "../core/ordered_pipeline.h"
 
 namespace difftriage::train {
 

@@ -1,6 +1,7 @@
 // Smoke test of `difftriage classify`: simulate 8 frames → train a tiny 1-epoch model (64²
-// inputs) → classify the folder plus one corrupt file; outputs, decisions and counts; exit codes
-// for a corrupt-only input (3) and a missing --model (2).
+// inputs) → classify the folder plus one corrupt file; outputs, decisions and counts; globs and
+// event lists; exit codes for a corrupt-only input (3), a glob matching nothing (2) and no
+// model to be found (2, unless the shipped models/default exists).
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -52,7 +53,7 @@ TEST(ClassifyCli, ClassifiesFolderWithCorruptFrame) {
   ASSERT_EQ(inputs.size(), 9u);
 
   r = run_cli({"classify", data, "--out", out, "--model", run + "/model", "--batch", "4",
-               "--threads", "2"});
+               "--threads", "2", "--queue", "3", "--quiet"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto lines = read_lines(fs::path(out) / "results.jsonl");
   ASSERT_EQ(lines.size(), inputs.size());
@@ -110,9 +111,30 @@ TEST(ClassifyCli, ClassifiesFolderWithCorruptFrame) {
   EXPECT_EQ(summary["n_veto"], n_veto);
   EXPECT_EQ(summary["n_uncertain"], n_uncertain);
   EXPECT_EQ(summary["n_errors"], 1);
-  for (const char* k : {"hit_rate", "frames_per_s", "elapsed_s", "model"}) {
+  for (const char* k : {"hit_rate", "frames_per_s", "elapsed_s", "model", "model_info",
+                        "settings"}) {
     EXPECT_TRUE(summary.contains(k)) << k;
   }
+  EXPECT_EQ(summary["settings"]["batch_size"], 4);
+  EXPECT_EQ(summary["settings"]["queue_capacity"], 3);
+  EXPECT_TRUE(fs::exists(fs::path(out) / "run.json"));
+
+  // The same frames through a glob give the same rows in the same order.
+  r = run_cli({"classify", data + "/*", "--out", (tmp / "cls_glob").string(), "--model",
+               run + "/model", "--batch", "3", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto glob_lines = read_lines(tmp / "cls_glob" / "results.jsonl");
+  ASSERT_EQ(glob_lines.size(), lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto a = nlohmann::json::parse(lines[i]), b = nlohmann::json::parse(glob_lines[i]);
+    EXPECT_EQ(a["path"], b["path"]);
+    EXPECT_EQ(a["decision"], b["decision"]);
+  }
+  // A glob that matches nothing is a usage error naming it.
+  r = run_cli({"classify", data + "/*.nothing", "--out", (tmp / "none").string(), "--model",
+               run + "/model"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("*.nothing"), std::string::npos) << r.err;
 
   // An event list addressing the same frames gives the same rows.
   const fs::path list = tmp / "frames.lst";
@@ -126,9 +148,40 @@ TEST(ClassifyCli, ClassifiesFolderWithCorruptFrame) {
   r = run_cli({"classify", corrupt.string(), "--out", (tmp / "bad").string(), "--model",
                run + "/model"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  // No --model: usage error.
+  // No --model: the shipped default when it exists, else a usage error saying where it looked.
   r = run_cli({"classify", data, "--out", (tmp / "nomodel").string()});
-  EXPECT_EQ(r.exit_code, 2) << r.err;
+  if (fs::exists(testing::source_dir() / "models" / "default" / "model.json")) {
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  } else {
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("models/default"), std::string::npos) << r.err;
+  }
+}
+
+TEST(ClassifyCli, HelpDocumentsEveryFlag) {
+  const auto r = run_cli({"classify", "--help"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* flag : {"--out", "--model", "--threads", "--decode-threads", "--batch",
+                           "--queue", "--quiet", "@LIST", "models/default"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(ClassifyCli, DefaultModelClassifiesWithoutModelFlag) {
+  if (!fs::exists(testing::source_dir() / "models" / "default" / "model.json")) {
+    GTEST_SKIP() << "no shipped model in models/default";
+  }
+  TempDir tmp;
+  const std::string data = (tmp / "sim").string();
+  auto r = run_cli({"simulate", "--out", data, "--count", "4", "--seed", "9", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"classify", data, "--out", (tmp / "cls").string(), "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_lines(tmp / "cls" / "results.jsonl").size(), 4u);
+  const auto summary =
+      nlohmann::json::parse(testing::read_bytes(tmp / "cls" / "summary.json"));
+  EXPECT_EQ(fs::path(summary["model"].get<std::string>()),
+            testing::source_dir() / "models" / "default");
 }
 
 }  // namespace

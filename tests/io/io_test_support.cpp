@@ -1,6 +1,7 @@
 #include "io_test_support.h"
 
 #include <bzlib.h>
+#include <hdf5.h>
 #include <lz4.h>
 #include <png.h>
 #include <zlib.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <csetjmp>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -339,6 +341,20 @@ std::string gzip_bytes(const std::string& bytes) {
   return out;
 }
 
+std::string gunzip_head(const std::string& gz, size_t max_bytes) {
+  z_stream z{};
+  inflateInit2(&z, 16 + MAX_WBITS);
+  std::string out(max_bytes, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  z.avail_in = static_cast<uInt>(gz.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  inflate(&z, Z_SYNC_FLUSH);
+  out.resize(z.total_out);
+  inflateEnd(&z);
+  return out;
+}
+
 std::string bzip2_bytes(const std::string& bytes) {
   std::string out(bytes.size() + bytes.size() / 100 + 1024, '\0');
   auto n_out = static_cast<unsigned>(out.size());
@@ -402,6 +418,211 @@ std::vector<uint8_t> encode_bslz4(const std::vector<uint8_t>& plain, size_t elem
   }
   out.insert(out.end(), plain.begin() + static_cast<std::ptrdiff_t>(done * elem_size), plain.end());
   return out;
+}
+
+Image<uint16_t> eiger_test_frame(int frame, int64_t n_slow, int64_t n_fast) {
+  Image<uint16_t> image(n_slow, n_fast);
+  std::mt19937 rng(static_cast<uint32_t>(7000 + frame));
+  std::uniform_int_distribution<int> count(0, 60);
+  for (auto& p : image.pixels()) p = static_cast<uint16_t>(count(rng) + 100 * frame);
+  image.pixels()[static_cast<size_t>(1 + frame % 7)] = 0xFFFF;
+  return image;
+}
+
+namespace {
+
+// Writes a scalar float64 dataset with a "units" attribute (intermediate groups created).
+void write_scalar(hid_t file, const char* path, double value, const char* units) {
+  const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  const hid_t space = H5Screate(H5S_SCALAR);
+  const hid_t dset = H5Dcreate2(file, path, H5T_IEEE_F64LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value);
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, std::strlen(units));
+  const hid_t attr = H5Acreate2(dset, "units", type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(attr, type, units);
+  H5Aclose(attr);
+  H5Tclose(type);
+  H5Dclose(dset);
+  H5Sclose(space);
+  H5Pclose(lcpl);
+}
+
+}  // namespace
+
+std::filesystem::path write_eiger_series(const std::filesystem::path& dir, const std::string& prefix,
+                                         int n_files, int frames_per_file, int64_t n_slow,
+                                         int64_t n_fast) {
+  char suffix[32];
+  for (int k = 1; k <= n_files; ++k) {
+    std::snprintf(suffix, sizeof suffix, "_data_%06d.h5", k);
+    const std::filesystem::path data_path = dir / (prefix + suffix);
+    const hid_t file =
+        H5Fcreate(data_path.string().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    const hsize_t dims[3] = {static_cast<hsize_t>(frames_per_file), static_cast<hsize_t>(n_slow),
+                             static_cast<hsize_t>(n_fast)};
+    const hsize_t chunk[3] = {1, dims[1], dims[2]};
+    const hid_t space = H5Screate_simple(3, dims, nullptr);
+    const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 3, chunk);
+    const unsigned cd[5] = {0, 3, 2, 0, 2};
+    H5Pset_filter(dcpl, 32008, H5Z_FLAG_OPTIONAL, 5, cd);
+    const hid_t dset =
+        H5Dcreate2(file, "/entry/data/data", H5T_STD_U16LE, space, lcpl, dcpl, H5P_DEFAULT);
+    for (int f = 0; f < frames_per_file; ++f) {
+      const Image<uint16_t> image = eiger_test_frame((k - 1) * frames_per_file + f, n_slow, n_fast);
+      std::vector<uint8_t> plain(static_cast<size_t>(image.size()) * 2);
+      for (int64_t i = 0; i < image.size(); ++i) {
+        plain[2 * i] = static_cast<uint8_t>(image.data()[i] & 0xFF);
+        plain[2 * i + 1] = static_cast<uint8_t>(image.data()[i] >> 8);
+      }
+      const std::vector<uint8_t> packed = encode_bslz4(plain, 2, 1024);
+      const hsize_t offset[3] = {static_cast<hsize_t>(f), 0, 0};
+      H5Dwrite_chunk(dset, H5P_DEFAULT, 0, offset, packed.size(), packed.data());
+    }
+    H5Dclose(dset);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Pclose(lcpl);
+    H5Fclose(file);
+  }
+  const std::filesystem::path master = dir / (prefix + "_master.h5");
+  const hid_t file = H5Fcreate(master.string().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  for (int k = 1; k <= n_files; ++k) {
+    std::snprintf(suffix, sizeof suffix, "_data_%06d.h5", k);
+    char link[64];
+    std::snprintf(link, sizeof link, "/entry/data/data_%06d", k);
+    H5Lcreate_external((prefix + suffix).c_str(), "/entry/data/data", file, link, lcpl,
+                       H5P_DEFAULT);
+  }
+  write_scalar(file, "/entry/instrument/detector/beam_center_x", 10.5, "pixel");
+  write_scalar(file, "/entry/instrument/detector/beam_center_y", 7.25, "pixel");
+  write_scalar(file, "/entry/instrument/detector/detector_distance", 0.2, "m");
+  write_scalar(file, "/entry/instrument/detector/x_pixel_size", 75e-6, "m");
+  write_scalar(file, "/entry/instrument/beam/incident_wavelength", 1.0332, "angstrom");
+  const hsize_t mask_dims[2] = {static_cast<hsize_t>(n_slow), static_cast<hsize_t>(n_fast)};
+  std::vector<uint32_t> mask(static_cast<size_t>(n_slow * n_fast), 0);
+  mask[3] = 1;
+  mask[4] = 16;
+  const hid_t mspace = H5Screate_simple(2, mask_dims, nullptr);
+  const hid_t mset = H5Dcreate2(file, "/entry/instrument/detector/pixel_mask", H5T_STD_U32LE,
+                                mspace, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(mset, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask.data());
+  H5Dclose(mset);
+  H5Sclose(mspace);
+  H5Pclose(lcpl);
+  H5Fclose(file);
+  return master;
+}
+
+namespace {
+
+// CBOR head: major type `major` with argument `value`, shortest encoding (RFC 8949).
+void cbor_head(std::string* out, int major, uint64_t value) {
+  const auto m = static_cast<char>(major << 5);
+  if (value < 24) {
+    out->push_back(static_cast<char>(m | static_cast<char>(value)));
+  } else if (value <= 0xFF) {
+    out->push_back(static_cast<char>(m | 24));
+    out->push_back(static_cast<char>(value));
+  } else if (value <= 0xFFFF) {
+    out->push_back(static_cast<char>(m | 25));
+    for (int s = 8; s >= 0; s -= 8) out->push_back(static_cast<char>((value >> s) & 0xFF));
+  } else if (value <= 0xFFFFFFFFu) {
+    out->push_back(static_cast<char>(m | 26));
+    for (int s = 24; s >= 0; s -= 8) out->push_back(static_cast<char>((value >> s) & 0xFF));
+  } else {
+    out->push_back(static_cast<char>(m | 27));
+    for (int s = 56; s >= 0; s -= 8) out->push_back(static_cast<char>((value >> s) & 0xFF));
+  }
+}
+void cbor_text(std::string* out, const std::string& text) {
+  cbor_head(out, 3, text.size());
+  *out += text;
+}
+void cbor_bytes(std::string* out, const uint8_t* bytes, size_t n) {
+  cbor_head(out, 2, n);
+  out->append(reinterpret_cast<const char*>(bytes), n);
+}
+
+}  // namespace
+
+std::string build_cbor_image(const std::vector<std::pair<std::string, Image<uint16_t>>>& channels,
+                             bool bslz4, uint64_t image_id) {
+  std::string out;
+  cbor_head(&out, 6, 55799);
+  cbor_head(&out, 5, 5);
+  cbor_text(&out, "type");
+  cbor_text(&out, "image");
+  cbor_text(&out, "series_id");
+  cbor_head(&out, 0, 1);
+  cbor_text(&out, "image_id");
+  cbor_head(&out, 0, image_id);
+  cbor_text(&out, "real_time");
+  cbor_head(&out, 4, 2);
+  cbor_head(&out, 0, 1);
+  cbor_head(&out, 0, 1000);
+  cbor_text(&out, "data");
+  cbor_head(&out, 5, channels.size());
+  for (const auto& [name, image] : channels) {
+    cbor_text(&out, name);
+    cbor_head(&out, 6, 40);
+    cbor_head(&out, 4, 2);
+    cbor_head(&out, 4, 2);
+    cbor_head(&out, 0, static_cast<uint64_t>(image.n_slow()));
+    cbor_head(&out, 0, static_cast<uint64_t>(image.n_fast()));
+    cbor_head(&out, 6, 69);  // uint16, little-endian
+    std::vector<uint8_t> plain(static_cast<size_t>(image.size()) * 2);
+    for (int64_t i = 0; i < image.size(); ++i) {
+      plain[2 * i] = static_cast<uint8_t>(image.data()[i] & 0xFF);
+      plain[2 * i + 1] = static_cast<uint8_t>(image.data()[i] >> 8);
+    }
+    if (bslz4) {
+      const std::vector<uint8_t> packed = encode_bslz4(plain, 2, 1024);
+      cbor_head(&out, 6, 56500);
+      cbor_head(&out, 4, 3);
+      cbor_text(&out, "bslz4");
+      cbor_head(&out, 0, 2);
+      cbor_bytes(&out, packed.data(), packed.size());
+    } else {
+      cbor_bytes(&out, plain.data(), plain.size());
+    }
+  }
+  return out;
+}
+
+std::string build_imgcif_from_fixture(const std::string& fixture_cbf, const Image<int32_t>& image) {
+  const std::string kBinaryStart("\x0c\x1a\x04\xd5", 4);
+  const size_t binary = fixture_cbf.find(kBinaryStart);
+  if (binary == std::string::npos) return {};
+  std::string header = fixture_cbf.substr(0, binary);
+  const std::string fast = std::to_string(image.n_fast()), slow = std::to_string(image.n_slow());
+  std::vector<int64_t> values(image.pixels().begin(), image.pixels().end());
+  const std::string data = encode_byte_offset(values);
+  const std::vector<std::pair<std::string, std::string>> replacements = {
+      {"ARRAY1 1 2463 1", "ARRAY1 1 " + fast + " 1"},
+      {"ARRAY1 2 2527 2", "ARRAY1 2 " + slow + " 2"},
+      {"X-Binary-Size: 6224017", "X-Binary-Size: " + std::to_string(data.size())},
+      {"X-Binary-Number-of-Elements: 6224001",
+       "X-Binary-Number-of-Elements: " + std::to_string(image.size())},
+      {"X-Binary-Size-Fastest-Dimension: 2463", "X-Binary-Size-Fastest-Dimension: " + fast},
+      {"X-Binary-Size-Second-Dimension: 2527", "X-Binary-Size-Second-Dimension: " + slow},
+      {"X-Binary-Size-Padding: 4095", "X-Binary-Size-Padding: 16"},
+  };
+  for (const auto& [from, to] : replacements) {
+    const size_t at = header.find(from);
+    if (at == std::string::npos) return {};
+    header.replace(at, from.size(), to);
+  }
+  const size_t md5 = header.find("Content-MD5: ");
+  if (md5 != std::string::npos) header.erase(md5, header.find('\n', md5) + 1 - md5);
+  return header + kBinaryStart + data + std::string(16, '\0') +
+         "\r\n--CIF-BINARY-FORMAT-SECTION----\r\n;\r\n\r\n";
 }
 
 }  // namespace difftriage::io::testing

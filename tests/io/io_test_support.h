@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <utility>
@@ -91,6 +92,8 @@ std::string build_smv(const std::vector<std::string>& records, const std::string
 /// gzip (zlib, level 6) and bzip2 (libbz2, 900k blocks) of `bytes`.
 std::string gzip_bytes(const std::string& bytes);
 std::string bzip2_bytes(const std::string& bytes);
+/// The first (at most) `max_bytes` bytes of the gzip data `gz`, inflated.
+std::string gunzip_head(const std::string& gz, size_t max_bytes);
 
 /// Bitshuffles one block of `n` elements (n % 8 == 0) of `elem_size` bytes straight from the
 /// format's definition (bit r of element e goes to bit r * n + e), bit by bit.
@@ -105,6 +108,33 @@ std::vector<uint8_t> lz4_compress(const uint8_t* in, size_t n);
 /// bitshuffle (no header). Built with shuffle_block_reference.
 std::vector<uint8_t> encode_bslz4(const std::vector<uint8_t>& plain, size_t elem_size,
                                   size_t block_elements, bool lz4 = true);
+
+/// An EIGER-like series written with libhdf5: `n_files` data files `<prefix>_data_00000K.h5`
+/// (K from 1), each /entry/data/data (frames_per_file, n_slow, n_fast) uint16 in one
+/// bitshuffle+LZ4 chunk per frame (filter 32008 {0, 3, 2, 0, 2}, chunks written raw), and a
+/// master `<prefix>_master.h5` with external links /entry/data/data_00000K -> data file
+/// :/entry/data/data, a pixel_mask (uint32; pixels 3 and 4 non-zero) and NeXus metadata (beam
+/// centre 10.5 / 7.25 px, distance 0.2 m, pixel 75 um, wavelength 1.0332 A). Frame f (counted
+/// across files) holds `eiger_test_frame(f, n_slow, n_fast)`. Returns the master's path.
+std::filesystem::path write_eiger_series(const std::filesystem::path& dir, const std::string& prefix,
+                                         int n_files, int frames_per_file, int64_t n_slow,
+                                         int64_t n_fast);
+/// Pixels of frame `frame` of write_eiger_series: counts 0..60 + 100 * frame (deterministic),
+/// pixel 1 + frame % 7 = 0xFFFF (EIGER invalid).
+Image<uint16_t> eiger_test_frame(int frame, int64_t n_slow, int64_t n_fast);
+
+/// A DECTRIS Stream V2 `image` message (CBOR, tag 55799 map with type, series_id 1, image_id
+/// `image_id`, real_time [1, 1000], data {name: tag 40 [[slow, fast], tag 69 (uint16 LE) ...]})
+/// holding `channels` in order; with `bslz4` each channel's bytes are wrapped in tag 56500
+/// ["bslz4", 2, encode_bslz4(..., 2, 1024)], else stored raw. Encoded by hand, independently of
+/// the library.
+std::string build_cbor_image(const std::vector<std::pair<std::string, Image<uint16_t>>>& channels,
+                             bool bslz4, uint64_t image_id = 0);
+
+/// A small full imgCIF file: the header of the DLS_I03 fixture (`fixture_cbf`, the decompressed
+/// DLS_I03_smargon_0001.cbf) with its dimensions changed to `image`'s, then `image` in
+/// x-CBF_BYTE_OFFSET. Empty when the fixture text does not have the expected shape.
+std::string build_imgcif_from_fixture(const std::string& fixture_cbf, const Image<int32_t>& image);
 
 /// Runs `action`, expects it to throw `E`, and checks that the message contains `name` and
 /// every string in `fragments`. Returns the message.

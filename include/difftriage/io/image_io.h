@@ -55,7 +55,13 @@
 ///   x_pixel_size with their `units`, m when absent; count_time s; saturation_value, else
 ///   detectorSpecific/countrate_correction_count_cutoff; description) and
 ///   /entry/instrument/beam/incident_wavelength (Å); CXI: detector distance and x_pixel_size (m)
-///   and the wavelength from source_1/energy (J). A frame is always decoded, so a master whose
+///   and the wavelength from source_1/energy (J) in the detector group the data link points to,
+///   plus beam centre, exposure, saturation and the original detector text from
+///   /entry_1/difftriage when a CXI file was written by CxiStackWriter (cxi_writer.h). A CXI
+///   frame is masked from <detector>/mask ((frames, slow, fast) or (slow, fast)) where one of
+///   the CXI 1.5 bits for an unusable pixel is set (invalid 1, saturated 2, hot 4, dead 8,
+///   shadowed 16, ignore 64, bad 128, missing 512; informational bits such as the peak mask 32
+///   are not masked). A frame is always decoded, so a master whose
 ///   data file is missing is a FormatError naming the master, the link (/entry/data/data_NNNNNN)
 ///   and the file looked for. `read_image` opens HDF5 files by path without reading them whole;
 ///   `decode_image` opens HDF5 bytes as an in-memory file image, where external links cannot be
@@ -75,8 +81,9 @@
 ///   through gzip (it inflates the first bytes); a bzip2 head cannot be decoded piecewise, so
 ///   `probe_format` reports kUnknown for it although `read_image` reads it.
 ///
-/// Thread-safety: every function here may be called concurrently (no shared state; libtiff and
-/// libpng errors are captured per call, HDF5 calls are serialized, nothing is printed).
+/// Thread-safety: every function here may be called concurrently (libtiff and libpng errors are
+/// captured per call, HDF5 calls are serialized, nothing is printed). The only shared state is
+/// the HDF5 per-file cache (`ReadOptions::cache_file_layout`), used under the HDF5 mutex.
 #pragma once
 
 #include <cstdint>
@@ -116,7 +123,21 @@ struct ReadOptions {
   /// (8 bytes per pixel of the largest accepted frame, 2 GiB) bounds what a decompression bomb
   /// can allocate; beyond it the read is a FormatError.
   uint64_t max_decompressed_bytes = static_cast<uint64_t>(kMaxImagePixels) * 8;
+  /// HDF5 files read by path (`read_image`, `count_frames`): keep what does not change between
+  /// the frames of a file (its layout, an EIGER master's data links with their resolved files
+  /// and frame counts, the metadata and the pixel mask) in a small process-wide cache, so that
+  /// reading frame after frame of a master reads the mask and opens the master once, not per
+  /// frame. Entries are keyed by canonical path and checked against the file's modification
+  /// time and size on every read (a rewritten master is read again); at most 8 files and
+  /// 256 MiB of masks are kept, least recently used dropped first. A data file missing when the
+  /// master is first read is looked for again on later reads. With false, everything is read
+  /// from the file (same result, unless the file changed without a new time or size).
+  bool cache_file_layout = true;
 };
+
+/// Empties the HDF5 per-file cache (see `ReadOptions::cache_file_layout`), releasing its
+/// memory. Thread-safe; never throws.
+void clear_file_cache() noexcept;
 
 /// Reads one frame from a file, choosing the reader by content.
 /// @throws IoError if the file cannot be opened or read (missing, a directory, no permission).
@@ -129,6 +150,26 @@ AnyImage read_image(const std::filesystem::path& path, const ReadOptions& option
 /// Same errors as read_image (all FormatError). Thread-safe.
 AnyImage decode_image(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                       const ReadOptions& options = {});
+
+/// Number of frames in a file, i.e. how many `PATH //N` (N = 0 .. count - 1) `read_image`
+/// accepts: the frames of an HDF5 stack (an EIGER/NeXus master summed over its data files in
+/// link order, /entry/data/data of a data file or NeXus stack, /entry_1/data_1/data of a CXI
+/// file; a 2-D dataset counts 1), the pages of a TIFF, the channels of a DECTRIS Stream V2
+/// message, and 1 for the single-frame formats (PGM, PNG, SMV, CBF). The format is chosen by
+/// content as in `read_image`, through one level of gzip/bzip2. No pixels are decoded, so a
+/// counted frame may still fail to read (a corrupt chunk); for a single-frame format the file is
+/// only probed. An EIGER master's data files are opened (their shapes give the counts): a
+/// missing one is an error, as when reading. Thread-safe.
+/// @throws IoError naming the file if it cannot be opened or read.
+/// @throws FormatError naming the file if the format is unknown or the frame layout cannot be
+///         read (no known HDF5 image dataset, a dangling external link, a TIFF without pages,
+///         a CBOR message that is not an image message).
+int64_t count_frames(const std::filesystem::path& path, const ReadOptions& options = {});
+
+/// `count_frames` for a whole file already in memory; `name` is used in error messages. An
+/// in-memory HDF5 master cannot follow its external links (FormatError). Thread-safe.
+int64_t count_frames_in_memory(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                               const ReadOptions& options = {});
 
 /// Encodings for PGM output.
 struct PgmWriteOptions {

@@ -3,6 +3,11 @@
 ///   auto clf = difftriage::models::Classifier::load("models/default");
 ///   difftriage::models::Prediction p = clf.classify(frame);
 ///   if (p.label_decisions[0] == difftriage::models::Decision::kNo) { /* not blank: a hit */ }
+///
+/// The two stages separately, so that preprocessing (on decode threads) overlaps inference:
+///
+///   difftriage::models::PreparedFrame x = clf.prepare(frame);    // any thread
+///   std::vector<difftriage::models::Prediction> p = clf.infer({std::move(x)});  // one batch
 #pragma once
 
 #include <filesystem>
@@ -13,6 +18,14 @@
 #include "difftriage/models/model_info.h"
 
 namespace difftriage::models {
+
+/// One frame preprocessed to the model input (Preprocessor, with the model's options): the
+/// side × side float32 plane of the network's [N,1,side,side] input, row-major (slow, fast).
+/// Plain value type.
+struct PreparedFrame {
+  std::vector<float> pixels;  ///< side · side values
+  int64_t side = 0;
+};
 
 /// A loaded model with its preprocessing and thresholds. Movable, not copyable. classify() is
 /// const and thread-safe (inference mode; the model is never mutated), so one Classifier can be
@@ -31,6 +44,19 @@ class Classifier {
   /// @throws ConfigError for an empty frame.
   std::vector<Prediction> classify(const std::vector<AnyImage>& frames) const;
   Prediction classify(const AnyImage& frame) const;
+
+  /// Side of the square model input in pixels (metadata().preprocess.input_size).
+  int64_t input_size() const noexcept;
+  /// Preprocesses one decoded frame to the model input; no Torch call, so it runs on any
+  /// thread alongside infer(). Same numbers as classify() feeds the network. Thread-safe.
+  /// @throws ConfigError for an empty frame.
+  PreparedFrame prepare(const AnyImage& frame) const;
+  /// One batched forward pass over `frames` (at::get_num_threads() intra-op threads): one
+  /// prediction per frame, in order; an empty input gives an empty result. Thread-safe, but
+  /// concurrent calls share the intra-op thread pool.
+  /// @throws ConfigError if a frame's side differs from input_size() or its pixel count from
+  /// side²; ModelError if the forward pass fails.
+  std::vector<Prediction> infer(const std::vector<PreparedFrame>& frames) const;
 
  private:
   struct Impl;

@@ -151,6 +151,10 @@ struct ModelMetadata {
 
   /// Threshold for `label` (0.5 unless set).
   double threshold(const std::string& label) const;
+  /// Threshold of the hit probability p_hit = 1 − p(blank) for the keep/veto decision:
+  /// thresholds["hit"] when set (a veto operating point chosen apart from the blank label's
+  /// balanced-accuracy threshold), else 1 − threshold("blank").
+  double hit_threshold() const;
 };
 
 /// The two files of a checkpoint. Layout: a path ending in ".pt" or ".json" names

@@ -1,4 +1,4 @@
-// Private helper of the train module and the evaluation runner (both in difftriage_ml): items
+// Private helper of the train module, the evaluation runner and the stream pipeline: items
 // 0..n-1 produced on worker threads, handed out strictly in index order through a bounded
 // window, so the result never depends on the number of workers or their timing.
 #pragma once

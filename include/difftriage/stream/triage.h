@@ -1,0 +1,66 @@
+/// The triage decision for one frame (fail-open) and its results.jsonl row.
+///
+///   stream::TriageDecision d = stream::decide_triage(result, classifier->metadata());
+///   if (d.keep()) hits << stream::to_event_line(result.address) << '\n';
+///   jsonl << stream::result_row(result, d, classifier->metadata()).dump() << '\n';
+///
+/// Fail-open: a frame is vetoed only when the model is confident it is blank, i.e. its hit
+/// probability p_hit = 1 − p(blank) is below the hit threshold (ModelMetadata::hit_threshold) AND
+/// outside the model's uncertainty band (|p_hit − threshold| ≥ uncertainty_band). A frame inside
+/// the band is kept and flagged "uncertain"; a frame that could not be read, preprocessed or
+/// classified is kept, flagged "unreadable", with its error message; a model without a blank
+/// output cannot veto, so every frame is kept and flagged "no_blank_output".
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "difftriage/models/model_info.h"
+#include "difftriage/stream/frame_address.h"
+
+namespace difftriage::stream {
+
+/// What the pipeline produced for one input frame. Plain value type.
+struct FrameResult {
+  int64_t index = 0;  ///< position in the input list (0-based)
+  FrameAddress address;
+  /// The model's outputs; empty when the frame failed.
+  std::optional<models::Prediction> prediction;
+  /// Why the frame failed (read, preprocessing or inference error, naming file and frame);
+  /// empty when `prediction` is set.
+  std::string error;
+
+  bool ok() const noexcept { return prediction.has_value(); }
+};
+
+/// The fail-open decision for one frame. Plain value type.
+struct TriageDecision {
+  bool veto = false;        ///< true only for a confident blank
+  bool uncertain = false;   ///< p_hit within the uncertainty band: kept
+  bool unreadable = false;  ///< the frame failed: kept with its error
+  /// 1 − p(blank), when the model has a blank output and the frame was classified.
+  std::optional<double> p_hit;
+  /// In order: "unreadable", "uncertain", "no_blank_output" (those that apply).
+  std::vector<std::string> flags;
+
+  bool keep() const noexcept { return !veto; }
+};
+
+/// Decides keep/veto for `result` (see the top of this header). Pure, thread-safe.
+TriageDecision decide_triage(const FrameResult& result, const models::ModelMetadata& metadata);
+
+/// The results.jsonl object of one frame, with exactly the keys
+/// `path, frame, p, labels, quality, p_quality, mosaic1, mosaic2, decision, flags, error`:
+/// `p` and `labels` map the six label names (kLabelNames) to a probability and to 0|1 (the
+/// model's threshold), `quality` is the argmax class name, `p_quality` maps the five quality
+/// names to probabilities, `mosaic1`/`mosaic2` are the mosaic head outputs in [0,1],
+/// `decision` is "keep" or "veto", `flags` the decision's flags and `error` null or the
+/// message. Values the model does not output (and all of them on an error row) are null.
+/// Pure, thread-safe.
+nlohmann::json result_row(const FrameResult& result, const TriageDecision& decision,
+                          const models::ModelMetadata& metadata);
+
+}  // namespace difftriage::stream
