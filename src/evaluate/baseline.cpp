@@ -10,6 +10,7 @@
 
 #include "difftriage/core/error.h"
 #include "difftriage/dataset/labels.h"
+#include "difftriage/dataset/sidecar.h"
 #include "difftriage/io/image_io.h"
 
 namespace difftriage::evaluate {
@@ -92,6 +93,9 @@ std::vector<FrameResult> score_dataset(const dataset::Dataset& dataset,
     for (size_t i = next++; i < n && !stop; i = next++) {
       FrameResult& r = results[i];
       try {
+        if (const auto sidecar = dataset::read_sidecar_truth(r.path)) {
+          r.truth.bright_spots = sidecar->bright_spots;
+        }
         const AnyImage raw = io::read_image(r.path);
         const Image<float> frame = to_float(raw);
         r.scores = score_frame(frame.view(), options);
@@ -137,6 +141,11 @@ BaselineReport evaluate_baseline(const std::vector<FrameResult>& frames,
     if (!scores.empty()) {
       report.hit = evaluate_binary(scores, truth, {static_cast<double>(options.min_spots), true});
       report.hit_veto = find_veto_point(scores, truth, options.veto);
+      std::vector<std::optional<int64_t>> bright;
+      for (const auto& f : frames) {
+        if (f.ok() && f.truth.has_crystal) bright.push_back(f.truth.bright_spots);
+      }
+      report.hit_veto_visible = find_visible_veto_point(scores, truth, bright, options.veto);
     }
   }
   {
@@ -162,6 +171,8 @@ nlohmann::json to_json(const BaselineReport& report) {
   if (report.hit) {
     hit["min_spots"] = report.min_spots;
     hit["veto"] = report.hit_veto ? to_json(*report.hit_veto) : nlohmann::json(nullptr);
+    hit["veto_visible"] =
+        report.hit_veto_visible ? to_json(*report.hit_veto_visible) : nlohmann::json(nullptr);
   }
   return {{"n_frames", report.n_frames},
           {"n_scored", report.n_scored},
@@ -180,7 +191,8 @@ nlohmann::json to_json(const FrameResult& frame) {
       {"ice", optional_bool(t.ice)},
       {"badice", optional_bool(t.badice)},
       {"quality", t.quality ? nlohmann::json(dataset::quality_name(*t.quality))
-                            : nlohmann::json(nullptr)}};
+                            : nlohmann::json(nullptr)},
+      {"bright_spots", t.bright_spots ? nlohmann::json(*t.bright_spots) : nlohmann::json(nullptr)}};
   nlohmann::json j = {{"file", frame.file}, {"path", frame.path.string()}};
   if (frame.ok()) {
     j["n_spots"] = frame.scores.n_spots;
@@ -208,6 +220,10 @@ std::string format_baseline(const BaselineReport& report) {
   out += "(chance = accuracy of always predicting the majority class; PR-AUC (chance) = "
          "positive fraction)\n";
   if (report.hit_veto) out += format_veto("veto (n_spots)", *report.hit_veto);
+  if (report.hit_veto_visible) {
+    out += format_veto("veto (n_spots), hits = crystal frames with >= 1 bright spot",
+                       *report.hit_veto_visible);
+  }
   return out;
 }
 

@@ -406,6 +406,28 @@ nlohmann::json to_json(const RegressionMetrics& m) {
           {"baseline_rmse", json_number(m.baseline_rmse)}};
 }
 
+std::optional<VetoPoint> find_visible_veto_point(
+    const std::vector<double>& scores, const std::vector<uint8_t>& truth,
+    const std::vector<std::optional<int64_t>>& bright_spots, const VetoOptions& options) {
+  DT_CHECK(bright_spots.size() == truth.size(), ConfigError,
+           "find_visible_veto_point: ", bright_spots.size(), " bright-spot counts for ",
+           truth.size(), " frames");
+  std::vector<double> kept_scores;
+  std::vector<uint8_t> kept_truth;
+  bool any_visible_hit = false;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    if (truth[i] != 0) {
+      if (!bright_spots[i]) return std::nullopt;
+      if (*bright_spots[i] == 0) continue;
+      any_visible_hit = true;
+    }
+    kept_scores.push_back(scores[i]);
+    kept_truth.push_back(truth[i]);
+  }
+  if (!any_visible_hit) return std::nullopt;
+  return find_veto_point(kept_scores, kept_truth, options);
+}
+
 nlohmann::json to_json(const VetoPoint& v) {
   return {{"keep_fraction_target", json_number(v.keep_fraction_target)},
           {"n_positive", v.n_positive},

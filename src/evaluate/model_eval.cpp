@@ -14,6 +14,7 @@
 
 #include "../core/ordered_pipeline.h"
 #include "difftriage/core/error.h"
+#include "difftriage/dataset/sidecar.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"
 #include "difftriage/models/preprocess.h"
@@ -48,6 +49,9 @@ void fill_truth(FramePrediction& f, const dataset::Sample& s) {
     }
   }
   if (s.labels || s.quality) f.truth_mosaic = std::array<double, 2>{s.mosaic1, s.mosaic2};
+  if (const auto sidecar = dataset::read_sidecar_truth(s.path)) {
+    f.truth_bright_spots = sidecar->bright_spots;
+  }
 }
 
 struct InputBatch {
@@ -204,10 +208,12 @@ ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
   // Hit / veto.
   scores.clear();
   truth.clear();
+  std::vector<std::optional<int64_t>> bright;
   for (const auto& f : preds.frames) {
     if (!f.ok() || !f.truth_has_crystal || !std::isfinite(f.hit_probability)) continue;
     scores.push_back(f.hit_probability);
     truth.push_back(*f.truth_has_crystal ? 1 : 0);
+    bright.push_back(f.truth_bright_spots);
   }
   if (!truth.empty()) {
     BinaryOptions bo;
@@ -216,6 +222,7 @@ ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
     bo.threshold = from_blank ? 1.0 - meta.threshold("blank") : 0.5;
     report.hit = evaluate_binary(scores, truth, bo);
     report.veto = find_veto_point(scores, truth, options.veto);
+    report.veto_visible = find_visible_veto_point(scores, truth, bright, options.veto);
   }
   // Quality.
   if (has_head(meta.heads, models::kQualityHead)) {
@@ -256,6 +263,7 @@ nlohmann::json to_json(const ModelEvalReport& r) {
           {"labels", labels},
           {"hit", r.hit ? to_json(*r.hit) : nlohmann::json()},
           {"veto", r.veto ? to_json(*r.veto) : nlohmann::json()},
+          {"veto_visible", r.veto_visible ? to_json(*r.veto_visible) : nlohmann::json()},
           {"quality", r.quality ? to_json(*r.quality) : nlohmann::json()},
           {"mosaic1", r.mosaic1 ? to_json(*r.mosaic1) : nlohmann::json()},
           {"mosaic2", r.mosaic2 ? to_json(*r.mosaic2) : nlohmann::json()}};
@@ -287,7 +295,9 @@ nlohmann::json to_json(const FramePrediction& f, const models::ModelMetadata& me
                                   : nlohmann::json()},
       {"mosaic", f.truth_mosaic ? nlohmann::json(*f.truth_mosaic) : nlohmann::json()},
       {"has_crystal", f.truth_has_crystal ? nlohmann::json(*f.truth_has_crystal)
-                                          : nlohmann::json()}};
+                                          : nlohmann::json()},
+      {"bright_spots", f.truth_bright_spots ? nlohmann::json(*f.truth_bright_spots)
+                                            : nlohmann::json()}};
   return j;
 }
 
@@ -305,6 +315,10 @@ std::string format_model_eval(const ModelEvalReport& r) {
   if (r.veto) {
     s += "\nhit score: " + r.hit_score + "\n";
     s += format_veto("veto (p_hit)", *r.veto);
+  }
+  if (r.veto_visible) {
+    s += format_veto("veto (p_hit), hits = crystal frames with >= 1 bright spot",
+                     *r.veto_visible);
   }
   return s;
 }

@@ -43,6 +43,7 @@ std::vector<FrameRecord> make_records(const dataset::Dataset& ds, const RecordOp
         r.label_mask[0] = 1;
       }
     }
+    r.mosaic2_known = s.labels ? (*s.labels)[3] != 0 : (s.quality && s.mosaic2 > 0.0);
     records.push_back(std::move(r));
   }
   return records;
@@ -286,7 +287,7 @@ models::Targets make_targets(const std::vector<FrameRecord>& records,
             mp[i * k + j] = r.label_mask[j];
           } else {
             tp[i * k + j] = r.mosaic[j];
-            mp[i * k + j] = r.has_mosaic ? 1.0f : 0.0f;
+            mp[i * k + j] = (j == 0 ? r.has_mosaic : r.mosaic2_known) ? 1.0f : 0.0f;
           }
         }
       }

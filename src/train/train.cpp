@@ -243,7 +243,7 @@ void fill_val_metrics(EpochMetrics& m, const ValPass& v, const std::vector<Frame
         s1 += std::abs(acc[ii][0] - r.mosaic[0]);
         ++n1;
       }
-      if (r.label_mask[3] && r.labels[3] > 0.5f) {
+      if (r.mosaic2_known) {
         s2 += std::abs(acc[ii][1] - r.mosaic[1]);
         ++n2;
       }

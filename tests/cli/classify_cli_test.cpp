@@ -162,7 +162,8 @@ TEST(ClassifyCli, HelpDocumentsEveryFlag) {
   const auto r = run_cli({"classify", "--help"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* flag : {"--out", "--model", "--threads", "--decode-threads", "--batch",
-                           "--queue", "--quiet", "@LIST", "models/default"}) {
+                           "--queue", "--quiet", "--hits-cxi", "--hits-cxi-deflate", "@LIST",
+                           "models/default"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
 }

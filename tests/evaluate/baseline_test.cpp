@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -123,6 +125,40 @@ TEST(Baseline, ScoresFramesInOrderAndRecordsBrokenOnes) {
   const std::string table = format_baseline(report);
   EXPECT_NE(table.find("chance"), std::string::npos);
   EXPECT_NE(table.find("veto"), std::string::npos);
+}
+
+TEST(Baseline, SidecarsGiveTheVetoOnFramesWithVisibleDiffraction) {
+  testing::TempDir tmp;
+  const fs::path dir = make_dataset(tmp);
+  // A crystal frame whose diffraction is too faint for any bright spot: looks blank.
+  write_frame(dir / "faint.pgm", Kind::kBlank, 200);
+  std::string rows = "faint.pgm 0 1 0 0 0 0 0.1 0.0\n";
+  for (int i = 0; i < 8; ++i) {
+    const std::string stem = "f" + std::to_string(i);
+    const bool hit = i % 3 != 0 && i != 6;
+    testing::write_text(dir / (stem + ".json"),
+                        std::string(R"({"stats": {"n_bright": )") + (hit ? "20" : "0") + "}}");
+  }
+  testing::write_text(dir / "faint.json", R"({"stats": {"n_bright": 0}})");
+  {
+    std::ifstream in(dir / "multiclasses.txt");
+    rows = std::string(std::istreambuf_iterator<char>(in), {}) + rows;
+  }
+  testing::write_text(dir / "multiclasses.txt", rows);
+  const auto frames = score_dataset(dataset::load_dataset(dir));
+  ASSERT_EQ(frames.size(), 10u);
+  EXPECT_EQ(*frames[9].truth.bright_spots, 0);
+  EXPECT_EQ(*frames[1].truth.bright_spots, 20);
+  const auto report = evaluate_baseline(frames);
+  ASSERT_TRUE(report.hit_veto && report.hit_veto_visible);
+  EXPECT_DOUBLE_EQ(report.hit_veto->threshold, 0.0);  // keeping the faint frame keeps all
+  EXPECT_EQ(report.hit_veto->n_negative_rejected, 0);
+  EXPECT_EQ(report.hit_veto_visible->n_positive, 5);
+  EXPECT_DOUBLE_EQ(report.hit_veto_visible->threshold, 20.0);
+  EXPECT_EQ(report.hit_veto_visible->n_negative_rejected, 3);
+  EXPECT_EQ(to_json(report)["hit_finder"]["veto_visible"]["n_negative_rejected"], 3);
+  EXPECT_EQ(to_json(frames[9])["truth"]["bright_spots"], 0);
+  EXPECT_NE(format_baseline(report).find(">= 1 bright spot"), std::string::npos);
 }
 
 TEST(Baseline, QualityOnlyTruthAndOptionChecks) {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -248,6 +249,27 @@ TEST(Train, MultilabelAndQualityOnlySetsTrainOneModel) {
   EXPECT_EQ(base.n_valid.at("labels"), 12 * 6 + 12);  // + the derived blank label
 }
 
+// mosaic2 is a target only on multilattice frames; mosaic1 wherever the row is known.
+TEST(Train, MosaicTwoIsTrainedOnlyOnMultilatticeFrames) {
+  auto records = train::load_records({fixture().multilabel, fixture().quality});
+  std::vector<size_t> idx(records.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  const auto t = train::make_targets(records, idx, {"mosaic"}).at("mosaic");
+  const auto mask = t.mask.accessor<float, 2>();
+  int64_t n_multilattice = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    const bool multilattice =
+        r.label_mask[3] ? r.labels[3] > 0.5f : r.mosaic[1] > 0.0f;
+    n_multilattice += multilattice ? 1 : 0;
+    EXPECT_EQ(r.mosaic2_known, multilattice) << r.file;
+    EXPECT_EQ(mask[static_cast<int64_t>(i)][0], 1.0f) << r.file;
+    EXPECT_EQ(mask[static_cast<int64_t>(i)][1], multilattice ? 1.0f : 0.0f) << r.file;
+  }
+  EXPECT_GT(n_multilattice, 0);
+  EXPECT_LT(n_multilattice, static_cast<int64_t>(records.size()));
+}
+
 TEST(Train, TransferFreezesTheFirstBlocks) {
   testing::TempDir tmp;
   auto a = small_options(tmp / "a", {"quality"});
@@ -408,6 +430,44 @@ TEST(ModelEval, MetricsMatchAHandCheckOnSavedPredictions) {
   const auto mj = evaluate::to_json(report);
   EXPECT_TRUE(mj["veto"].contains("rejected_fraction"));
   EXPECT_NE(evaluate::format_model_eval(report).find("chance"), std::string::npos);
+}
+
+// Crystal frames without a bright spot in the truth are left out of the second veto point only.
+TEST(ModelEval, VisibleDiffractionVetoLeavesOutCrystalsWithoutBrightSpots) {
+  evaluate::ModelPredictions preds;
+  preds.metadata.heads = {models::kLabelsHead};
+  // p_hit per frame, has crystal, bright spots.
+  const std::vector<std::tuple<double, bool, int64_t>> frames = {
+      {0.95, true, 40}, {0.90, true, 12}, {0.80, true, 3}, {0.05, true, 0},  // an invisible hit
+      {0.30, false, 0}, {0.20, false, 0}, {0.10, false, 0}, {0.01, false, 0}};
+  for (const auto& [p_hit, crystal, bright] : frames) {
+    evaluate::FramePrediction f;
+    f.label_probabilities = {static_cast<float>(1.0 - p_hit), 0, 0, 0, 0, 0};
+    f.label_predictions = {0, 0, 0, 0, 0, 0};
+    f.hit_probability = p_hit;
+    f.truth_labels = {static_cast<uint8_t>(crystal ? 0 : 1), 0, 0, 0, 0, 0};
+    f.truth_label_known = {1, 1, 1, 1, 1, 1};
+    f.truth_has_crystal = crystal;
+    f.truth_bright_spots = bright;
+    preds.frames.push_back(f);
+  }
+  evaluate::ModelEvalOptions eo;
+  eo.veto.keep_fraction = 1.0;
+  auto report = evaluate::evaluate_predictions(preds, eo);
+  ASSERT_TRUE(report.veto);
+  EXPECT_EQ(report.veto->n_negative_rejected, 1);  // threshold 0.05 keeps the invisible hit
+  ASSERT_TRUE(report.veto_visible);
+  EXPECT_EQ(report.veto_visible->n_positive, 3);
+  EXPECT_EQ(report.veto_visible->n_negative, 4);
+  EXPECT_EQ(report.veto_visible->n_negative_rejected, 4);  // threshold 0.80
+  EXPECT_NE(evaluate::format_model_eval(report).find(">= 1 bright spot"), std::string::npos);
+  EXPECT_EQ(evaluate::to_json(report)["veto_visible"]["n_positive"], 3);
+  EXPECT_EQ(evaluate::to_json(preds.frames[3], preds.metadata)["truth"]["bright_spots"], 0);
+  // One crystal frame without a sidecar: the visible-diffraction point is not computed.
+  preds.frames[0].truth_bright_spots.reset();
+  report = evaluate::evaluate_predictions(preds, eo);
+  EXPECT_FALSE(report.veto_visible);
+  EXPECT_TRUE(evaluate::to_json(report)["veto_visible"].is_null());
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // difftriage classify INPUT... --out DIR [--model M] — triage frames with a trained model; a
 // thin wrapper over the stream module (include/difftriage/stream/stream.h): inputs → frames
 // (stream/sources.h), the pipeline (stream/pipeline.h), fail-open decisions (stream/triage.h)
-// and DIR/{results.jsonl, hits.lst, summary.json} (stream/sinks.h), plus DIR/run.json.
+// and DIR/{results.jsonl, hits.lst, summary.json} (stream/sinks.h), plus DIR/run.json and,
+// with --hits-cxi FILE, the kept frames as one CXI stack (stream::HitsCxiWriter).
 // Exit 0 when every frame was processed (even with per-frame errors), 3 when no input frame
 // could be read, 2 for bad options (a glob matching nothing, no model to be found).
 #include <malloc.h>
@@ -30,6 +31,8 @@ struct ClassifyArgs {
   int n_torch_threads = 1;
   int64_t batch_size = 32;
   int64_t queue_capacity = 64;
+  std::string hits_cxi;
+  int hits_cxi_deflate = 0;
   bool quiet = false;
 };
 
@@ -72,6 +75,8 @@ void run_classify(const ClassifyArgs& a) {
   stream::TriageRunInfo info{
       model.string(), options,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+  info.hits_cxi.path = a.hits_cxi;
+  info.hits_cxi.cxi.deflate_level = a.hits_cxi_deflate;
   stream::TriageFolderWriter writer(out, clf->metadata(), info);
   const auto stats = stream::run_triage(frames, clf, options,
                                         [&](const stream::FrameResult& r) { writer.add(r); });
@@ -84,7 +89,9 @@ void run_classify(const ClassifyArgs& a) {
                   {"decode_threads", options.n_decode_threads},
                   {"torch_threads", a.n_torch_threads},
                   {"batch", a.batch_size},
-                  {"queue", a.queue_capacity}});
+                  {"queue", a.queue_capacity},
+                  {"hits_cxi", a.hits_cxi.empty() ? nlohmann::json() : nlohmann::json(a.hits_cxi)},
+                  {"hits_cxi_deflate", a.hits_cxi_deflate}});
   const auto& c = writer.counts();
   std::printf(
       "%lld frame(s): %lld kept, %lld vetoed, %lld uncertain, %lld unreadable "
@@ -92,6 +99,18 @@ void run_classify(const ClassifyArgs& a) {
       static_cast<long long>(c.n_frames), static_cast<long long>(c.n_kept),
       static_cast<long long>(c.n_veto), static_cast<long long>(c.n_uncertain),
       static_cast<long long>(c.n_errors), summary["frames_per_s"].get<double>(), a.out.c_str());
+  if (summary.contains("hits_cxi")) {
+    // The not-written frames were reported by the library's one warning line (stderr).
+    const auto& h = summary["hits_cxi"];
+    if (h["written"].get<bool>()) {
+      std::printf("wrote %s (%lld kept frame(s); %lld unreadable kept frame(s) have no pixels)\n",
+                  a.hits_cxi.c_str(), static_cast<long long>(h["n_written"].get<int64_t>()),
+                  static_cast<long long>(h["n_unreadable"].get<int64_t>()));
+    } else {
+      std::printf("%s not written: no kept frame could be written (see summary.json hits_cxi)\n",
+                  a.hits_cxi.c_str());
+    }
+  }
   if (c.n_errors == c.n_frames) {
     std::fprintf(stderr, "difftriage: error: none of the %lld input frame(s) could be read\n",
                  static_cast<long long>(c.n_frames));
@@ -145,6 +164,20 @@ void register_classify(CLI::App& root) {
                   "Frames decoded ahead of inference at most (bounds memory; below --batch "
                   "decoding and inference no longer overlap)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  CLI::Option* hits_cxi =
+      cmd->add_option("--hits-cxi", a->hits_cxi,
+                      "Also write the kept frames' pixels, in hits.lst order, to this CXI/HDF5 "
+                      "stack (its folder must exist; written atomically; source path and frame "
+                      "recorded per frame). Frames are read again from their files. Unreadable "
+                      "kept frames have no pixels and are only counted; a frame whose shape or "
+                      "pixel type differs from the first one written is left out, listed in "
+                      "summary.json hits_cxi.not_written and warned about. No file is left when "
+                      "no frame could be written");
+  cmd->add_option("--hits-cxi-deflate", a->hits_cxi_deflate,
+                  "zlib level of the --hits-cxi frames (0 = uncompressed, fastest)")
+      ->check(CLI::Range(0, 9))
+      ->needs(hits_cxi)
       ->capture_default_str();
   cmd->add_flag("--quiet", a->quiet, "No progress line on stderr");
   cmd->callback([a] { run_classify(*a); });

@@ -70,6 +70,9 @@ struct BaselineTruth {
   std::optional<bool> ice;
   std::optional<bool> badice;
   std::optional<dataset::Quality> quality;
+  /// Bright spots in the simulator's sidecar (dataset/sidecar.h); set by score_dataset when the
+  /// frame has one.
+  std::optional<int64_t> bright_spots;
 };
 
 /// Truth of one sample. Pure.
@@ -109,6 +112,8 @@ struct BaselineReport {
   std::optional<BinaryMetrics> hit;
   /// Veto operating point of the spot count (keep ≥ keep_fraction of the crystal frames).
   std::optional<VetoPoint> hit_veto;
+  /// The same, hits = crystal frames with ≥ 1 bright spot (find_visible_veto_point).
+  std::optional<VetoPoint> hit_veto_visible;
   /// Ice score vs the ice label (decision: >= ice_threshold). Unset without multilabel rows.
   std::optional<BinaryMetrics> ice;
   /// Ice score vs the badice label (decision: >= badice_threshold).
@@ -123,14 +128,16 @@ struct BaselineReport {
 /// metrics.json form:
 ///   {"n_frames", "n_scored", "n_errors",
 ///    "hit_finder": {"score": "n_spots", "decision": "n_spots >= min_spots", "min_spots",
-///                   "metrics": <BinaryMetrics>, "veto": <VetoPoint>} | null,
+///                   "metrics": <BinaryMetrics>, "veto": <VetoPoint>,
+///                   "veto_visible": <VetoPoint> | null} | null,
 ///    "ice": {"score": "ice_score", "decision": ..., "threshold", "metrics": ...} | null,
 ///    "badice": {... as ice ...} | null}
 /// Every BinaryMetrics carries its chance baselines (majority_accuracy, positive_fraction).
 [[nodiscard]] nlohmann::json to_json(const BaselineReport& report);
 
 /// One predictions.jsonl object: {"file", "path", "n_spots", "max_snr", "ice_score",
-/// "ice_radius_px", "truth": {"has_crystal", "ice", "badice", "quality"} (null when unknown),
+/// "ice_radius_px", "truth": {"has_crystal", "ice", "badice", "quality", "bright_spots"} (null
+/// when unknown),
 /// "error": null | message}. Scores are null for a frame that failed.
 [[nodiscard]] nlohmann::json to_json(const FrameResult& frame);
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -194,6 +195,14 @@ struct VetoPoint {
 [[nodiscard]] VetoPoint find_veto_point(const std::vector<double>& scores,
                                         const std::vector<uint8_t>& truth,
                                         const VetoOptions& options = {});
+
+/// The veto point when "frames with diffraction" are the hits with at least one bright spot
+/// (`bright_spots`, from the simulator's truth; dataset/sidecar.h): hits without one are left
+/// out, blanks all stay. Unset when a hit's count is unknown or no hit has a bright spot.
+/// @throws as find_veto_point; ConfigError if bright_spots has another size.
+[[nodiscard]] std::optional<VetoPoint> find_visible_veto_point(
+    const std::vector<double>& scores, const std::vector<uint8_t>& truth,
+    const std::vector<std::optional<int64_t>>& bright_spots, const VetoOptions& options = {});
 
 /// JSON forms. Every non-finite number (NaN, ±inf) is written as null. Keys are the member
 /// names; BinaryMetrics nests "confusion" {tp, fp, tn, fn}, "roc" {thresholds, fpr, tpr} and

@@ -62,6 +62,8 @@ struct FramePrediction {
   std::optional<int> truth_quality;
   std::optional<std::array<double, 2>> truth_mosaic;
   std::optional<bool> truth_has_crystal;
+  /// Bright spots in the simulator's truth (dataset/sidecar.h); unset without a sidecar.
+  std::optional<int64_t> truth_bright_spots;
   bool ok() const noexcept { return error.empty(); }
 };
 
@@ -76,7 +78,9 @@ struct ModelPredictions {
 
 /// Loads the checkpoint `model` and predicts every sample of `dataset` (io::read_image frame 0,
 /// the model's Preprocessor, batches of batch_size in inference mode). A frame that cannot be
-/// read or decoded gets `error` set; the run goes on. Sets at::set_num_threads(n_threads).
+/// read or decoded gets `error` set; the run goes on. Truth comes from the label files, and the
+/// bright-spot count from the frame's simulator sidecar when there is one (FormatError naming a
+/// sidecar that exists but is malformed). Sets at::set_num_threads(n_threads).
 /// @throws ModelError for a missing or corrupt checkpoint (naming the file); ConfigError for
 /// bad options.
 [[nodiscard]] ModelPredictions predict_dataset(const std::filesystem::path& model,
@@ -95,6 +99,11 @@ struct ModelEvalReport {
   /// p_hit against "has crystal" at threshold 1 − threshold(blank) (0.5 from quality).
   std::optional<BinaryMetrics> hit;
   std::optional<VetoPoint> veto;  ///< veto operating point of p_hit
+  /// The same with "frames with diffraction" = crystal frames with at least one bright spot in
+  /// the simulator's truth (blanks as above). Only when every crystal frame has a sidecar: a
+  /// crystal frame without a bright spot has no usable diffraction, and the frame-level target
+  /// "never veto usable diffraction" is measured on the frames that have some.
+  std::optional<VetoPoint> veto_visible;
   std::optional<MulticlassMetrics> quality;
   std::optional<RegressionMetrics> mosaic1;  ///< frames with a crystal
   std::optional<RegressionMetrics> mosaic2;  ///< multilattice frames
@@ -105,12 +114,13 @@ struct ModelEvalReport {
                                                    const ModelEvalOptions& options = {});
 
 /// metrics.json: {"n_frames", "n_errors", "hit_score", "labels": {name: BinaryMetrics},
-/// "hit": BinaryMetrics|null, "veto": VetoPoint|null, "quality": MulticlassMetrics|null,
+/// "hit": BinaryMetrics|null, "veto": VetoPoint|null, "veto_visible": VetoPoint|null, "quality": MulticlassMetrics|null,
 /// "mosaic1": RegressionMetrics|null, "mosaic2": ...}. NaN → null.
 [[nodiscard]] nlohmann::json to_json(const ModelEvalReport& report);
 /// One predictions.jsonl object: {"file", "path", "error", "quality_probabilities", "quality",
 /// "label_probabilities", "labels" (predicted 0/1), "mosaic", "binary", "p_hit",
-/// "truth": {"labels" (null per unknown label), "quality", "mosaic", "has_crystal"}}.
+/// "truth": {"labels" (null per unknown label), "quality", "mosaic", "has_crystal",
+/// "bright_spots" (null without a sidecar)}}.
 [[nodiscard]] nlohmann::json to_json(const FramePrediction& frame,
                                      const models::ModelMetadata& metadata);
 

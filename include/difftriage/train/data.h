@@ -42,6 +42,11 @@ struct FrameRecord {
   int quality = -1;                     ///< class index 0..4, -1 when unknown
   std::array<float, 2> mosaic{};        ///< mosaic1, mosaic2 in [0,1]
   bool has_mosaic = false;              ///< the sample has a label row (mosaic values known)
+  /// mosaic2 (the split between sub-lattices) is trained only here: on multilattice frames
+  /// (labels row: multilattice = 1; quality-only row: mosaic2 > 0). Elsewhere it is 0 by
+  /// definition, and training it towards 0 there pulls the prediction for an uncertain
+  /// multilattice frame towards 0 as well.
+  bool mosaic2_known = false;
   /// Frame has a crystal (not blank): from labels (blank == 0) or quality (weak/good/strong).
   std::optional<bool> has_crystal;
 };
@@ -180,7 +185,8 @@ class BatchLoader {
 
 /// Targets of the rows `indices` of `records` for `heads` (the loader's target builder).
 /// Shapes: quality target [B] int64 + mask [B]; labels [B,6] float + mask [B,6]; mosaic [B,2]
-/// float + mask [B,2]; binary heads [B] float + mask [B]. Pure.
+/// float + mask [B,2] (mosaic1: has_mosaic; mosaic2: mosaic2_known); binary heads [B] float +
+/// mask [B]. Pure.
 models::Targets make_targets(const std::vector<FrameRecord>& records,
                              const std::vector<size_t>& indices,
                              const std::vector<std::string>& heads);

@@ -1,0 +1,24 @@
+/// What a simulated frame's JSON sidecar (`fake_00001.json` beside `fake_00001.pgm`, written by
+/// `difftriage simulate`, see simulate/truth.h) tells beyond the label files. Frames from other
+/// sources have no sidecar; then nothing is known and nothing is read.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+
+namespace difftriage::dataset {
+
+/// Truth read from a sidecar.
+struct SidecarTruth {
+  /// Reflections brighter than the bright-spot threshold (`stats.n_bright`): 0 means the crystal
+  /// diffracts but no spot stands out of the background, a frame without usable diffraction.
+  int64_t bright_spots = 0;
+};
+
+/// The sidecar of `image` (same path, extension `.json`), when that file exists.
+/// @throws FormatError naming the sidecar if it exists but is not JSON or lacks a non-negative
+///         integer `stats.n_bright`; IoError if it exists but cannot be read.
+[[nodiscard]] std::optional<SidecarTruth> read_sidecar_truth(const std::filesystem::path& image);
+
+}  // namespace difftriage::dataset

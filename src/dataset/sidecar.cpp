@@ -1,0 +1,34 @@
+// Reading the few sidecar fields evaluation needs (see sidecar.h).
+#include "difftriage/dataset/sidecar.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "difftriage/core/error.h"
+
+namespace difftriage::dataset {
+
+std::optional<SidecarTruth> read_sidecar_truth(const std::filesystem::path& image) {
+  std::filesystem::path path = image;
+  path.replace_extension(".json");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  DT_CHECK(in, IoError, path.string(), ": cannot open the sidecar");
+  std::ostringstream text;
+  text << in.rdbuf();
+  DT_CHECK(!in.bad(), IoError, path.string(), ": cannot read the sidecar");
+  const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  DT_CHECK(!j.is_discarded(), FormatError, path.string(), ": the sidecar is not valid JSON");
+  const auto stats = j.find("stats");
+  DT_CHECK(stats != j.end() && stats->is_object(), FormatError, path.string(),
+           ": the sidecar has no \"stats\" object");
+  const auto n = stats->find("n_bright");
+  DT_CHECK(n != stats->end() && n->is_number_integer() && n->get<int64_t>() >= 0, FormatError,
+           path.string(), ": the sidecar's stats.n_bright is missing or not a count");
+  return SidecarTruth{n->get<int64_t>()};
+}
+
+}  // namespace difftriage::dataset
