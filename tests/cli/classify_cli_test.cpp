@@ -18,16 +18,8 @@ namespace difftriage {
 namespace {
 namespace fs = std::filesystem;
 using testing::run_cli;
+using testing::read_lines;
 using testing::TempDir;
-
-std::vector<std::string> read_lines(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
 
 TEST(ClassifyCli, ClassifiesFolderWithCorruptFrame) {
   TempDir tmp;

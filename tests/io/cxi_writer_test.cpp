@@ -3,7 +3,6 @@
 // only on finish(), and wrong frames are ConfigErrors naming the frame.
 #include <gtest/gtest.h>
 
-#include <hdf5.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -48,31 +47,6 @@ std::vector<std::string> listing(const fs::path& folder) {
   return names;
 }
 
-// /entry_1/difftriage/source_path and source_frame as written.
-void read_sources(const fs::path& path, std::vector<std::string>* paths,
-                  std::vector<int64_t>* frames) {
-  const hid_t file = H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  ASSERT_GE(file, 0);
-  const hid_t sp = H5Dopen2(file, "/entry_1/difftriage/source_path", H5P_DEFAULT);
-  const hid_t space = H5Dget_space(sp);
-  const auto n = static_cast<size_t>(H5Sget_simple_extent_npoints(space));
-  std::vector<char*> texts(n);
-  const hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, H5T_VARIABLE);
-  H5Tset_cset(type, H5T_CSET_UTF8);
-  ASSERT_GE(H5Dread(sp, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, texts.data()), 0);
-  for (char* text : texts) paths->push_back(text);
-  H5Dvlen_reclaim(type, space, H5P_DEFAULT, texts.data());
-  H5Tclose(type);
-  H5Sclose(space);
-  H5Dclose(sp);
-  const hid_t sf = H5Dopen2(file, "/entry_1/difftriage/source_frame", H5P_DEFAULT);
-  frames->resize(n);
-  ASSERT_GE(H5Dread(sf, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, frames->data()), 0);
-  H5Dclose(sf);
-  H5Fclose(file);
-}
-
 template <typename T>
 void round_trip(const std::vector<Image<T>>& frames, int deflate) {
   TempDir dir;
@@ -112,7 +86,10 @@ void round_trip(const std::vector<Image<T>>& frames, int deflate) {
                             path.string(), {"out of range"});
   std::vector<std::string> paths;
   std::vector<int64_t> source_frames;
-  read_sources(path, &paths, &source_frames);
+  for (const auto& source : read_cxi_sources(path)) {
+    paths.push_back(source.path.string());
+    source_frames.push_back(source.frame);
+  }
   ASSERT_EQ(paths.size(), frames.size());
   for (size_t k = 0; k < frames.size(); ++k) {
     EXPECT_EQ(paths[k], "run/source_" + std::to_string(k) + ".h5");
@@ -258,6 +235,26 @@ TEST(CxiWriter, ReplacesAnExistingFileOnlyOnFinish) {
   moved.finish();
   EXPECT_EQ(count_frames(path), 1);
   EXPECT_EQ(listing(dir.path()), std::vector<std::string>{"stack.cxi"});
+}
+
+TEST(CxiWriter, ReadingSourcesOfAForeignFileNamesIt) {
+  TempDir dir;
+  write_text(dir / "text.cxi", "not HDF5");
+  try {
+    (void)read_cxi_sources(dir / "text.cxi");
+    ADD_FAILURE() << "no error";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("text.cxi"), std::string::npos) << e.what();
+  }
+  const fs::path cheetah = shared_fixtures_dir() / "typical_raw.cxi";
+  if (!fs::exists(cheetah)) GTEST_SKIP() << "fixture not found: " << cheetah;
+  try {
+    (void)read_cxi_sources(cheetah);
+    ADD_FAILURE() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("source_path"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("typical_raw.cxi"), std::string::npos) << e.what();
+  }
 }
 
 TEST(CxiWriter, SameFramesGiveSameBytes) {

@@ -3,7 +3,6 @@
 // with their pixels and sources; unreadable kept frames are counted, frames of another shape or
 // pixel type are listed, and no file is left when nothing could be written.
 #include <gtest/gtest.h>
-#include <hdf5.h>
 #include <torch/utils.h>
 
 #include <algorithm>
@@ -30,42 +29,14 @@ namespace difftriage::stream {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using difftriage::testing::read_lines;
 
-std::vector<std::string> read_lines(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-// /entry_1/difftriage/source_path and source_frame of a CXI stack, as `path //N` lines.
+// The sources recorded in a CXI stack, as `path //N` lines (hits.lst's form).
 std::vector<std::string> read_sources(const fs::path& path) {
   std::vector<std::string> lines;
-  const hid_t file = H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  EXPECT_GE(file, 0) << path;
-  if (file < 0) return lines;
-  const hid_t sp = H5Dopen2(file, "/entry_1/difftriage/source_path", H5P_DEFAULT);
-  const hid_t space = H5Dget_space(sp);
-  const auto n = static_cast<size_t>(H5Sget_simple_extent_npoints(space));
-  std::vector<char*> texts(n);
-  const hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, H5T_VARIABLE);
-  H5Tset_cset(type, H5T_CSET_UTF8);
-  EXPECT_GE(H5Dread(sp, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, texts.data()), 0);
-  std::vector<int64_t> frames(n);
-  const hid_t sf = H5Dopen2(file, "/entry_1/difftriage/source_frame", H5P_DEFAULT);
-  EXPECT_GE(H5Dread(sf, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, frames.data()), 0);
-  for (size_t k = 0; k < n; ++k) {
-    lines.push_back(std::string(texts[k]) + " //" + std::to_string(frames[k]));
+  for (const auto& source : io::read_cxi_sources(path)) {
+    lines.push_back(source.path.string() + " //" + std::to_string(source.frame));
   }
-  H5Dvlen_reclaim(type, space, H5P_DEFAULT, texts.data());
-  H5Dclose(sf);
-  H5Tclose(type);
-  H5Sclose(space);
-  H5Dclose(sp);
-  H5Fclose(file);
   return lines;
 }
 

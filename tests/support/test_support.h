@@ -35,6 +35,8 @@ class TempDir {
 
 /// Writes `content` to `path` (creating parent folders).
 void write_text(const std::filesystem::path& path, const std::string& content);
+/// The non-empty lines of a text file (none if it cannot be read).
+std::vector<std::string> read_lines(const std::filesystem::path& path);
 /// Reads a whole file as bytes.
 std::string read_bytes(const std::filesystem::path& path);
 

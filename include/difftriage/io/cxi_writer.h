@@ -103,6 +103,12 @@ class CxiStackWriter {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Where each frame of a stack written by CxiStackWriter came from
+/// (`/entry_1/difftriage/source_path` and `source_frame`), in stack order.
+/// @throws IoError naming `path` if it cannot be opened; FormatError naming the file and dataset
+///         if the two datasets are missing, of another type, or of different lengths.
+[[nodiscard]] std::vector<FrameSource> read_cxi_sources(const std::filesystem::path& path);
+
 /// Writes a CrystFEL event list: one line `PATH //N` per frame, in the order given (an empty
 /// list writes an empty file). Written atomically (temporary file, then rename).
 /// @throws ConfigError naming the entry if a path is empty or holds a line break, or a frame is
