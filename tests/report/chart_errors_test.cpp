@@ -2,7 +2,8 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
-#include <set>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,14 +31,32 @@ void expect_config_error(const std::function<void()>& call, const std::string& f
   }
 }
 
-std::set<std::string> report_scratch_folders() {
-  std::set<std::string> names;
-  for (const auto& entry : fs::directory_iterator(fs::temp_directory_path())) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("difftriage-report-", 0) == 0) names.insert(name);
+// Points TMPDIR (what std::filesystem::temp_directory_path reads) at a folder of this test for
+// its lifetime, so that the chart code's scratch folders can be counted without seeing those of
+// other test processes running at the same time (ctest -j).
+class PrivateTmpdir {
+ public:
+  explicit PrivateTmpdir(const fs::path& dir) : dir_(dir) {
+    const char* old = std::getenv("TMPDIR");
+    if (old != nullptr) old_ = old;
+    fs::create_directories(dir_);
+    ::setenv("TMPDIR", dir_.c_str(), 1);
   }
-  return names;
-}
+  ~PrivateTmpdir() {
+    if (old_) {
+      ::setenv("TMPDIR", old_->c_str(), 1);
+    } else {
+      ::unsetenv("TMPDIR");
+    }
+  }
+  PrivateTmpdir(const PrivateTmpdir&) = delete;
+  PrivateTmpdir& operator=(const PrivateTmpdir&) = delete;
+  bool empty() const { return fs::is_empty(dir_); }
+
+ private:
+  fs::path dir_;
+  std::optional<std::string> old_;
+};
 
 TEST(ChartErrors, BarChartValidation) {
   TempDir dir;
@@ -111,7 +130,7 @@ TEST(ChartErrors, LineChartValidation) {
 TEST(ChartErrors, MissingGnuplotIsIoErrorAndLeavesNoFile) {
   TempDir dir;
   const fs::path out = dir / "c.png";
-  const auto scratch_before = report_scratch_folders();
+  const PrivateTmpdir tmpdir(dir / "tmp");
   ChartOptions options;
   options.gnuplot = "difftriage-no-such-gnuplot";
   try {
@@ -122,8 +141,10 @@ TEST(ChartErrors, MissingGnuplotIsIoErrorAndLeavesNoFile) {
     EXPECT_NE(message.find("difftriage-no-such-gnuplot"), std::string::npos) << message;
     EXPECT_NE(message.find(out.string()), std::string::npos) << message;
   }
-  EXPECT_TRUE(fs::is_empty(dir.path())) << "a file was left beside " << out;
-  EXPECT_EQ(report_scratch_folders(), scratch_before) << "a scratch folder was left behind";
+  EXPECT_EQ(std::vector<fs::path>(fs::directory_iterator(dir.path()), fs::directory_iterator{}),
+            std::vector<fs::path>{dir / "tmp"})
+      << "a file was left beside " << out;
+  EXPECT_TRUE(tmpdir.empty()) << "a scratch folder was left behind";
 }
 
 TEST(ChartErrors, FailingGnuplotKeepsTheOldFile) {
