@@ -177,5 +177,40 @@ TEST(ClassifyCli, DefaultModelClassifiesWithoutModelFlag) {
             testing::source_dir() / "models" / "default");
 }
 
+// Issue 6's acceptance: the real protein frames of ../shared/fixtures (Pilatus 6M DLS I03,
+// Pilatus 12M DLS I23 thaumatin, EIGER 16M thermolysin) come out of the shipped model as frames
+// with diffraction, whatever their size and detector.
+TEST(ClassifyCli, ShippedModelKeepsTheRealProteinFrames) {
+  if (!fs::exists(testing::source_dir() / "models" / "default" / "model.json")) {
+    GTEST_SKIP() << "no shipped model in models/default";
+  }
+  const fs::path fixtures = testing::shared_fixtures_dir();
+  const std::vector<std::string> names = {"DLS_I03_smargon_0001.cbf.gz",
+                                          "DLS_I23_P12M_thau_00001.cbf.gz",
+                                          "dlsnxs2cbf_therm_0001.cbf.gz"};
+  std::vector<std::string> args = {"classify"};
+  for (const auto& name : names) {
+    if (!fs::exists(fixtures / name)) GTEST_SKIP() << "fixture not found: " << fixtures / name;
+    args.push_back((fixtures / name).string());
+  }
+  TempDir tmp;
+  args.insert(args.end(), {"--out", (tmp / "cls").string(), "--quiet"});
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = read_lines(tmp / "cls" / "results.jsonl");
+  ASSERT_EQ(lines.size(), names.size());
+  for (const auto& line : lines) {
+    const auto j = nlohmann::json::parse(line);
+    const std::string path = j["path"];
+    EXPECT_TRUE(j["error"].is_null()) << path;
+    EXPECT_EQ(j["decision"], "keep") << path;
+    EXPECT_LT(j["p"]["blank"].get<double>(), 0.5) << path;
+    EXPECT_EQ(j["labels"]["blank"], 0) << path;
+    const std::string quality = j["quality"];
+    EXPECT_TRUE(quality == "weak" || quality == "good" || quality == "strong")
+        << path << ": " << quality;
+  }
+}
+
 }  // namespace
 }  // namespace difftriage
