@@ -20,10 +20,12 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "difftriage/io/bitshuffle_lz4.h"
 #include "difftriage/io/image_io.h"
+#include "synthetic/eiger_series.h"
 
 namespace {
 
@@ -40,23 +42,32 @@ fs::path fixture_path(const char* name) {
          name;
 }
 
-// Frame 0's raw chunk, read once with the HDF5 C API (empty if the fixture is missing).
-const std::vector<uint8_t>& eiger_chunk() {
-  static const std::vector<uint8_t> chunk = [] {
-    std::vector<uint8_t> bytes;
-    const fs::path path = fixture_path(kEigerData);
-    if (!fs::exists(path)) return bytes;
-    const hid_t file = H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    const hid_t dataset = H5Dopen2(file, "/entry/data/data", H5P_DEFAULT);
-    const hsize_t offset[3] = {0, 0, 0};
+// The raw (still bitshuffle/LZ4-encoded) chunks of the fixture's first `n_frames` frames, read
+// with the HDF5 C API; empty if the fixture is missing.
+std::vector<std::vector<uint8_t>> read_fixture_chunks(hsize_t n_frames) {
+  std::vector<std::vector<uint8_t>> chunks;
+  const fs::path path = fixture_path(kEigerData);
+  if (!fs::exists(path)) return chunks;
+  const hid_t file = H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t dataset = H5Dopen2(file, "/entry/data/data", H5P_DEFAULT);
+  for (hsize_t f = 0; f < n_frames; ++f) {
+    const hsize_t offset[3] = {f, 0, 0};
     hsize_t n = 0;
     H5Dget_chunk_storage_size(dataset, offset, &n);
-    bytes.resize(static_cast<size_t>(n));
+    std::vector<uint8_t>& bytes = chunks.emplace_back(static_cast<size_t>(n));
     uint32_t mask = 0;
     H5Dread_chunk(dataset, H5P_DEFAULT, offset, &mask, bytes.data());
-    H5Dclose(dataset);
-    H5Fclose(file);
-    return bytes;
+  }
+  H5Dclose(dataset);
+  H5Fclose(file);
+  return chunks;
+}
+
+// Frame 0's raw chunk, read once (empty if the fixture is missing).
+const std::vector<uint8_t>& eiger_chunk() {
+  static const std::vector<uint8_t> chunk = [] {
+    std::vector<std::vector<uint8_t>> chunks = read_fixture_chunks(1);
+    return chunks.empty() ? std::vector<uint8_t>() : std::move(chunks.front());
   }();
   return chunk;
 }
@@ -165,86 +176,35 @@ void BM_ReadEigerFrame(benchmark::State& state) {
   report(state, kEigerFrameBytes);
 }
 
-// An EIGER-like series generated once per run in a temporary folder: kMasterFiles data files of
-// kMasterFramesPerFile frames each, every chunk one of the fixture's real bitshuffle/LZ4 chunks
-// (frames 0 and 1 alternating), and a master with external links, NeXus metadata and a
-// 512 x 1028 uint32 pixel_mask, as the detector writes them. (The fixture master,
-// dectris_eiger_master.h5, cannot be read frame by frame: its data file is not in the fixtures.)
+// An EIGER-like series generated once per run in a temporary folder by write_eiger_series
+// (tests/synthetic): kMasterFiles data files bench_data_00000K.h5 of kMasterFramesPerFile
+// 512 x 1028 frames each, every chunk one of the fixture's real bitshuffle/LZ4 chunks (frames 0
+// and 1 alternating within each file), and bench_master.h5 with external links, a 512 x 1028
+// uint32 pixel_mask (every 97th pixel flagged) and the detector distance, as the detector writes
+// them. (The fixture master, dectris_eiger_master.h5, cannot be read frame by frame: its data
+// file is not in the fixtures.)
 constexpr int kMasterFiles = 4, kMasterFramesPerFile = 25;
 
 class EigerSeries {
  public:
   EigerSeries() {
-    const fs::path data = fixture_path(kEigerData);
-    if (!fs::exists(data)) return;
-    std::vector<std::vector<uint8_t>> chunks(2);
-    {
-      const hid_t file = H5Fopen(data.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-      const hid_t dataset = H5Dopen2(file, "/entry/data/data", H5P_DEFAULT);
-      for (hsize_t f = 0; f < 2; ++f) {
-        const hsize_t offset[3] = {f, 0, 0};
-        hsize_t n = 0;
-        H5Dget_chunk_storage_size(dataset, offset, &n);
-        chunks[f].resize(static_cast<size_t>(n));
-        uint32_t mask = 0;
-        H5Dread_chunk(dataset, H5P_DEFAULT, offset, &mask, chunks[f].data());
-      }
-      H5Dclose(dataset);
-      H5Fclose(file);
-    }
+    const std::vector<std::vector<uint8_t>> chunks = read_fixture_chunks(2);
+    if (chunks.empty()) return;
     dir_ = fs::temp_directory_path() / ("difftriage_hdf5_bench_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
-    const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    const hsize_t dims[3] = {kMasterFramesPerFile, 512, 1028}, chunk[3] = {1, 512, 1028};
-    for (int k = 1; k <= kMasterFiles; ++k) {
-      const std::string name = "bench_data_00000" + std::to_string(k) + ".h5";
-      const hid_t file = H5Fcreate((dir_ / name).string().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT,
-                                   H5P_DEFAULT);
-      const hid_t space = H5Screate_simple(3, dims, nullptr);
-      const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-      H5Pset_chunk(dcpl, 3, chunk);
-      const unsigned cd[5] = {0, 3, 2, 0, 2};
-      H5Pset_filter(dcpl, 32008, H5Z_FLAG_OPTIONAL, 5, cd);
-      const hid_t dataset =
-          H5Dcreate2(file, "/entry/data/data", H5T_STD_U16LE, space, lcpl, dcpl, H5P_DEFAULT);
-      for (hsize_t f = 0; f < kMasterFramesPerFile; ++f) {
-        const hsize_t offset[3] = {f, 0, 0};
-        const std::vector<uint8_t>& raw = chunks[f % 2];
-        H5Dwrite_chunk(dataset, H5P_DEFAULT, 0, offset, raw.size(), raw.data());
-      }
-      H5Dclose(dataset);
-      H5Pclose(dcpl);
-      H5Sclose(space);
-      H5Fclose(file);
-    }
-    master_ = dir_ / "bench_master.h5";
-    const hid_t file =
-        H5Fcreate(master_.string().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    for (int k = 1; k <= kMasterFiles; ++k) {
-      const std::string target = "bench_data_00000" + std::to_string(k) + ".h5";
-      const std::string link = "/entry/data/data_00000" + std::to_string(k);
-      H5Lcreate_external(target.c_str(), "/entry/data/data", file, link.c_str(), lcpl,
-                         H5P_DEFAULT);
-    }
-    const hsize_t mask_dims[2] = {512, 1028};
-    std::vector<uint32_t> mask(512 * 1028, 0);
-    for (size_t i = 0; i < mask.size(); i += 97) mask[i] = 1;
-    const hid_t mspace = H5Screate_simple(2, mask_dims, nullptr);
-    const hid_t mset = H5Dcreate2(file, "/entry/instrument/detector/pixel_mask", H5T_STD_U32LE,
-                                  mspace, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    H5Dwrite(mset, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask.data());
-    H5Dclose(mset);
-    H5Sclose(mspace);
-    const hid_t scalar = H5Screate(H5S_SCALAR);
-    const double distance_m = 0.15;
-    const hid_t dset = H5Dcreate2(file, "/entry/instrument/detector/detector_distance",
-                                  H5T_IEEE_F64LE, scalar, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &distance_m);
-    H5Dclose(dset);
-    H5Sclose(scalar);
-    H5Fclose(file);
-    H5Pclose(lcpl);
+    io::testing::EigerSeriesOptions options;
+    options.prefix = "bench";
+    options.n_files = kMasterFiles;
+    options.n_frames_per_file = kMasterFramesPerFile;
+    options.n_slow = 512;
+    options.n_fast = 1028;
+    options.chunk_of_frame = [&chunks](int frame) {  // frame: counted across files
+      return chunks[static_cast<size_t>(frame % kMasterFramesPerFile % 2)];
+    };
+    options.flagged_pixels.clear();
+    for (size_t i = 0; i < 512 * 1028; i += 97) options.flagged_pixels.emplace_back(i, 1);
+    options.metadata = {{"/entry/instrument/detector/detector_distance", 0.15, ""}};
+    master_ = io::testing::write_eiger_series(dir_, options);
   }
   ~EigerSeries() {
     std::error_code ec;
@@ -263,31 +223,10 @@ const EigerSeries& eiger_series() {
   return series;
 }
 
-// Every frame of the generated master in order, as a triage pass over a series reads them.
+// Every frame of `path` in order per iteration, as a triage pass over a series reads them.
 // Argument: ReadOptions::cache_file_layout (0: master, metadata and pixel_mask read for every
 // frame, as before the cache; 1: once per file).
-void BM_ReadEigerMasterAllFrames(benchmark::State& state) {
-  const fs::path& master = eiger_series().master();
-  if (master.empty()) return state.SkipWithError("fixture not found");
-  const int64_t n_frames = io::count_frames(master);
-  io::ReadOptions options;
-  options.cache_file_layout = state.range(0) != 0;
-  for (auto _ : state) {
-    for (int64_t frame = 0; frame < n_frames; ++frame) {
-      options.frame = frame;
-      difftriage::AnyImage image = io::read_image(master, options);
-      benchmark::DoNotOptimize(image);
-    }
-  }
-  state.counters["frames/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * n_frames), benchmark::Counter::kIsRate);
-  state.SetBytesProcessed(state.iterations() * n_frames * static_cast<int64_t>(kEigerFrameBytes));
-}
-
-// Every frame of the fixture data file (2 frames, no master, no pixel mask); argument as above.
-void BM_ReadEigerDataFileAllFrames(benchmark::State& state) {
-  const fs::path path = fixture_path(kEigerData);
-  if (!fs::exists(path)) return state.SkipWithError("fixture not found");
+void read_all_frames(benchmark::State& state, const fs::path& path) {
   const int64_t n_frames = io::count_frames(path);
   io::ReadOptions options;
   options.cache_file_layout = state.range(0) != 0;
@@ -301,6 +240,20 @@ void BM_ReadEigerDataFileAllFrames(benchmark::State& state) {
   state.counters["frames/s"] = benchmark::Counter(
       static_cast<double>(state.iterations() * n_frames), benchmark::Counter::kIsRate);
   state.SetBytesProcessed(state.iterations() * n_frames * static_cast<int64_t>(kEigerFrameBytes));
+}
+
+// Every frame of the generated master; argument as in read_all_frames.
+void BM_ReadEigerMasterAllFrames(benchmark::State& state) {
+  const fs::path& master = eiger_series().master();
+  if (master.empty()) return state.SkipWithError("fixture not found");
+  read_all_frames(state, master);
+}
+
+// Every frame of the fixture data file (2 frames, no master, no pixel mask).
+void BM_ReadEigerDataFileAllFrames(benchmark::State& state) {
+  const fs::path path = fixture_path(kEigerData);
+  if (!fs::exists(path)) return state.SkipWithError("fixture not found");
+  read_all_frames(state, path);
 }
 
 void BM_DecodeCborMessage(benchmark::State& state) {

@@ -1,16 +1,12 @@
 #include "io_test_support.h"
 
 #include <bzlib.h>
-#include <hdf5.h>
-#include <lz4.h>
 #include <png.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <csetjmp>
-#include <cstdio>
-#include <cstring>
 #include <limits>
 #include <random>
 
@@ -363,161 +359,6 @@ std::string bzip2_bytes(const std::string& bytes) {
   EXPECT_EQ(rc, BZ_OK);
   out.resize(n_out);
   return out;
-}
-
-// Bitshuffles one block of n elements (n % 8 == 0) straight from the definition.
-std::vector<uint8_t> shuffle_block_reference(const uint8_t* in, size_t n, size_t elem_size) {
-  std::vector<uint8_t> out(n * elem_size, 0);
-  for (size_t e = 0; e < n; ++e) {
-    for (size_t r = 0; r < 8 * elem_size; ++r) {
-      const int bit = (in[e * elem_size + r / 8] >> (r % 8)) & 1;
-      const size_t at = r * n + e;
-      out[at / 8] = static_cast<uint8_t>(out[at / 8] | (bit << (at % 8)));
-    }
-  }
-  return out;
-}
-
-void put_be32(std::vector<uint8_t>* out, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out->push_back(static_cast<uint8_t>(v >> s));
-}
-void put_be64(std::vector<uint8_t>* out, uint64_t v) {
-  for (int s = 56; s >= 0; s -= 8) out->push_back(static_cast<uint8_t>(v >> s));
-}
-
-std::vector<uint8_t> lz4_compress(const uint8_t* in, size_t n) {
-  std::vector<uint8_t> out(static_cast<size_t>(LZ4_compressBound(static_cast<int>(n))));
-  const int m = LZ4_compress_default(reinterpret_cast<const char*>(in),
-                                     reinterpret_cast<char*>(out.data()), static_cast<int>(n),
-                                     static_cast<int>(out.size()));
-  out.resize(static_cast<size_t>(m));
-  return out;
-}
-
-// Bitshuffle + LZ4 in the HDF5 filter's framing; with `lz4` false, plain blocked bitshuffle.
-std::vector<uint8_t> encode_bslz4(const std::vector<uint8_t>& plain, size_t elem_size, size_t block_elements, bool lz4) {
-  const size_t n = plain.size() / elem_size;
-  std::vector<uint8_t> out;
-  if (lz4) {
-    put_be64(&out, plain.size());
-    put_be32(&out, static_cast<uint32_t>(block_elements * elem_size));
-  }
-  size_t done = 0;
-  while (n - done >= 8) {
-    size_t count = std::min(block_elements, n - done);
-    count -= count % 8;
-    const std::vector<uint8_t> shuffled = shuffle_block_reference(plain.data() + done * elem_size, count, elem_size);
-    if (lz4) {
-      const std::vector<uint8_t> packed = lz4_compress(shuffled.data(), shuffled.size());
-      put_be32(&out, static_cast<uint32_t>(packed.size()));
-      out.insert(out.end(), packed.begin(), packed.end());
-    } else {
-      out.insert(out.end(), shuffled.begin(), shuffled.end());
-    }
-    done += count;
-  }
-  out.insert(out.end(), plain.begin() + static_cast<std::ptrdiff_t>(done * elem_size), plain.end());
-  return out;
-}
-
-Image<uint16_t> eiger_test_frame(int frame, int64_t n_slow, int64_t n_fast) {
-  Image<uint16_t> image(n_slow, n_fast);
-  std::mt19937 rng(static_cast<uint32_t>(7000 + frame));
-  std::uniform_int_distribution<int> count(0, 60);
-  for (auto& p : image.pixels()) p = static_cast<uint16_t>(count(rng) + 100 * frame);
-  image.pixels()[static_cast<size_t>(1 + frame % 7)] = 0xFFFF;
-  return image;
-}
-
-namespace {
-
-// Writes a scalar float64 dataset with a "units" attribute (intermediate groups created).
-void write_scalar(hid_t file, const char* path, double value, const char* units) {
-  const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  const hid_t space = H5Screate(H5S_SCALAR);
-  const hid_t dset = H5Dcreate2(file, path, H5T_IEEE_F64LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value);
-  const hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, std::strlen(units));
-  const hid_t attr = H5Acreate2(dset, "units", type, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(attr, type, units);
-  H5Aclose(attr);
-  H5Tclose(type);
-  H5Dclose(dset);
-  H5Sclose(space);
-  H5Pclose(lcpl);
-}
-
-}  // namespace
-
-std::filesystem::path write_eiger_series(const std::filesystem::path& dir, const std::string& prefix,
-                                         int n_files, int frames_per_file, int64_t n_slow,
-                                         int64_t n_fast) {
-  char suffix[32];
-  for (int k = 1; k <= n_files; ++k) {
-    std::snprintf(suffix, sizeof suffix, "_data_%06d.h5", k);
-    const std::filesystem::path data_path = dir / (prefix + suffix);
-    const hid_t file =
-        H5Fcreate(data_path.string().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    const hsize_t dims[3] = {static_cast<hsize_t>(frames_per_file), static_cast<hsize_t>(n_slow),
-                             static_cast<hsize_t>(n_fast)};
-    const hsize_t chunk[3] = {1, dims[1], dims[2]};
-    const hid_t space = H5Screate_simple(3, dims, nullptr);
-    const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 3, chunk);
-    const unsigned cd[5] = {0, 3, 2, 0, 2};
-    H5Pset_filter(dcpl, 32008, H5Z_FLAG_OPTIONAL, 5, cd);
-    const hid_t dset =
-        H5Dcreate2(file, "/entry/data/data", H5T_STD_U16LE, space, lcpl, dcpl, H5P_DEFAULT);
-    for (int f = 0; f < frames_per_file; ++f) {
-      const Image<uint16_t> image = eiger_test_frame((k - 1) * frames_per_file + f, n_slow, n_fast);
-      std::vector<uint8_t> plain(static_cast<size_t>(image.size()) * 2);
-      for (int64_t i = 0; i < image.size(); ++i) {
-        plain[2 * i] = static_cast<uint8_t>(image.data()[i] & 0xFF);
-        plain[2 * i + 1] = static_cast<uint8_t>(image.data()[i] >> 8);
-      }
-      const std::vector<uint8_t> packed = encode_bslz4(plain, 2, 1024);
-      const hsize_t offset[3] = {static_cast<hsize_t>(f), 0, 0};
-      H5Dwrite_chunk(dset, H5P_DEFAULT, 0, offset, packed.size(), packed.data());
-    }
-    H5Dclose(dset);
-    H5Pclose(dcpl);
-    H5Sclose(space);
-    H5Pclose(lcpl);
-    H5Fclose(file);
-  }
-  const std::filesystem::path master = dir / (prefix + "_master.h5");
-  const hid_t file = H5Fcreate(master.string().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  for (int k = 1; k <= n_files; ++k) {
-    std::snprintf(suffix, sizeof suffix, "_data_%06d.h5", k);
-    char link[64];
-    std::snprintf(link, sizeof link, "/entry/data/data_%06d", k);
-    H5Lcreate_external((prefix + suffix).c_str(), "/entry/data/data", file, link, lcpl,
-                       H5P_DEFAULT);
-  }
-  write_scalar(file, "/entry/instrument/detector/beam_center_x", 10.5, "pixel");
-  write_scalar(file, "/entry/instrument/detector/beam_center_y", 7.25, "pixel");
-  write_scalar(file, "/entry/instrument/detector/detector_distance", 0.2, "m");
-  write_scalar(file, "/entry/instrument/detector/x_pixel_size", 75e-6, "m");
-  write_scalar(file, "/entry/instrument/beam/incident_wavelength", 1.0332, "angstrom");
-  const hsize_t mask_dims[2] = {static_cast<hsize_t>(n_slow), static_cast<hsize_t>(n_fast)};
-  std::vector<uint32_t> mask(static_cast<size_t>(n_slow * n_fast), 0);
-  mask[3] = 1;
-  mask[4] = 16;
-  const hid_t mspace = H5Screate_simple(2, mask_dims, nullptr);
-  const hid_t mset = H5Dcreate2(file, "/entry/instrument/detector/pixel_mask", H5T_STD_U32LE,
-                                mspace, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(mset, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask.data());
-  H5Dclose(mset);
-  H5Sclose(mspace);
-  H5Pclose(lcpl);
-  H5Fclose(file);
-  return master;
 }
 
 namespace {

@@ -1,5 +1,7 @@
 /// Helpers for the io tests: realistic test frames, hand-built TIFF and PNG variants, and a check
-/// that an error names the file.
+/// that an error names the file. Also brings in the synthetic EIGER helpers shared with the fuzz
+/// seeds and hdf5_bench (tests/synthetic: the reference bitshuffle/LZ4 encoder and
+/// write_eiger_series), in the same namespace.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,6 +18,8 @@
 
 #include "difftriage/core/error.h"
 #include "difftriage/core/image.h"
+#include "synthetic/bslz4_encoder.h"
+#include "synthetic/eiger_series.h"
 
 namespace difftriage::io::testing {
 
@@ -94,34 +98,6 @@ std::string gzip_bytes(const std::string& bytes);
 std::string bzip2_bytes(const std::string& bytes);
 /// The first (at most) `max_bytes` bytes of the gzip data `gz`, inflated.
 std::string gunzip_head(const std::string& gz, size_t max_bytes);
-
-/// Bitshuffles one block of `n` elements (n % 8 == 0) of `elem_size` bytes straight from the
-/// format's definition (bit r of element e goes to bit r * n + e), bit by bit.
-std::vector<uint8_t> shuffle_block_reference(const uint8_t* in, size_t n, size_t elem_size);
-/// Big-endian integers appended to `out`.
-void put_be32(std::vector<uint8_t>* out, uint32_t v);
-void put_be64(std::vector<uint8_t>* out, uint64_t v);
-/// One LZ4 block (liblz4's LZ4_compress_default).
-std::vector<uint8_t> lz4_compress(const uint8_t* in, size_t n);
-/// Bitshuffle + LZ4 in the HDF5 filter's framing (u64 BE size, u32 BE block bytes, per block u32
-/// BE size + LZ4 block, then the n % 8 trailing elements raw); with `lz4` false, plain blocked
-/// bitshuffle (no header). Built with shuffle_block_reference.
-std::vector<uint8_t> encode_bslz4(const std::vector<uint8_t>& plain, size_t elem_size,
-                                  size_t block_elements, bool lz4 = true);
-
-/// An EIGER-like series written with libhdf5: `n_files` data files `<prefix>_data_00000K.h5`
-/// (K from 1), each /entry/data/data (frames_per_file, n_slow, n_fast) uint16 in one
-/// bitshuffle+LZ4 chunk per frame (filter 32008 {0, 3, 2, 0, 2}, chunks written raw), and a
-/// master `<prefix>_master.h5` with external links /entry/data/data_00000K -> data file
-/// :/entry/data/data, a pixel_mask (uint32; pixels 3 and 4 non-zero) and NeXus metadata (beam
-/// centre 10.5 / 7.25 px, distance 0.2 m, pixel 75 um, wavelength 1.0332 A). Frame f (counted
-/// across files) holds `eiger_test_frame(f, n_slow, n_fast)`. Returns the master's path.
-std::filesystem::path write_eiger_series(const std::filesystem::path& dir, const std::string& prefix,
-                                         int n_files, int frames_per_file, int64_t n_slow,
-                                         int64_t n_fast);
-/// Pixels of frame `frame` of write_eiger_series: counts 0..60 + 100 * frame (deterministic),
-/// pixel 1 + frame % 7 = 0xFFFF (EIGER invalid).
-Image<uint16_t> eiger_test_frame(int frame, int64_t n_slow, int64_t n_fast);
 
 /// A DECTRIS Stream V2 `image` message (CBOR, tag 55799 map with type, series_id 1, image_id
 /// `image_id`, real_time [1, 1000], data {name: tag 40 [[slow, fast], tag 69 (uint16 LE) ...]})
