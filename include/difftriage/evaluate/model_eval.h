@@ -114,7 +114,8 @@ struct ModelEvalReport {
                                                    const ModelEvalOptions& options = {});
 
 /// metrics.json: {"n_frames", "n_errors", "hit_score", "labels": {name: BinaryMetrics},
-/// "hit": BinaryMetrics|null, "veto": VetoPoint|null, "veto_visible": VetoPoint|null, "quality": MulticlassMetrics|null,
+/// "hit": BinaryMetrics|null, "veto": VetoPoint|null, "veto_visible": VetoPoint|null,
+/// "quality": MulticlassMetrics|null,
 /// "mosaic1": RegressionMetrics|null, "mosaic2": ...}. NaN → null.
 [[nodiscard]] nlohmann::json to_json(const ModelEvalReport& report);
 /// One predictions.jsonl object: {"file", "path", "error", "quality_probabilities", "quality",
