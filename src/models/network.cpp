@@ -252,8 +252,9 @@ double estimate_flops(const ArchitectureConfig& a, const std::vector<std::string
 namespace {
 
 // Mask as float, broadcast to `shape`. An undefined mask is all ones.
-torch::Tensor expand_mask(const HeadTarget& t, torch::IntArrayRef shape, const std::string& head) {
-  if (!t.mask.defined()) return torch::ones(shape, torch::kFloat32);
+torch::Tensor expand_mask(const HeadTarget& t, torch::IntArrayRef shape, const std::string& head,
+                          const torch::Device& device) {
+  if (!t.mask.defined()) return torch::ones(shape, torch::dtype(torch::kFloat32).device(device));
   auto m = t.mask.to(torch::kFloat32);
   if (m.dim() == 1 && shape.size() == 2) m = m.unsqueeze(1);
   const bool fits = m.dim() == static_cast<int64_t>(shape.size()) && m.size(0) == shape[0] &&
@@ -275,7 +276,9 @@ LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
   DT_CHECK(options.mosaic_loss == "mse" || options.mosaic_loss == "l1", ConfigError,
            "mosaic_loss: expected 'mse' or 'l1', got '", options.mosaic_loss, "'");
   LossResult result;
-  result.total = torch::zeros({}, torch::kFloat32);
+  // On the outputs' device (CPU or the training GPU); every target must be there too.
+  const auto device = outputs.empty() ? torch::Device(torch::kCPU) : outputs.begin()->second.device();
+  result.total = torch::zeros({}, torch::dtype(torch::kFloat32).device(device));
   for (const auto& [name, y] : outputs) {
     const auto it = targets.find(name);
     if (it == targets.end() || !it->second.target.defined()) continue;
@@ -285,7 +288,7 @@ LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
     if (name == kQualityHead) {
       DT_CHECK(t.target.dim() == 1 && t.target.size(0) == n, ConfigError,
                "loss: quality target must be [N] class indices, got ", t.target.sizes());
-      mask = expand_mask(t, {n}, name);
+      mask = expand_mask(t, {n}, name, y.device());
       // Masked entries may hold anything (e.g. -1): replace them by a valid class index.
       auto cls = torch::where(mask > 0, t.target.to(torch::kLong),
                               torch::zeros_like(t.target, torch::kLong))
@@ -296,7 +299,7 @@ LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
       if (target.dim() == 1) target = target.unsqueeze(1);
       DT_CHECK(target.sizes() == y.sizes(), ConfigError, "loss: target of head '", name,
                "' has shape ", t.target.sizes(), ", expected ", y.sizes());
-      mask = expand_mask(t, y.sizes(), name);
+      mask = expand_mask(t, y.sizes(), name, y.device());
       // Zero the masked targets so a NaN "missing" marker cannot leak through 0 · NaN.
       target = torch::where(mask > 0, target, torch::zeros_like(target));
       if (name == kMosaicHead) {
@@ -304,10 +307,11 @@ LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
       } else {
         auto opts = F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone);
         if (name == kLabelsHead && options.labels_pos_weight.defined()) {
-          opts = opts.pos_weight(options.labels_pos_weight.to(torch::kFloat32));
+          opts = opts.pos_weight(options.labels_pos_weight.to(device, torch::kFloat32));
         } else if (const auto pw = options.binary_pos_weight.find(name);
                    pw != options.binary_pos_weight.end()) {
-          opts = opts.pos_weight(torch::full({1}, pw->second, torch::kFloat32));
+          opts = opts.pos_weight(
+              torch::full({1}, pw->second, torch::dtype(torch::kFloat32).device(device)));
         }
         loss = F::binary_cross_entropy_with_logits(y, target, opts);
       }

@@ -25,6 +25,7 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"seed", o.seed},
           {"threads", o.n_threads},
           {"workers", o.n_workers},
+          {"device", o.device},
           {"balance", o.balance},
           {"augment", o.augment},
           {"augment_gain", o.augment_gain},
@@ -58,6 +59,8 @@ void validate(const TrainOptions& o) {
            "--threads must be in 1..1024, got ", o.n_threads);
   DT_CHECK(o.n_workers >= 0 && o.n_workers <= 256, ConfigError,
            "--workers must be in 0..256, got ", o.n_workers);
+  DT_CHECK(o.device == "auto" || o.device == "cpu" || o.device == "cuda", ConfigError,
+           "--device: expected auto, cpu or cuda, got '", o.device, "'");
   DT_CHECK(o.balance == "none" || o.balance == "pos-weight" || o.balance == "sampler",
            ConfigError, "--balance: expected pos-weight, sampler or none, got '", o.balance, "'");
   DT_CHECK(std::isfinite(o.augment_gain) && o.augment_gain >= 1.0 && o.augment_gain <= 10.0,

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <torch/optim/adam.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
@@ -137,9 +138,34 @@ struct ValPass {
   std::map<std::string, torch::Tensor> probs;  // head → [N,k] float32
 };
 
+// A batch's input and targets on `device` (a no-op on the CPU).
+void move_batch(Batch& batch, const torch::Device& device) {
+  if (device.is_cpu()) return;
+  batch.x = batch.x.to(device, /*non_blocking=*/false);
+  for (auto& [head, t] : batch.targets) {
+    if (t.target.defined()) t.target = t.target.to(device);
+    if (t.mask.defined()) t.mask = t.mask.to(device);
+  }
+}
+
+// Saves `net` (on any device) as a checkpoint of CPU tensors, so that it loads on a machine
+// without the training device.
+void save_from_device(const fs::path& dir, const models::TriageNet& net,
+                      const models::ModelMetadata& meta, const torch::Device& device) {
+  if (device.is_cpu()) {
+    models::save_checkpoint(dir, net, meta);
+    return;
+  }
+  auto cpu = models::make_network(meta);
+  const auto report = models::copy_matching_parameters(cpu, net);
+  DT_CHECK(report.missing.empty() && report.shape_mismatch.empty(), ModelError,
+           "cannot copy the network from ", device.str(), " to the CPU for saving");
+  models::save_checkpoint(dir, cpu, meta);
+}
+
 ValPass run_validation(models::TriageNet& net, const std::vector<FrameRecord>& records,
                        const models::Preprocessor& pre, const models::LossOptions& loss_options,
-                       const TrainOptions& o, TensorCache* cache,
+                       const TrainOptions& o, TensorCache* cache, const torch::Device& device,
                        const std::function<void(int64_t, int64_t, double)>& on_batch) {
   ValPass v;
   if (records.empty()) return v;
@@ -158,6 +184,7 @@ ValPass run_validation(models::TriageNet& net, const std::vector<FrameRecord>& r
   double total = 0;
   int64_t n = 0, k = 0;
   while (auto batch = loader.next()) {
+    move_batch(*batch, device);
     const auto out = net->forward(batch->x);
     const auto losses = models::compute_losses(out, batch->targets, loss_options);
     const auto b = batch->x.size(0);
@@ -168,7 +195,7 @@ ValPass run_validation(models::TriageNet& net, const std::vector<FrameRecord>& r
       head_sum[h] += l.item<double>() * nv;
       head_n[h] += nv;
     }
-    for (const auto& [h, p] : models::to_probabilities(out)) parts[h].push_back(p);
+    for (const auto& [h, p] : models::to_probabilities(out)) parts[h].push_back(p.to(torch::kCPU));
     if (on_batch) on_batch(++k, loader.n_batches(), total / static_cast<double>(n));
   }
   v.loss = total / static_cast<double>(std::max<int64_t>(n, 1));
@@ -319,6 +346,19 @@ nlohmann::json metrics_json(const EpochMetrics& m, int64_t n_val) {
 
 }  // namespace
 
+std::string resolve_device(const std::string& requested) {
+  if (requested == "cpu") return "cpu";
+  DT_CHECK(requested == "auto" || requested == "cuda", ConfigError,
+           "--device: expected auto, cpu or cuda, got '", requested, "'");
+  const bool available = torch::cuda::is_available();
+  if (requested == "auto") return available ? "cuda" : "cpu";
+  DT_CHECK(available, ConfigError,
+           "--device cuda: this LibTorch sees no usable CUDA device (Debian's libtorch-dev is "
+           "CPU-only; README 'Training on a GPU' says how to build against a CUDA LibTorch). "
+           "Use --device cpu or auto");
+  return "cuda";
+}
+
 double tune_threshold(const std::vector<double>& scores, const std::vector<uint8_t>& truth) {
   int64_t pos = 0, neg = 0;
   for (auto t : truth) (t ? pos : neg)++;
@@ -400,6 +440,7 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
   DT_CHECK(!train_records.empty(), FormatError, "--data: no training frame left after the split");
 
   // ---- model ----
+  const torch::Device device(resolve_device(o.device));
   at::set_num_threads(o.n_threads);
   torch::manual_seed(o.seed);
   models::ModelMetadata meta = o.model;
@@ -414,6 +455,8 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
              ": no parameter matches the new model (other architecture?)");
     result.transferred = report.copied;
   }
+  result.device = device.is_cpu() ? "cpu" : "cuda";
+  net->to(device);
   DT_CHECK(o.freeze_blocks <= net->n_blocks(), ConfigError, "--freeze-blocks ", o.freeze_blocks,
            " exceeds the ", net->n_blocks(), " blocks of ", meta.architecture.name);
 
@@ -463,7 +506,7 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
     torch::serialize::InputArchive archive;
     const auto file = last_dir / "optimizer.pt";
     try {
-      archive.load_from(file.string());
+      archive.load_from(file.string(), device);
       optimizer.load(archive);
     } catch (const c10::Error& e) {
       throw ModelError(file.string() + ": cannot load the optimizer state: " + e.what_without_backtrace());
@@ -476,7 +519,8 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
   if (balance == Balance::kPosWeight) {
     for (const auto& [h, w] : compute_pos_weights(train_records, heads)) {
       if (h == models::kLabelsHead) {
-        loss_options.labels_pos_weight = torch::tensor(std::vector<float>(w.begin(), w.end()));
+        loss_options.labels_pos_weight =
+            torch::tensor(std::vector<float>(w.begin(), w.end())).to(device);
       } else {
         loss_options.binary_pos_weight[h] = w[0];
       }
@@ -505,6 +549,7 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
                                {"init", o.init.string()},
                                {"freeze_blocks", o.freeze_blocks},
                                {"threads", o.n_threads},
+                               {"device", result.device},
                                {"n_train", result.n_train},
                                {"n_val", result.n_val},
                                {"version", kVersion},
@@ -561,6 +606,7 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
     std::map<std::string, double> head_sum, head_n;
     int64_t n = 0, k = 0;
     while (auto batch = loader.next()) {
+      move_batch(*batch, device);
       optimizer.zero_grad();
       const auto out = net->forward(batch->x);
       const auto losses = models::compute_losses(out, batch->targets, loss_options);
@@ -600,7 +646,7 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
     m.train_frames_per_s = static_cast<double>(n) / std::max(train_seconds, 1e-9);
 
     const auto v = run_validation(
-        net, val_records, pre, loss_options, o, val_cache.get(),
+        net, val_records, pre, loss_options, o, val_cache.get(), device,
         [&](int64_t b, int64_t nb, double loss) {
           ++batches_done_run;
           if (!progress) return;
@@ -629,7 +675,7 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
       best_meta.provenance = provenance;
       best_meta.provenance["best_epoch"] = epoch;
       best_meta.metrics = metrics_json(m, result.n_val);
-      save_checkpoint(best_dir, net, best_meta);
+      save_from_device(best_dir, net, best_meta, device);
       if (val_records.empty()) best_loss = std::numeric_limits<double>::infinity();
     } else {
       ++since_best;
@@ -638,7 +684,7 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
     auto last_meta = meta;
     last_meta.provenance = provenance;
     last_meta.provenance["epoch"] = epoch;
-    save_checkpoint(last_dir, net, last_meta);
+    save_from_device(last_dir, net, last_meta, device);
     save_optimizer(last_dir / "optimizer.pt", optimizer);
     nlohmann::json hist = nlohmann::json::array();
     for (const auto& e : history) hist.push_back(epoch_json(e));
@@ -682,9 +728,11 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
   // ---- thresholds tuned on the validation set with the best weights ----
   auto best = models::load_checkpoint(best_dir);
   if (o.tune_thresholds && !val_records.empty()) {
-    auto best_net = best.model;
+    auto best_net = models::make_network(best.metadata);
+    models::copy_matching_parameters(best_net, best.model);
+    best_net->to(device);
     const auto v = run_validation(best_net, val_records, pre, loss_options, o, val_cache.get(),
-                                  nullptr);
+                                  device, nullptr);
     std::vector<double> scores;
     std::vector<uint8_t> truth;
     for (const auto& key : accuracy_keys(heads)) {

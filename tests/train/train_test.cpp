@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <nlohmann/json.hpp>
 #include <torch/serialize/archive.h>
 #include <torch/utils.h>
@@ -370,6 +371,43 @@ TEST(Train, BadOptionsNameTheFlag) {
   o.balance = "sampler";
   o.freeze_blocks = 2;  // without --init
   EXPECT_THROW(train::validate(o), ConfigError);
+}
+
+TEST(Train, DeviceFlagResolvesAndCudaWithoutAGpuIsAConfigError) {
+  train::TrainOptions o;
+  o.out = "x";
+  o.data = {"d"};
+  o.device = "gpu";
+  try {
+    train::validate(o);
+    FAIL() << "--device gpu accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--device"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(train::resolve_device("cpu"), "cpu");
+  const bool gpu = torch::cuda::is_available();
+  EXPECT_EQ(train::resolve_device("auto"), gpu ? "cuda" : "cpu");
+  if (gpu) {
+    EXPECT_EQ(train::resolve_device("cuda"), "cuda");
+  } else {
+    try {
+      (void)train::resolve_device("cuda");
+      FAIL() << "--device cuda accepted without a CUDA device";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("--device cuda"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(train::resolve_device("tpu"), ConfigError);
+
+  // A CPU run records where it trained, in the result and in the model's provenance.
+  testing::TempDir tmp;
+  auto run = small_options(tmp / "run", {"blank"});
+  run.data = {fixture().hits};
+  run.epochs = 1;
+  run.device = "cpu";
+  const auto r = train::train_model(run);
+  EXPECT_EQ(r.device, "cpu");
+  EXPECT_EQ(r.metadata_json.at("provenance").at("device"), "cpu");
 }
 
 TEST(ModelEval, MetricsMatchAHandCheckOnSavedPredictions) {

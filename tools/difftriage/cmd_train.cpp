@@ -171,14 +171,15 @@ void run_train(TrainArgs& a) {
                    {"last_epoch", r.last_epoch},
                    {"stopped_early", r.stopped_early},
                    {"cache_used", r.cache_used},
+                   {"device", r.device},
                    {"n_train", r.n_train},
                    {"n_val", r.n_val},
                    {"n_transferred", r.transferred.size()},
                    {"thresholds", r.thresholds}};
   write_run_json(o.out, "train", run);
-  std::printf("best epoch %d (val loss %s), %d epoch(s) run%s; model: %s\n", r.best_epoch,
+  std::printf("best epoch %d (val loss %s), %d epoch(s) run on %s%s; model: %s\n", r.best_epoch,
               std::isfinite(r.best_val_loss) ? std::to_string(r.best_val_loss).c_str() : "n/a",
-              r.epochs_run, r.stopped_early ? ", stopped early" : "",
+              r.epochs_run, r.device.c_str(), r.stopped_early ? ", stopped early" : "",
               r.best_checkpoint.string().c_str());
 }
 
@@ -239,6 +240,10 @@ void register_train(CLI::App& root) {
                   "Torch compute threads (results are bit-reproducible for a fixed count)")
       ->capture_default_str();
   cmd->add_option("--workers", o.n_workers, "Image decoding threads (0 = inline)")
+      ->capture_default_str();
+  cmd->add_option("--device", o.device,
+                  "Where the network trains: auto (a CUDA GPU when this LibTorch build sees one, "
+                  "else the CPU), cpu or cuda. Decoding and the input cache stay on the CPU")
       ->capture_default_str();
   cmd->add_option("--balance", o.balance,
                   "Class balance: pos-weight (BCE positive weights from label frequencies), "

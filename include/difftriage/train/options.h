@@ -37,6 +37,9 @@ struct TrainOptions {
   uint64_t seed = 0;           ///< --seed
   int n_threads = 2;           ///< --threads: Torch intra-op threads (≥ 1)
   int n_workers = 2;           ///< --workers: decoding threads (≥ 0)
+  /// --device: "auto" (CUDA when this LibTorch build sees a GPU, else the CPU), "cpu" or "cuda".
+  /// Decoding, preprocessing and the input cache stay on the CPU; only the network moves.
+  std::string device = "auto";
   std::string balance = "pos-weight";  ///< --balance pos-weight|sampler|none
   bool augment = true;                 ///< --augment / --no-augment
   double augment_gain = 1.2;           ///< --augment-gain ≥ 1 (see AugmentOptions::gain_max)

@@ -90,6 +90,7 @@ struct TrainResult {
   int last_epoch = 0;
   bool stopped_early = false;
   bool cache_used = false;
+  std::string device;  ///< where the network trained: "cpu" or "cuda" (--device resolved)
   int64_t n_train = 0;
   int64_t n_val = 0;
   std::vector<EpochMetrics> history;  ///< every epoch of the run, resumed ones included
@@ -109,6 +110,11 @@ TrainResult train_model(const TrainOptions& options,
 
 /// Threshold in [0.02, 0.98] (step 0.01) maximising balanced accuracy of `scores` against
 /// `truth` (0/1); 0.5 when a class is absent. Ties: the threshold closest to 0.5. Pure.
+/// Resolves --device: "auto" → "cuda" when this LibTorch build sees a CUDA device, else "cpu";
+/// "cpu" → "cpu"; "cuda" → "cuda". @throws ConfigError for "cuda" without a usable CUDA device
+/// (naming whether the LibTorch build has CUDA at all) and for any other value.
+std::string resolve_device(const std::string& requested);
+
 double tune_threshold(const std::vector<double>& scores, const std::vector<uint8_t>& truth);
 
 /// The metrics.csv header for `heads` and one row (NaN written as empty cells).
