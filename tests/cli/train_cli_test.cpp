@@ -55,6 +55,29 @@ TEST(TrainCli, SimulateTrainEvaluate) {
   int n = 0;
   while (std::getline(jsonl, line)) ++n;
   EXPECT_EQ(n, 16);
+
+  // calibrate: the veto point on these frames goes into a copy of the model; the weights stay.
+  const std::string calibrated = (tmp / "calibrated").string();
+  r = run_cli({"calibrate", "--model", run + "/model", "--data", data, "--out", calibrated});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("veto point"), std::string::npos) << r.out;
+  EXPECT_EQ(testing::read_bytes(fs::path(calibrated) / "model.pt"),
+            testing::read_bytes(fs::path(run) / "model/model.pt"));
+  const auto cal = nlohmann::json::parse(testing::read_bytes(fs::path(calibrated) / "model.json"));
+  ASSERT_TRUE(cal["thresholds"].contains("hit"));
+  const auto& record = cal["provenance"]["veto_calibration"];
+  EXPECT_EQ(record["crystal"]["vetoed"], 0);  // --keep-fraction 1 (the default) keeps them all
+  EXPECT_EQ(record["crystal"]["n"].get<int>() + record["blank"]["n"].get<int>(), 16);
+  EXPECT_DOUBLE_EQ(cal["uncertainty_band"].get<double>(),
+                   record["veto_point"]["threshold"].get<double>());
+  EXPECT_NE(record["source"]["command"].get<std::string>().find("--data " + data),
+            std::string::npos);
+  r = run_cli({"calibrate", "--model", run + "/model", "--data", data, "--out", calibrated,
+               "--keep-fraction", "2"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = run_cli({"calibrate", "--model", (tmp / "nothing").string(), "--data", data, "--out",
+               calibrated});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
 }
 
 TEST(TrainCli, BadFlagsExitTwoMissingModelExitsThree) {

@@ -10,12 +10,13 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <torch/cuda.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 #include <torch/serialize/archive.h>
 #include <torch/utils.h>
 
 #include "difftriage/dataset/labels.h"
+#include "difftriage/evaluate/calibrate.h"
 #include "difftriage/evaluate/metrics.h"
 #include "difftriage/evaluate/model_eval.h"
 #include "difftriage/io/image_io.h"
@@ -506,6 +507,82 @@ TEST(ModelEval, VisibleDiffractionVetoLeavesOutCrystalsWithoutBrightSpots) {
   report = evaluate::evaluate_predictions(preds, eo);
   EXPECT_FALSE(report.veto_visible);
   EXPECT_TRUE(evaluate::to_json(report)["veto_visible"].is_null());
+}
+
+// Predictions with only what calibrate_veto reads: p_hit and has-crystal truth.
+evaluate::ModelPredictions hit_predictions(const std::vector<double>& crystal,
+                                           const std::vector<double>& blank) {
+  evaluate::ModelPredictions p;
+  auto add = [&](double score, bool has_crystal) {
+    evaluate::FramePrediction f;
+    f.file = "f" + std::to_string(p.frames.size());
+    f.hit_probability = score;
+    f.truth_has_crystal = has_crystal;
+    p.frames.push_back(f);
+  };
+  for (double s : crystal) add(s, true);
+  for (double s : blank) add(s, false);
+  return p;
+}
+
+TEST(VetoCalibration, KeepsEveryCrystalFrameAndVetoesOnlyBelowTheVetoPoint) {
+  auto preds = hit_predictions({0.9, 0.5, 0.01, 0.004}, {0.0001, 0.001, 0.003, 0.0039, 0.02});
+  evaluate::FramePrediction unreadable;
+  unreadable.error = "broken";
+  preds.frames.push_back(unreadable);
+  evaluate::FramePrediction unknown;  // no has-crystal truth
+  unknown.hit_probability = 0.5;
+  preds.frames.push_back(unknown);
+
+  const auto c = evaluate::calibrate_veto(preds);
+  EXPECT_DOUBLE_EQ(c.point.threshold, 0.004);
+  EXPECT_DOUBLE_EQ(c.uncertainty_band, 0.004);  // default band = the veto point
+  EXPECT_NEAR(c.hit_threshold, 0.008, 1e-15);
+  EXPECT_EQ(c.n_skipped, 2);
+  // The crystal frame at exactly the veto point sits on the band's edge: kept (uncertain).
+  EXPECT_NE(models::decide(0.004, c.hit_threshold, c.uncertainty_band), models::Decision::kNo);
+  EXPECT_EQ(c.n_crystal, 4);
+  EXPECT_EQ(c.n_crystal_vetoed, 0);
+  EXPECT_EQ(c.n_crystal_uncertain, 2);  // 0.004 and 0.01 lie in [t, t + 2b)
+  EXPECT_EQ(c.n_blank, 5);
+  EXPECT_EQ(c.n_blank_vetoed, 4);  // all below 0.004
+  EXPECT_EQ(c.n_blank_uncertain, 0);
+
+  evaluate::VetoCalibrationOptions o;
+  o.keep_fraction = 0.75;  // 3 of 4 crystal frames: the point moves up to 0.01
+  o.band = 0.0;
+  const auto c2 = evaluate::calibrate_veto(preds, o);
+  EXPECT_DOUBLE_EQ(c2.point.threshold, 0.01);
+  EXPECT_DOUBLE_EQ(c2.hit_threshold, 0.01);
+  EXPECT_EQ(c2.n_crystal_vetoed, 1);
+  EXPECT_EQ(c2.n_blank_vetoed, 4);
+  EXPECT_EQ(c2.n_crystal_uncertain + c2.n_blank_uncertain, 0);
+
+  models::ModelMetadata meta = models::default_metadata("compact", {"labels"});
+  evaluate::apply_veto_calibration(meta, c, {{"data", "calib"}});
+  EXPECT_DOUBLE_EQ(meta.hit_threshold(), c.hit_threshold);
+  EXPECT_DOUBLE_EQ(meta.uncertainty_band, 0.004);
+  const auto& record = meta.provenance.at("veto_calibration");
+  EXPECT_EQ(record.at("source").at("data"), "calib");
+  EXPECT_EQ(record.at("blank").at("vetoed"), 4);
+  EXPECT_EQ(record.at("veto_point").at("n_positive"), 4);
+}
+
+TEST(VetoCalibration, BadOptionsAndSetsWithoutBothClassesAreRefused) {
+  const auto preds = hit_predictions({0.9, 0.2}, {0.01});
+  evaluate::VetoCalibrationOptions o;
+  o.keep_fraction = 0;
+  EXPECT_THROW((void)evaluate::calibrate_veto(preds, o), ConfigError);
+  o.keep_fraction = 1;
+  o.band = 1.5;
+  EXPECT_THROW((void)evaluate::calibrate_veto(preds, o), ConfigError);
+  try {
+    (void)evaluate::calibrate_veto(hit_predictions({0.9, 0.2}, {}));
+    FAIL() << "a set without blanks was calibrated";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("no blank"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)evaluate::calibrate_veto(hit_predictions({}, {0.1})), FormatError);
 }
 
 }  // namespace

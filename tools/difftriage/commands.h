@@ -13,6 +13,7 @@ void register_simulate(CLI::App& root);
 void register_baseline(CLI::App& root);
 void register_train(CLI::App& root);     // needs difftriage_ml
 void register_evaluate(CLI::App& root);  // needs difftriage_ml
+void register_calibrate(CLI::App& root);  // needs difftriage_ml
 void register_explain(CLI::App& root);   // needs difftriage_ml
 void register_classify(CLI::App& root);  // needs difftriage_ml
 void register_dataset_check(CLI::App& dataset);

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   cli::register_baseline(app);
   cli::register_train(app);
   cli::register_evaluate(app);
+  cli::register_calibrate(app);
   cli::register_explain(app);
   cli::register_classify(app);
 

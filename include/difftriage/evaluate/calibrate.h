@@ -1,0 +1,60 @@
+/// Calibration of the keep/veto decision (DESIGN.md "Real-time triage": never throw away a frame
+/// with usable diffraction). From a model's predictions on a labelled calibration set, never the
+/// test set, it chooses the hit threshold and uncertainty band that `classify` applies:
+///
+///   auto preds = difftriage::evaluate::predict_dataset("run/model", calib);
+///   auto c = difftriage::evaluate::calibrate_veto(preds);      // keep every crystal frame
+///   difftriage::evaluate::apply_veto_calibration(meta, c, {{"data", "calib"}});
+///
+/// Rule: with t = the veto point of p_hit (metrics.h find_veto_point at keep_fraction) and band
+/// b, the model's thresholds["hit"] becomes t + b (lowered by a few ulps where needed) and its
+/// uncertainty_band b. models::decide then vetoes a frame only when p_hit < t, keeps it flagged
+/// uncertain for t ≤ p_hit < t + 2b, and keeps it plainly above. Without an explicit band,
+/// b = t: the uncertain zone is [t, 3t).
+/// Does not include Torch.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "difftriage/evaluate/metrics.h"
+#include "difftriage/evaluate/model_eval.h"
+#include "difftriage/models/model_info.h"
+
+namespace difftriage::evaluate {
+
+struct VetoCalibrationOptions {
+  /// Share of the calibration set's crystal frames that must be kept, in (0, 1]. 1 keeps all.
+  double keep_fraction = 1.0;
+  /// Half-width of the uncertainty band around the hit threshold (≥ 0); unset: the veto point.
+  std::optional<double> band;
+};
+
+struct VetoCalibration {
+  VetoPoint point;              ///< the veto point on the calibration set
+  double hit_threshold = 0;     ///< → ModelMetadata::thresholds["hit"]
+  double uncertainty_band = 0;  ///< → ModelMetadata::uncertainty_band
+  /// What the decision does to the calibration set (models::decide with the two values above).
+  int64_t n_crystal = 0, n_crystal_uncertain = 0, n_crystal_vetoed = 0;
+  int64_t n_blank = 0, n_blank_uncertain = 0, n_blank_vetoed = 0;
+  int64_t n_skipped = 0;  ///< frames without has-crystal truth, unreadable, or without p_hit
+};
+
+/// Calibrates on the predictions' frames that were read and know whether they hold a crystal.
+/// Pure. @throws ConfigError for options out of range; FormatError when the set has no crystal
+/// frame or no blank frame (naming what is missing).
+[[nodiscard]] VetoCalibration calibrate_veto(const ModelPredictions& predictions,
+                                             const VetoCalibrationOptions& options = {});
+
+/// Writes the calibration into `metadata` (thresholds["hit"], uncertainty_band) and records it,
+/// with `source` (where the calibration set came from, the command), in
+/// provenance["veto_calibration"].
+void apply_veto_calibration(models::ModelMetadata& metadata, const VetoCalibration& calibration,
+                            const nlohmann::json& source);
+
+/// provenance["veto_calibration"] of apply_veto_calibration, without `source`.
+[[nodiscard]] nlohmann::json to_json(const VetoCalibration& calibration);
+
+}  // namespace difftriage::evaluate

@@ -1,0 +1,86 @@
+// The keep/veto calibration: veto point on a calibration set → hit threshold and band.
+#include "difftriage/evaluate/calibrate.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "difftriage/core/error.h"
+
+namespace difftriage::evaluate {
+
+VetoCalibration calibrate_veto(const ModelPredictions& predictions,
+                               const VetoCalibrationOptions& options) {
+  DT_CHECK(options.keep_fraction > 0 && options.keep_fraction <= 1, ConfigError,
+           "--keep-fraction must be in (0, 1], got ", options.keep_fraction);
+  DT_CHECK(!options.band || (std::isfinite(*options.band) && *options.band >= 0 &&
+                             *options.band < 1),
+           ConfigError, "--band must be in [0, 1), got ", options.band.value_or(0.0));
+  VetoCalibration c;
+  std::vector<double> scores;
+  std::vector<uint8_t> truth;
+  for (const auto& f : predictions.frames) {
+    if (!f.ok() || !f.truth_has_crystal || !std::isfinite(f.hit_probability)) {
+      ++c.n_skipped;
+      continue;
+    }
+    scores.push_back(f.hit_probability);
+    truth.push_back(*f.truth_has_crystal ? 1 : 0);
+  }
+  VetoOptions vo;
+  vo.keep_fraction = options.keep_fraction;
+  c.point = find_veto_point(scores, truth, vo);
+  DT_CHECK(c.point.n_positive > 0, FormatError,
+           "calibration set: no crystal frame with a hit score (", c.n_skipped,
+           " frame(s) skipped); the veto needs crystal frames to keep");
+  DT_CHECK(c.point.n_negative > 0, FormatError,
+           "calibration set: no blank frame; the veto point cannot be measured without blanks");
+  const double t = c.point.threshold;
+  const double b = options.band.value_or(t);
+  // decide() vetoes p < thr with |p − thr| ≥ b; thr = t + b puts that boundary at t, and
+  // rounding may put t itself on the veto side: step thr down until t is not vetoed.
+  double thr = t + b;
+  while (models::decide(t, thr, b) == models::Decision::kNo) {
+    thr = std::nextafter(thr, -std::numeric_limits<double>::infinity());
+  }
+  c.hit_threshold = thr;
+  c.uncertainty_band = b;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    const auto d = models::decide(scores[i], thr, b);
+    if (truth[i]) {
+      ++c.n_crystal;
+      c.n_crystal_uncertain += d == models::Decision::kUncertain;
+      c.n_crystal_vetoed += d == models::Decision::kNo;
+    } else {
+      ++c.n_blank;
+      c.n_blank_uncertain += d == models::Decision::kUncertain;
+      c.n_blank_vetoed += d == models::Decision::kNo;
+    }
+  }
+  return c;
+}
+
+nlohmann::json to_json(const VetoCalibration& c) {
+  return {{"veto_point", to_json(c.point)},
+          {"hit_threshold", c.hit_threshold},
+          {"uncertainty_band", c.uncertainty_band},
+          {"crystal", {{"n", c.n_crystal},
+                       {"uncertain", c.n_crystal_uncertain},
+                       {"vetoed", c.n_crystal_vetoed}}},
+          {"blank", {{"n", c.n_blank},
+                     {"uncertain", c.n_blank_uncertain},
+                     {"vetoed", c.n_blank_vetoed}}},
+          {"skipped", c.n_skipped}};
+}
+
+void apply_veto_calibration(models::ModelMetadata& metadata, const VetoCalibration& c,
+                            const nlohmann::json& source) {
+  metadata.thresholds["hit"] = c.hit_threshold;
+  metadata.uncertainty_band = c.uncertainty_band;
+  auto record = to_json(c);
+  record["source"] = source;
+  if (!metadata.provenance.is_object()) metadata.provenance = nlohmann::json::object();
+  metadata.provenance["veto_calibration"] = std::move(record);
+}
+
+}  // namespace difftriage::evaluate

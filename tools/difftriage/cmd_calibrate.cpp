@@ -1,0 +1,120 @@
+// difftriage calibrate --model M --data CALIB --out M2 — sets the keep/veto operating point of a
+// trained model from a labelled calibration set (never the test set): the hit threshold below
+// which `classify` vetoes a frame, and the uncertainty band in which it keeps and flags it.
+// The work is in difftriage::evaluate (calibrate.h); the weights are copied unchanged.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "difftriage/core/error.h"
+#include "difftriage/dataset/dataset.h"
+#include "difftriage/evaluate/calibrate.h"
+#include "difftriage/evaluate/model_eval.h"
+#include "difftriage/models/checkpoint.h"
+
+namespace difftriage::cli {
+namespace {
+
+struct CalibrateArgs {
+  std::string model, data, out;
+  evaluate::ModelEvalOptions eval;
+  evaluate::VetoCalibrationOptions calibration;
+  double band = -1;  // < 0: unset (the veto point)
+  std::string command;
+};
+
+std::string percent(int64_t k, int64_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %%", n > 0 ? 100.0 * static_cast<double>(k) / n : 0.0);
+  return buf;
+}
+
+void run_calibrate(CalibrateArgs& a) {
+  if (a.band >= 0) a.calibration.band = a.band;
+  const auto ds = dataset::load_dataset(a.data);
+  DT_CHECK(!ds.samples.empty(), FormatError, a.data, ": the label files list no images");
+  auto loaded = models::load_checkpoint(a.model);
+  const auto preds = evaluate::predict_dataset(a.model, ds, a.eval);
+  for (const auto& f : preds.frames) {
+    if (!f.ok()) std::fprintf(stderr, "difftriage: warning: %s (left out)\n", f.error.c_str());
+  }
+  const auto c = evaluate::calibrate_veto(preds, a.calibration);
+  evaluate::apply_veto_calibration(
+      loaded.metadata, c,
+      {{"data", a.data}, {"model", a.model}, {"command", a.command},
+       {"keep_fraction", a.calibration.keep_fraction}});
+  make_output_dir(a.out);
+  models::save_checkpoint(a.out, loaded.model, loaded.metadata);
+  std::printf(
+      "calibration set %s: %lld crystal frame(s), %lld blank(s), %lld left out\n"
+      "veto point (keep >= %g of crystal frames): p_hit %.6g\n"
+      "hit threshold %.6g, uncertainty band %.6g: veto p_hit < %.6g, keep flagged uncertain "
+      "below %.6g\n"
+      "on this set: crystal frames kept %lld/%lld (%lld uncertain), blanks vetoed %lld/%lld "
+      "(%s), %lld uncertain\n"
+      "wrote %s\n",
+      a.data.c_str(), static_cast<long long>(c.n_crystal), static_cast<long long>(c.n_blank),
+      static_cast<long long>(c.n_skipped), a.calibration.keep_fraction, c.point.threshold,
+      c.hit_threshold, c.uncertainty_band, c.hit_threshold - c.uncertainty_band,
+      c.hit_threshold + c.uncertainty_band,
+      static_cast<long long>(c.n_crystal - c.n_crystal_vetoed),
+      static_cast<long long>(c.n_crystal), static_cast<long long>(c.n_crystal_uncertain),
+      static_cast<long long>(c.n_blank_vetoed), static_cast<long long>(c.n_blank),
+      percent(c.n_blank_vetoed, c.n_blank).c_str(), static_cast<long long>(c.n_blank_uncertain),
+      models::checkpoint_files(a.out).sidecar.string().c_str());
+}
+
+}  // namespace
+
+void register_calibrate(CLI::App& root) {
+  auto a = std::make_shared<CalibrateArgs>();
+  CLI::App* cmd = root.add_subcommand(
+      "calibrate",
+      "Set a trained model's keep/veto operating point from a labelled calibration set (not the "
+      "test set): classify vetoes a frame only when p_hit is below the veto point, and keeps "
+      "frames just above it flagged uncertain. Writes the model, weights unchanged, to --out");
+  cmd->add_option("--model", a->model, "Checkpoint to calibrate (folder with model.pt + model.json)")
+      ->required();
+  cmd->add_option("--data", a->data,
+                  "Calibration dataset folder (multiclasses.txt and/or categories1.txt) with "
+                  "crystal frames and blanks")
+      ->required();
+  cmd->add_option("--out", a->out,
+                  "Output checkpoint folder (created if missing; may be --model itself)")
+      ->required();
+  cmd->add_option("--keep-fraction", a->calibration.keep_fraction,
+                  "Share of the calibration set's crystal frames the veto must keep, in (0, 1]")
+      ->check(CLI::Range(1e-9, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--band", a->band,
+                  "Half-width of the uncertainty band around the hit threshold, in [0, 1) "
+                  "(default: the veto point itself, so frames with p_hit in [t, 3t) are kept and "
+                  "flagged uncertain). It also flags label probabilities this close to their "
+                  "thresholds");
+  cmd->add_option("--threads", a->eval.n_threads, "Torch compute threads")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--workers", a->eval.n_workers, "Image decoding threads (0 = inline)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  cmd->add_option("--batch", a->eval.batch_size, "Frames per forward pass")
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}))
+      ->capture_default_str();
+  cmd->callback([a, cmd] {
+    a->command = "difftriage calibrate";
+    for (const auto* opt : cmd->get_options()) {
+      if (opt->count() == 0 || opt->get_name() == "--help") continue;
+      a->command += " " + opt->get_name();
+      for (const auto& r : opt->results()) a->command += " " + r;
+    }
+    run_calibrate(*a);
+  });
+}
+
+}  // namespace difftriage::cli
