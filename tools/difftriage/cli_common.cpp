@@ -4,6 +4,8 @@
 #include <ctime>
 #include <system_error>
 
+#include <CLI/CLI.hpp>
+
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
 #include "difftriage/version.h"
@@ -30,6 +32,17 @@ void write_run_json(const std::filesystem::path& dir, const std::string& command
                         {"git_hash", kGitHash},
                         {"created_utc", stamp}};
   write_file_atomically(dir / "run.json", run.dump(2) + "\n");
+}
+
+std::string command_line(const CLI::App& command) {
+  std::string line = "difftriage " + command.get_name();
+  for (const auto* opt : command.get_options()) {
+    if (opt->count() == 0 || opt->get_name() == "--help") continue;
+    line += " " + opt->get_name();
+    if (opt->get_expected_max() == 0) continue;  // a flag: its name says it all
+    for (const auto& r : opt->results()) line += " " + r;
+  }
+  return line;
 }
 
 }  // namespace difftriage::cli

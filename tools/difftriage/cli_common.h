@@ -6,6 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+namespace CLI {
+class App;
+}
+
 namespace difftriage::cli {
 
 /// Exit codes of the CLI (DESIGN.md).
@@ -25,5 +29,9 @@ void make_output_dir(const std::filesystem::path& dir);
 /// Writes `dir/run.json` atomically: command, resolved options, version, git hash.
 void write_run_json(const std::filesystem::path& dir, const std::string& command,
                     const nlohmann::json& options);
+
+/// The command line of a parsed subcommand, for provenance: "difftriage <name>", then each
+/// option given with its values (flags by name alone), in declaration order.
+std::string command_line(const CLI::App& command);
 
 }  // namespace difftriage::cli

@@ -107,12 +107,7 @@ void register_calibrate(CLI::App& root) {
       ->check(CLI::Range(int64_t{1}, int64_t{65536}))
       ->capture_default_str();
   cmd->callback([a, cmd] {
-    a->command = "difftriage calibrate";
-    for (const auto* opt : cmd->get_options()) {
-      if (opt->count() == 0 || opt->get_name() == "--help") continue;
-      a->command += " " + opt->get_name();
-      for (const auto& r : opt->results()) a->command += " " + r;
-    }
+    a->command = command_line(*cmd);
     run_calibrate(*a);
   });
 }

@@ -284,17 +284,7 @@ void register_train(CLI::App& root) {
   cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
   cmd->get_option("--augment")->excludes("--no-augment");
   cmd->callback([a, cmd] {
-    a->command = "difftriage train";
-    for (const auto* opt : cmd->get_options()) {
-      if (opt->count() == 0 || opt->get_name() == "--help") continue;
-      a->command += " " + opt->get_name();
-      static const char* const kFlags[] = {"--augment", "--no-augment", "--resume", "--cache",
-                                           "--tune-thresholds", "--no-plots", "--quiet"};
-      if (std::find(std::begin(kFlags), std::end(kFlags), opt->get_name()) != std::end(kFlags)) {
-        continue;  // a flag: its name says it all
-      }
-      for (const auto& r : opt->results()) a->command += " " + r;
-    }
+    a->command = command_line(*cmd);
     run_train(*a);
   });
 }
