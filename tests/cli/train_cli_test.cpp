@@ -75,9 +75,20 @@ TEST(TrainCli, SimulateTrainEvaluate) {
   r = run_cli({"calibrate", "--model", run + "/model", "--data", data, "--out", calibrated,
                "--keep-fraction", "2"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = run_cli({"calibrate", "--model", run + "/model", "--data", data, "--out", calibrated,
+               "--band", "-0.5"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
   r = run_cli({"calibrate", "--model", (tmp / "nothing").string(), "--data", data, "--out",
                calibrated});
   EXPECT_EQ(r.exit_code, 3) << r.err;
+  // An unreadable frame is named and left out; the model is still written, the exit code is 3.
+  { std::ofstream(fs::path(data) / "fake_00003.pgm", std::ios::trunc) << "P5\n"; }
+  const std::string partial = (tmp / "partial").string();
+  r = run_cli({"calibrate", "--model", run + "/model", "--data", data, "--out", partial});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("fake_00003.pgm"), std::string::npos) << r.err;
+  const auto part = nlohmann::json::parse(testing::read_bytes(fs::path(partial) / "model.json"));
+  EXPECT_EQ(part["provenance"]["veto_calibration"]["skipped"], 1);
 }
 
 TEST(TrainCli, BadFlagsExitTwoMissingModelExitsThree) {

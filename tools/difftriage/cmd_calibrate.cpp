@@ -41,9 +41,6 @@ void run_calibrate(CalibrateArgs& a) {
   DT_CHECK(!ds.samples.empty(), FormatError, a.data, ": the label files list no images");
   auto loaded = models::load_checkpoint(a.model);
   const auto preds = evaluate::predict_dataset(a.model, ds, a.eval);
-  for (const auto& f : preds.frames) {
-    if (!f.ok()) std::fprintf(stderr, "difftriage: warning: %s (left out)\n", f.error.c_str());
-  }
   const auto c = evaluate::calibrate_veto(preds, a.calibration);
   evaluate::apply_veto_calibration(
       loaded.metadata, c,
@@ -68,6 +65,20 @@ void run_calibrate(CalibrateArgs& a) {
       static_cast<long long>(c.n_blank_vetoed), static_cast<long long>(c.n_blank),
       percent(c.n_blank_vetoed, c.n_blank).c_str(), static_cast<long long>(c.n_blank_uncertain),
       models::checkpoint_files(a.out).sidecar.string().c_str());
+  // As evaluate: unreadable frames are named and make the exit code 3, after writing.
+  int64_t n_errors = 0;
+  for (const auto& f : preds.frames) {
+    if (f.ok()) continue;
+    ++n_errors;
+    std::fprintf(stderr, "difftriage: error: %s\n", f.error.c_str());
+  }
+  if (n_errors > 0) {
+    std::fprintf(stderr,
+                 "difftriage: error: %lld frame(s) of %s could not be read; the calibration "
+                 "above leaves them out\n",
+                 static_cast<long long>(n_errors), a.data.c_str());
+    throw ExitRequest{kExitData};
+  }
 }
 
 }  // namespace
@@ -78,7 +89,8 @@ void register_calibrate(CLI::App& root) {
       "calibrate",
       "Set a trained model's keep/veto operating point from a labelled calibration set (not the "
       "test set): classify vetoes a frame only when p_hit is below the veto point, and keeps "
-      "frames just above it flagged uncertain. Writes the model, weights unchanged, to --out");
+      "frames just above it flagged uncertain. Writes the model, weights unchanged, to --out. "
+      "Exit 3 (after writing) if a frame could not be read");
   cmd->add_option("--model", a->model, "Checkpoint to calibrate (folder with model.pt + model.json)")
       ->required();
   cmd->add_option("--data", a->data,
@@ -96,7 +108,8 @@ void register_calibrate(CLI::App& root) {
                   "Half-width of the uncertainty band around the hit threshold, in [0, 1) "
                   "(default: the veto point itself, so frames with p_hit in [t, 3t) are kept and "
                   "flagged uncertain). It also flags label probabilities this close to their "
-                  "thresholds");
+                  "thresholds")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--threads", a->eval.n_threads, "Torch compute threads")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
