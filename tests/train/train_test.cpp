@@ -181,13 +181,19 @@ TEST(Loader, BatchesDoNotDependOnWorkerCount) {
   for (size_t i = 0; i < runs[0].size(); ++i) EXPECT_TRUE(torch::equal(runs[0][i], runs[1][i]));
 }
 
-TEST(Train, OverfitsThirtyTwoFramesOnBlankVersusCrystal) {
-  testing::TempDir tmp;
-  auto o = small_options(tmp / "run", {"blank"});
+// The overfit task: a blank head on the 32 hit-finding fixture frames, 12 epochs, no augmentation.
+train::TrainOptions overfit_options(const fs::path& out) {
+  auto o = small_options(out, {"blank"});
   o.data = {fixture().hits};
   o.epochs = 12;
   o.lr = 3e-3;
   o.augment = false;
+  return o;
+}
+
+TEST(Train, OverfitsThirtyTwoFramesOnBlankVersusCrystal) {
+  testing::TempDir tmp;
+  auto o = overfit_options(tmp / "run");
   o.cache = true;
   const auto r = train::train_model(o);
   EXPECT_TRUE(r.cache_used);
@@ -421,11 +427,7 @@ TEST(Train, DeviceFlagResolvesAndCudaWithoutAGpuIsAConfigError) {
 TEST(Train, CudaRunLearnsSavesCpuCheckpointsAndResumes) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   testing::TempDir tmp;
-  auto o = small_options(tmp / "run", {"blank"});
-  o.data = {fixture().hits};
-  o.epochs = 12;
-  o.lr = 3e-3;
-  o.augment = false;
+  auto o = overfit_options(tmp / "run");
   o.device = "cuda";
   const auto r = train::train_model(o);
   EXPECT_EQ(r.device, "cuda");

@@ -45,4 +45,16 @@ std::string command_line(const CLI::App& command) {
   return line;
 }
 
+void add_inference_options(CLI::App& command, int& threads, int& workers, int64_t& batch) {
+  command.add_option("--threads", threads, "Torch compute threads")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  command.add_option("--workers", workers, "Image decoding threads (0 = inline)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  command.add_option("--batch", batch, "Frames per forward pass")
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}))
+      ->capture_default_str();
+}
+
 }  // namespace difftriage::cli

@@ -1,6 +1,7 @@
 // Helpers shared by the subcommands: exit codes, output folders, run.json provenance.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -33,5 +34,9 @@ void write_run_json(const std::filesystem::path& dir, const std::string& command
 /// The command line of a parsed subcommand, for provenance: "difftriage <name>", then each
 /// option given with its values (flags by name alone), in declaration order.
 std::string command_line(const CLI::App& command);
+
+/// --threads (Torch compute threads), --workers (decoding threads) and --batch (frames per
+/// forward pass) of the commands that run a model over a dataset, with their ranges.
+void add_inference_options(CLI::App& command, int& threads, int& workers, int64_t& batch);
 
 }  // namespace difftriage::cli

@@ -110,15 +110,7 @@ void register_calibrate(CLI::App& root) {
                   "flagged uncertain). It also flags label probabilities this close to their "
                   "thresholds")
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--threads", a->eval.n_threads, "Torch compute threads")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  cmd->add_option("--workers", a->eval.n_workers, "Image decoding threads (0 = inline)")
-      ->check(CLI::Range(0, 256))
-      ->capture_default_str();
-  cmd->add_option("--batch", a->eval.batch_size, "Frames per forward pass")
-      ->check(CLI::Range(int64_t{1}, int64_t{65536}))
-      ->capture_default_str();
+  add_inference_options(*cmd, a->eval.n_threads, a->eval.n_workers, a->eval.batch_size);
   cmd->callback([a, cmd] {
     a->command = command_line(*cmd);
     run_calibrate(*a);

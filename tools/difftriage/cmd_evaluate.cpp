@@ -98,15 +98,8 @@ void register_evaluate(CLI::App& root) {
   cmd->add_option("--data", a->data, "Dataset folder (multiclasses.txt and/or categories1.txt)")
       ->required();
   cmd->add_option("--out", a->out, "Output folder (created if missing)")->required();
-  cmd->add_option("--threads", a->options.n_threads, "Torch compute threads")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  cmd->add_option("--workers", a->options.n_workers, "Image decoding threads (0 = inline)")
-      ->check(CLI::Range(0, 256))
-      ->capture_default_str();
-  cmd->add_option("--batch", a->options.batch_size, "Frames per forward pass")
-      ->check(CLI::Range(int64_t{1}, int64_t{65536}))
-      ->capture_default_str();
+  add_inference_options(*cmd, a->options.n_threads, a->options.n_workers,
+                        a->options.batch_size);
   cmd->add_option("--keep-fraction", a->options.veto.keep_fraction,
                   "Veto operating point: share of crystal frames to keep, in (0, 1]")
       ->check(CLI::Range(1e-9, 1.0))
