@@ -277,7 +277,8 @@ LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
            "mosaic_loss: expected 'mse' or 'l1', got '", options.mosaic_loss, "'");
   LossResult result;
   // On the outputs' device (CPU or the training GPU); every target must be there too.
-  const auto device = outputs.empty() ? torch::Device(torch::kCPU) : outputs.begin()->second.device();
+  const auto device =
+      outputs.empty() ? torch::Device(torch::kCPU) : outputs.begin()->second.device();
   result.total = torch::zeros({}, torch::dtype(torch::kFloat32).device(device));
   for (const auto& [name, y] : outputs) {
     const auto it = targets.find(name);

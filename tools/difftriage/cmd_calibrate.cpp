@@ -91,7 +91,8 @@ void register_calibrate(CLI::App& root) {
       "test set): classify vetoes a frame only when p_hit is below the veto point, and keeps "
       "frames just above it flagged uncertain. Writes the model, weights unchanged, to --out. "
       "Exit 3 (after writing) if a frame could not be read");
-  cmd->add_option("--model", a->model, "Checkpoint to calibrate (folder with model.pt + model.json)")
+  cmd->add_option("--model", a->model,
+                  "Checkpoint to calibrate (folder with model.pt + model.json)")
       ->required();
   cmd->add_option("--data", a->data,
                   "Calibration dataset folder (multiclasses.txt and/or categories1.txt) with "

@@ -3,7 +3,6 @@
 // writes run.json.
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <cmath>
