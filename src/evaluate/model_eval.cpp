@@ -144,6 +144,8 @@ ModelPredictions predict_dataset(const fs::path& model, const dataset::Dataset& 
           }
         } else if (h == models::kMosaicHead) {
           f.mosaic = row(h);
+        } else if (h == models::kSpotsHead) {
+          f.log_bright_spots = row(h)[0];
         } else {
           f.binary[h] = row(h)[0];
         }
@@ -191,7 +193,8 @@ ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
         }
         add_binary(models::kLabelNames[j], meta.threshold(models::kLabelNames[j]));
       }
-    } else if (h != models::kQualityHead && h != models::kMosaicHead) {
+    } else if (h != models::kQualityHead && h != models::kMosaicHead &&
+               h != models::kSpotsHead) {
       size_t j = 0;
       while (j < 6 && h != models::kLabelNames[j]) ++j;
       if (j == 6) continue;
@@ -251,6 +254,15 @@ ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
     if (!t1.empty()) report.mosaic1 = evaluate_regression(t1, p1);
     if (!t2.empty()) report.mosaic2 = evaluate_regression(t2, p2);
   }
+  if (has_head(meta.heads, models::kSpotsHead)) {
+    std::vector<double> t, p;
+    for (const auto& f : preds.frames) {
+      if (!f.ok() || !f.truth_bright_spots || !f.log_bright_spots) continue;
+      t.push_back(std::log10(1.0 + static_cast<double>(*f.truth_bright_spots)));
+      p.push_back(*f.log_bright_spots);
+    }
+    if (!t.empty()) report.bright_spots = evaluate_regression(t, p);
+  }
   return report;
 }
 
@@ -266,7 +278,8 @@ nlohmann::json to_json(const ModelEvalReport& r) {
           {"veto_visible", r.veto_visible ? to_json(*r.veto_visible) : nlohmann::json()},
           {"quality", r.quality ? to_json(*r.quality) : nlohmann::json()},
           {"mosaic1", r.mosaic1 ? to_json(*r.mosaic1) : nlohmann::json()},
-          {"mosaic2", r.mosaic2 ? to_json(*r.mosaic2) : nlohmann::json()}};
+          {"mosaic2", r.mosaic2 ? to_json(*r.mosaic2) : nlohmann::json()},
+          {"bright_spots", r.bright_spots ? to_json(*r.bright_spots) : nlohmann::json()}};
 }
 
 nlohmann::json to_json(const FramePrediction& f, const models::ModelMetadata& meta) {
@@ -281,6 +294,9 @@ nlohmann::json to_json(const FramePrediction& f, const models::ModelMetadata& me
     j["labels"] = f.label_predictions;
   }
   if (!f.mosaic.empty()) j["mosaic"] = f.mosaic;
+  if (f.log_bright_spots) {
+    j["bright_spots"] = std::max(0.0, std::pow(10.0, static_cast<double>(*f.log_bright_spots)) - 1.0);
+  }
   if (!f.binary.empty()) j["binary"] = f.binary;
   j["p_hit"] = json_number(f.hit_probability);
   nlohmann::json truth_labels = nlohmann::json::array();
@@ -311,6 +327,7 @@ std::string format_model_eval(const ModelEvalReport& r) {
   std::vector<std::pair<std::string, RegressionMetrics>> reg;
   if (r.mosaic1) reg.emplace_back("mosaic1 (crystal frames)", *r.mosaic1);
   if (r.mosaic2) reg.emplace_back("mosaic2 (multilattice frames)", *r.mosaic2);
+  if (r.bright_spots) reg.emplace_back("log10(1 + bright spots)", *r.bright_spots);
   if (!reg.empty()) s += "\n" + format_regression_table(reg);
   if (r.veto) {
     s += "\nhit score: " + r.hit_score + "\n";

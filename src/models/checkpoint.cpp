@@ -6,6 +6,7 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -253,6 +254,8 @@ std::vector<Prediction> to_predictions(const HeadOutputs& probs, int64_t n,
         }
       } else if (name == kMosaicHead) {
         p.mosaic = row(t, i);
+      } else if (name == kSpotsHead) {
+        p.bright_spots = std::max(0.0, std::pow(10.0, static_cast<double>(row(t, i).at(0))) - 1.0);
       } else {
         const float prob = row(t, i).at(0);
         p.binary[name] = prob;

@@ -65,10 +65,10 @@ int head_output_size(const std::string& name) {
   if (name == kQualityHead) return static_cast<int>(kQualityClassNames.size());
   if (name == kLabelsHead) return static_cast<int>(kLabelNames.size());
   if (name == kMosaicHead) return 2;
-  if (is_label_name(name)) return 1;
+  if (name == kSpotsHead || is_label_name(name)) return 1;
   throw ConfigError(detail::concat(
       "heads: unknown head '", name,
-      "' (accepted: quality, labels, mosaic, blank, photo1, photo2, multilattice, ice, badice)"));
+      "' (accepted: quality, labels, mosaic, spots, blank, photo1, photo2, multilattice, ice, badice)"));
 }
 
 ArchitectureConfig default_architecture(const std::string& name) {

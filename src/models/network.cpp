@@ -202,6 +202,7 @@ HeadOutputs to_probabilities(const HeadOutputs& outputs) {
   for (const auto& [name, y] : outputs) {
     if (name == kQualityHead) probs.emplace(name, torch::softmax(y, 1));
     else if (name == kMosaicHead) probs.emplace(name, y);
+    else if (name == kSpotsHead) probs.emplace(name, y.clamp_min(0.0));  // log10(1 + count) ≥ 0
     else probs.emplace(name, torch::sigmoid(y));
   }
   return probs;
@@ -305,6 +306,10 @@ LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
       target = torch::where(mask > 0, target, torch::zeros_like(target));
       if (name == kMosaicHead) {
         loss = options.mosaic_loss == "l1" ? (y - target).abs() : (y - target).square();
+      } else if (name == kSpotsHead) {
+        // Huber on log10 counts: quadratic within a factor of 10, so one frame whose count the
+        // network misses by decades cannot dominate a batch.
+        loss = F::huber_loss(y, target, F::HuberLossFuncOptions().reduction(torch::kNone).delta(1.0));
       } else {
         auto opts = F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone);
         if (name == kLabelsHead && options.labels_pos_weight.defined()) {

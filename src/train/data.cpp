@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "difftriage/core/error.h"
+#include "difftriage/dataset/sidecar.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/model_info.h"
 #include "../core/ordered_pipeline.h"
@@ -60,6 +61,17 @@ std::vector<FrameRecord> load_records(const std::vector<std::filesystem::path>& 
                std::make_move_iterator(part.end()));
   }
   return all;
+}
+
+size_t attach_bright_spots(std::vector<FrameRecord>& records) {
+  size_t n = 0;
+  for (auto& r : records) {
+    if (const auto truth = dataset::read_sidecar_truth(r.path)) {
+      r.log_bright_spots = static_cast<float>(std::log10(1.0 + static_cast<double>(truth->bright_spots)));
+      ++n;
+    }
+  }
+  return n;
 }
 
 uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b) noexcept {
@@ -272,6 +284,16 @@ models::Targets make_targets(const std::vector<FrameRecord>& records,
         const auto& r = records[indices[i]];
         tp[i] = r.quality >= 0 ? r.quality : 0;
         mp[i] = r.quality >= 0 ? 1.0f : 0.0f;
+      }
+    } else if (h == models::kSpotsHead) {
+      t.target = torch::empty({b, 1}, torch::kFloat32);
+      t.mask = torch::empty({b, 1}, torch::kFloat32);
+      auto* tp = t.target.data_ptr<float>();
+      auto* mp = t.mask.data_ptr<float>();
+      for (int64_t i = 0; i < b; ++i) {
+        const auto& r = records[indices[i]];
+        tp[i] = r.log_bright_spots.value_or(0.0f);
+        mp[i] = r.log_bright_spots ? 1.0f : 0.0f;
       }
     } else if (h == models::kLabelsHead || h == models::kMosaicHead) {
       const int64_t k = h == models::kLabelsHead ? 6 : 2;

@@ -438,6 +438,12 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
     }
   }
   DT_CHECK(!train_records.empty(), FormatError, "--data: no training frame left after the split");
+  if (has_head(heads, models::kSpotsHead)) {
+    DT_CHECK(attach_bright_spots(train_records) > 0, FormatError,
+             "--heads spots: no training frame has a simulator sidecar (NAME.json with "
+             "stats.n_bright beside the image) to learn the bright-spot count from");
+    attach_bright_spots(val_records);
+  }
 
   // ---- model ----
   const torch::Device device(resolve_device(o.device));

@@ -21,7 +21,9 @@
 #include "difftriage/evaluate/model_eval.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"
+#include "difftriage/models/classifier.h"
 #include "difftriage/simulate/simulate.h"
+#include "difftriage/simulate/truth.h"
 #include "difftriage/train/data.h"
 #include "difftriage/train/train.h"
 #include "support/test_support.h"
@@ -34,7 +36,7 @@ enum class LabelFiles { kMultilabel, kQuality, kBoth };
 
 // Writes `count` simulated 128² frames (full frame 256²) and their label files to `dir`.
 void make_dataset(const fs::path& dir, int count, uint64_t seed, const simulate::Mix& mix,
-                  LabelFiles files) {
+                  LabelFiles files, bool sidecars = false) {
   fs::create_directories(dir);
   simulate::SimulateOptions so;
   so.scene.output_size = 128;
@@ -47,6 +49,10 @@ void make_dataset(const fs::path& dir, int count, uint64_t seed, const simulate:
     const auto f = simulate::simulate_frame(so, i);
     const std::string file = simulate::frame_file_stem(i) + ".pgm";
     io::write_pgm(dir / file, f.image.view());
+    if (sidecars) {
+      std::ofstream(dir / (simulate::frame_file_stem(i) + ".json"))
+          << simulate::frame_truth_json(f).dump();
+    }
     const auto& l = f.labels;
     dataset::MultiLabelRow row;
     row.file = file;
@@ -277,6 +283,72 @@ TEST(Train, MosaicTwoIsTrainedOnlyOnMultilatticeFrames) {
   }
   EXPECT_GT(n_multilattice, 0);
   EXPECT_LT(n_multilattice, static_cast<int64_t>(records.size()));
+}
+
+// The spots head: its target is log10(1 + stats.n_bright) of the frame's sidecar, masked where
+// there is none; it learns the count and evaluate scores it.
+TEST(Train, SpotsHeadLearnsTheBrightSpotCountFromSidecars) {
+  testing::TempDir tmp;
+  const fs::path dir = tmp / "counted";
+  make_dataset(dir, 24, 6, blank_or_crystal_mix(), LabelFiles::kMultilabel, /*sidecars=*/true);
+  fs::remove(dir / "fake_00024.json");
+
+  auto records = train::load_records({dir});
+  EXPECT_EQ(train::attach_bright_spots(records), 23u);
+  int n_with_spots = 0;
+  for (const auto& r : records) {
+    if (r.file == "fake_00024.pgm") {
+      EXPECT_FALSE(r.log_bright_spots.has_value());
+      continue;
+    }
+    std::ifstream in(dir / (r.path.stem().string() + ".json"));
+    const auto n = nlohmann::json::parse(in).at("stats").at("n_bright").get<int64_t>();
+    n_with_spots += n > 0;
+    ASSERT_TRUE(r.log_bright_spots.has_value()) << r.file;
+    EXPECT_FLOAT_EQ(*r.log_bright_spots, static_cast<float>(std::log10(1.0 + n))) << r.file;
+  }
+  EXPECT_GT(n_with_spots, 5);
+  std::vector<size_t> idx(records.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  const auto t = train::make_targets(records, idx, {"spots"}).at("spots");
+  EXPECT_EQ(t.mask.sum().item<float>(), 23.0f);
+  EXPECT_EQ(t.mask[23][0].item<float>(), 0.0f);
+
+  auto o = small_options(tmp / "run", {"blank", "spots"});
+  o.data = {dir};
+  o.epochs = 12;
+  o.lr = 3e-3;
+  o.augment = false;
+  const auto r = train::train_model(o);
+  const double first = r.history.front().train_head_loss.at("spots");
+  const double last = r.history.back().train_head_loss.at("spots");
+  EXPECT_LT(last, 0.5 * first) << first << " -> " << last;
+
+  evaluate::ModelEvalOptions eo;
+  const auto preds = evaluate::predict_dataset(r.best_checkpoint, dataset::load_dataset(dir), eo);
+  const auto report = evaluate::evaluate_predictions(preds, eo);
+  ASSERT_TRUE(report.bright_spots.has_value());
+  EXPECT_EQ(report.bright_spots->n, 23);
+  EXPECT_GT(report.bright_spots->r2, 0.5) << evaluate::format_model_eval(report);
+  for (const auto& f : preds.frames) {
+    ASSERT_TRUE(f.log_bright_spots.has_value());
+    EXPECT_GE(*f.log_bright_spots, 0.0f);
+  }
+  EXPECT_TRUE(evaluate::to_json(preds.frames[0], preds.metadata).contains("bright_spots"));
+  const auto classified =
+      models::Classifier::load(r.best_checkpoint).classify(io::read_image(dir / "fake_00001.pgm"));
+  ASSERT_TRUE(classified.bright_spots.has_value());
+  EXPECT_NEAR(std::log10(1.0 + *classified.bright_spots), *preds.frames[0].log_bright_spots, 1e-4);
+
+  // Without any sidecar the head cannot learn: a clear error naming the flag.
+  auto no_sidecars = small_options(tmp / "run2", {"spots"});
+  no_sidecars.data = {fixture().hits};
+  try {
+    (void)train::train_model(no_sidecars);
+    ADD_FAILURE() << "expected a FormatError";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("--heads spots"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Train, TransferFreezesTheFirstBlocks) {

@@ -203,8 +203,9 @@ void register_train(CLI::App& root) {
   cmd->add_option("--out", a->out, "Run folder (created if missing)")->required();
   cmd->add_option("--arch", a->arch, "Network: compact or vgg16")->capture_default_str();
   cmd->add_option("--heads", a->heads,
-                  "Comma-separated heads: quality, labels, mosaic, and/or binary heads named by "
-                  "a label (blank, photo1, photo2, multilattice, ice, badice)")
+                  "Comma-separated heads: quality, labels, mosaic, spots (log10 of the "
+                  "bright-spot count, learned from simulator sidecars), and/or binary heads "
+                  "named by a label (blank, photo1, photo2, multilattice, ice, badice)")
       ->capture_default_str();
   cmd->add_option("--widths", a->widths,
                   "Channels per trunk block, comma-separated (default: the architecture's)")

@@ -54,6 +54,7 @@ struct FramePrediction {
   std::vector<float> label_probabilities;    ///< 6 (sigmoids)
   std::vector<uint8_t> label_predictions;    ///< p ≥ threshold of the label, per label
   std::vector<float> mosaic;                 ///< 2 (mosaic1, mosaic2) in [0, 1]
+  std::optional<float> log_bright_spots;     ///< spots head: log10(1 + count) estimate
   std::map<std::string, float> binary;       ///< binary head → probability
   double hit_probability = 0;                ///< see the header comment; NaN if no head gives it
   // Truth (unset when the label files do not tell).
@@ -107,6 +108,8 @@ struct ModelEvalReport {
   std::optional<MulticlassMetrics> quality;
   std::optional<RegressionMetrics> mosaic1;  ///< frames with a crystal
   std::optional<RegressionMetrics> mosaic2;  ///< multilattice frames
+  /// spots head: log10(1 + bright spots) against the sidecar's count, frames with a sidecar.
+  std::optional<RegressionMetrics> bright_spots;
 };
 
 /// Evaluates predictions. Pure. @throws ConfigError for an invalid veto keep fraction.
@@ -116,10 +119,12 @@ struct ModelEvalReport {
 /// metrics.json: {"n_frames", "n_errors", "hit_score", "labels": {name: BinaryMetrics},
 /// "hit": BinaryMetrics|null, "veto": VetoPoint|null, "veto_visible": VetoPoint|null,
 /// "quality": MulticlassMetrics|null,
-/// "mosaic1": RegressionMetrics|null, "mosaic2": ...}. NaN → null.
+/// "mosaic1": RegressionMetrics|null, "mosaic2": ..., "bright_spots": ... (log10(1 + count))}.
+/// NaN → null.
 [[nodiscard]] nlohmann::json to_json(const ModelEvalReport& report);
 /// One predictions.jsonl object: {"file", "path", "error", "quality_probabilities", "quality",
-/// "label_probabilities", "labels" (predicted 0/1), "mosaic", "binary", "p_hit",
+/// "label_probabilities", "labels" (predicted 0/1), "mosaic", "bright_spots" (spots head:
+/// 10^estimate − 1), "binary", "p_hit",
 /// "truth": {"labels" (null per unknown label), "quality", "mosaic", "has_crystal",
 /// "bright_spots" (null without a sidecar)}}.
 [[nodiscard]] nlohmann::json to_json(const FramePrediction& frame,

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,9 +47,13 @@ inline constexpr std::array<const char*, 5> kQualityClassNames = {"blank", "noxt
 inline constexpr const char* kQualityHead = "quality";  ///< [N,5] logits, softmax
 inline constexpr const char* kLabelsHead = "labels";    ///< [N,6] logits, sigmoids
 inline constexpr const char* kMosaicHead = "mosaic";    ///< [N,2] in [0,1] (sigmoid applied)
+/// [N,1] log10(1 + bright-spot count), linear: the number of reflections above the simulator's
+/// bright-spot threshold (`stats.n_bright`), the count the quality classes are cut from. Trained
+/// only on frames with a sidecar; an auxiliary output for quality.
+inline constexpr const char* kSpotsHead = "spots";
 
-/// Number of outputs of head `name`: 5 (quality), 6 (labels), 2 (mosaic) or 1 (a binary head
-/// named by one of kLabelNames). @throws ConfigError naming option `heads` for an unknown name.
+/// Number of outputs of head `name`: 5 (quality), 6 (labels), 2 (mosaic) or 1 (spots, or a
+/// binary head named by one of kLabelNames). @throws ConfigError naming option `heads` for an unknown name.
 int head_output_size(const std::string& name);
 
 /// Network hyperparameters. `name` is "vgg16" or "compact"; the other fields have per-architecture
@@ -192,6 +197,8 @@ struct Prediction {
   std::vector<float> label_probabilities;    ///< 6 sigmoids (labels head)
   std::vector<Decision> label_decisions;     ///< per label, thresholds + uncertainty band
   std::vector<float> mosaic;                 ///< 2 values in [0,1] (mosaic head)
+  /// Estimated bright-spot count, 10^spots − 1 ≥ 0 (spots head); unset without it.
+  std::optional<double> bright_spots;
   std::map<std::string, float> binary;       ///< binary head name → probability
   bool uncertain = false;                    ///< any decision is kUncertain
 };

@@ -22,8 +22,8 @@
 ///    the max keeps their evidence.
 /// Heads (each Linear → ReLU → [Dropout] → Linear on the pooled features):
 ///  quality [N,5] logits (softmax), labels [N,6] logits (sigmoids, order of kLabelNames),
-///  mosaic [N,2] in [0,1] (sigmoid applied in forward), binary heads named by a label [N,1]
-///  logits (sigmoid). All float32.
+///  mosaic [N,2] in [0,1] (sigmoid applied in forward), spots [N,1] log10(1 + bright spots)
+///  (linear), binary heads named by a label [N,1] logits (sigmoid). All float32.
 #pragma once
 
 #include <cstdint>
@@ -102,7 +102,8 @@ TriageNet make_network(const ModelMetadata& metadata);
 /// Same as model->freeze_blocks(k). Not thread-safe with respect to `model`.
 void freeze_blocks(TriageNet& model, int64_t k);
 
-/// Softmax of quality, sigmoid of labels and binary heads, mosaic unchanged. Thread-safe.
+/// Softmax of quality, sigmoid of labels and binary heads, mosaic unchanged, spots clamped to
+/// ≥ 0 (a log10(1 + count) estimate, not a probability). Thread-safe.
 HeadOutputs to_probabilities(const HeadOutputs& outputs);
 
 /// Number of trainable + frozen parameters (not buffers). Thread-safe for a model not being

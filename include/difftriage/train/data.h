@@ -49,6 +49,9 @@ struct FrameRecord {
   bool mosaic2_known = false;
   /// Frame has a crystal (not blank): from labels (blank == 0) or quality (weak/good/strong).
   std::optional<bool> has_crystal;
+  /// Target of the `spots` head: log10(1 + stats.n_bright) from the frame's simulator sidecar;
+  /// unset for frames without one (see attach_bright_spots).
+  std::optional<float> log_bright_spots;
 };
 
 /// Options of load_records.
@@ -65,6 +68,11 @@ std::vector<FrameRecord> make_records(const dataset::Dataset& dataset,
 /// folder lists no image.
 std::vector<FrameRecord> load_records(const std::vector<std::filesystem::path>& folders,
                                       const RecordOptions& options = {});
+
+/// Sets `log_bright_spots` of every record whose image has a simulator sidecar
+/// (dataset::read_sidecar_truth); records without one are left unset. Returns how many were set.
+/// @throws FormatError / IoError naming a sidecar that exists but cannot be read.
+size_t attach_bright_spots(std::vector<FrameRecord>& records);
 
 /// Geometry-respecting augmentation of a preprocessed S×S input. Assumption: the preprocessor
 /// centres its square on the beam centre (or the frame centre when the detector metadata has
@@ -185,8 +193,8 @@ class BatchLoader {
 
 /// Targets of the rows `indices` of `records` for `heads` (the loader's target builder).
 /// Shapes: quality target [B] int64 + mask [B]; labels [B,6] float + mask [B,6]; mosaic [B,2]
-/// float + mask [B,2] (mosaic1: has_mosaic; mosaic2: mosaic2_known); binary heads [B] float +
-/// mask [B]. Pure.
+/// float + mask [B,2] (mosaic1: has_mosaic; mosaic2: mosaic2_known); spots [B,1] float + mask
+/// [B,1] (log_bright_spots); binary heads [B] float + mask [B]. Pure.
 models::Targets make_targets(const std::vector<FrameRecord>& records,
                              const std::vector<size_t>& indices,
                              const std::vector<std::string>& heads);
