@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "difftriage/core/error.h"
 #include "difftriage/simulate/detector.h"
@@ -85,6 +87,22 @@ FrameLabels labels_from_spec(const FrameSpec& spec, int64_t n_bright) {
 
 namespace {
 
+// Distinct output-frame pixels (full-frame pixel lround(x) binned by bin_factor) holding the
+// centre of a bright reflection (threshold ≤ 1).
+int64_t count_bright_output_pixels(const std::vector<Reflection>& reflections,
+                                   const std::vector<double>& thresholds, const FrameSpec& spec) {
+  const int64_t bin = std::max<int64_t>(spec.bin_factor, 1);
+  std::vector<std::pair<int64_t, int64_t>> pixels;
+  for (size_t i = 0; i < reflections.size(); ++i) {
+    if (thresholds[i] > 1.0) continue;
+    const int64_t fast = static_cast<int64_t>(std::lround(reflections[i].fast_px)) / bin;
+    const int64_t slow = static_cast<int64_t>(std::lround(reflections[i].slow_px)) / bin;
+    pixels.emplace_back(slow, fast);
+  }
+  std::sort(pixels.begin(), pixels.end());
+  return static_cast<int64_t>(std::unique(pixels.begin(), pixels.end()) - pixels.begin());
+}
+
 // `thresholds`: bright_thresholds() of `reflections` at their current photons (factor by which a
 // spot's photons must grow to be bright), computed once per frame and reused here.
 SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>& reflections,
@@ -96,6 +114,7 @@ SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>
   f.spec = spec;
   f.stats.n_reflections = static_cast<int64_t>(reflections.size());
   f.stats.n_bright = n_bright;
+  f.stats.n_bright_pixels = count_bright_output_pixels(reflections, thresholds, spec);
   for (const Reflection& r : reflections) f.stats.bragg_photons += r.photons;
   if (spec.ice.present) {
     double peak = 0.0;

@@ -110,6 +110,7 @@ nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
   const FrameStats& st = frame.stats;
   j["stats"] = {{"n_reflections", st.n_reflections},
                 {"n_bright", st.n_bright},
+                {"n_bright_pixels", st.n_bright_pixels},
                 {"n_drawn", st.n_drawn},
                 {"bragg_photons", st.bragg_photons},
                 {"background_photons", st.background_photons},

@@ -164,6 +164,29 @@ TEST(Simulate, TruthSidecarHoldsTheWholeScene) {
   EXPECT_TRUE(j["background"].contains("beamstop_radius_px"));
 }
 
+// n_bright_pixels: the bright reflections as the binned output frame can tell them apart.
+TEST(Simulate, BrightPixelsCountBrightReflectionsPerOutputPixel) {
+  SimulateOptions options;
+  options.seed = 21;
+  options.mix = Mix{};
+  options.mix.blank = options.mix.noxtal = options.mix.weak = options.mix.good = 0.0;
+  const SimulatedFrame binned = simulate_frame(options, 0);
+  options.scene.output_size = options.scene.full_size;  // bin factor 1: every full pixel
+  const SimulatedFrame full = simulate_frame(options, 0);
+  ASSERT_EQ(binned.spec.bin_factor, 2);
+  ASSERT_EQ(full.spec.bin_factor, 1);
+  ASSERT_EQ(binned.stats.n_bright, full.stats.n_bright);  // same scene, other binning
+  EXPECT_GE(binned.stats.n_bright, 1000);                 // strong
+  EXPECT_GT(binned.stats.n_bright_pixels, 0);
+  EXPECT_LE(full.stats.n_bright_pixels, full.stats.n_bright);
+  EXPECT_LT(binned.stats.n_bright_pixels, full.stats.n_bright_pixels);
+  EXPECT_GE(4 * binned.stats.n_bright_pixels, full.stats.n_bright_pixels);  // ≤ 4 per 2×2 bin
+  EXPECT_EQ(frame_truth_json(binned)["stats"]["n_bright_pixels"], binned.stats.n_bright_pixels);
+  options.mix.blank = 1.0;
+  options.mix.strong = 0.0;
+  EXPECT_EQ(simulate_frame(options, 0).stats.n_bright_pixels, 0);
+}
+
 TEST(Simulate, LabelFilesRoundTrip) {
   SimulateOptions options;
   options.seed = 9;

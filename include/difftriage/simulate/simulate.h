@@ -45,6 +45,10 @@ void validate_simulate_options(const SimulateOptions& options);
 struct FrameStats {
   int64_t n_reflections = 0;   ///< reflections predicted on the detector (all pieces)
   int64_t n_bright = 0;        ///< bright spots (kBrightSpotSnr criterion)
+  /// Pixels of the output (binned) frame that hold the centre of at least one bright
+  /// reflection: the bright spots as far as the output frame can tell them apart. Below
+  /// n_bright when bright reflections crowd into one output pixel.
+  int64_t n_bright_pixels = 0;
   int64_t n_drawn = 0;         ///< reflections drawn (peak ≥ kMinDrawnSnr σ of the background)
   double bragg_photons = 0.0;  ///< expected photons in all spots
   double background_photons = 0.0;  ///< expected photons of solvent + air + ice (after beamstop)
