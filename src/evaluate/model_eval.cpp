@@ -295,7 +295,7 @@ nlohmann::json to_json(const FramePrediction& f, const models::ModelMetadata& me
   }
   if (!f.mosaic.empty()) j["mosaic"] = f.mosaic;
   if (f.log_bright_spots) {
-    j["bright_spots"] = std::max(0.0, std::pow(10.0, static_cast<double>(*f.log_bright_spots)) - 1.0);
+    j["bright_spots"] = models::bright_spots_from_head(*f.log_bright_spots);
   }
   if (!f.binary.empty()) j["binary"] = f.binary;
   j["p_hit"] = json_number(f.hit_probability);

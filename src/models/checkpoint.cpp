@@ -6,7 +6,6 @@
 #include <torch/utils.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -255,7 +254,7 @@ std::vector<Prediction> to_predictions(const HeadOutputs& probs, int64_t n,
       } else if (name == kMosaicHead) {
         p.mosaic = row(t, i);
       } else if (name == kSpotsHead) {
-        p.bright_spots = std::max(0.0, std::pow(10.0, static_cast<double>(row(t, i).at(0))) - 1.0);
+        p.bright_spots = bright_spots_from_head(row(t, i).at(0));
       } else {
         const float prob = row(t, i).at(0);
         p.binary[name] = prob;

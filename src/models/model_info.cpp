@@ -68,7 +68,12 @@ int head_output_size(const std::string& name) {
   if (name == kSpotsHead || is_label_name(name)) return 1;
   throw ConfigError(detail::concat(
       "heads: unknown head '", name,
-      "' (accepted: quality, labels, mosaic, spots, blank, photo1, photo2, multilattice, ice, badice)"));
+      "' (accepted: quality, labels, mosaic, spots, blank, photo1, photo2, multilattice, ice, "
+      "badice)"));
+}
+
+double bright_spots_from_head(double output) noexcept {
+  return std::max(0.0, std::pow(10.0, output) - 1.0);
 }
 
 ArchitectureConfig default_architecture(const std::string& name) {

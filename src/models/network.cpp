@@ -309,7 +309,8 @@ LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
       } else if (name == kSpotsHead) {
         // Huber on log10 counts: quadratic within a factor of 10, so one frame whose count the
         // network misses by decades cannot dominate a batch.
-        loss = F::huber_loss(y, target, F::HuberLossFuncOptions().reduction(torch::kNone).delta(1.0));
+        loss = F::huber_loss(y, target,
+                             F::HuberLossFuncOptions().reduction(torch::kNone).delta(1.0));
       } else {
         auto opts = F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone);
         if (name == kLabelsHead && options.labels_pos_weight.defined()) {

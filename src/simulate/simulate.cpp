@@ -88,16 +88,19 @@ FrameLabels labels_from_spec(const FrameSpec& spec, int64_t n_bright) {
 namespace {
 
 // Distinct output-frame pixels (full-frame pixel lround(x) binned by bin_factor) holding the
-// centre of a bright reflection (threshold ≤ 1).
+// centre of a bright reflection (threshold ≤ 1). Centres off the detector (a spot whose tail
+// reaches it) hold no pixel.
 int64_t count_bright_output_pixels(const std::vector<Reflection>& reflections,
                                    const std::vector<double>& thresholds, const FrameSpec& spec) {
   const int64_t bin = std::max<int64_t>(spec.bin_factor, 1);
+  const Geometry& g = spec.geometry;
   std::vector<std::pair<int64_t, int64_t>> pixels;
   for (size_t i = 0; i < reflections.size(); ++i) {
     if (thresholds[i] > 1.0) continue;
-    const int64_t fast = static_cast<int64_t>(std::lround(reflections[i].fast_px)) / bin;
-    const int64_t slow = static_cast<int64_t>(std::lround(reflections[i].slow_px)) / bin;
-    pixels.emplace_back(slow, fast);
+    const int64_t fast = std::lround(reflections[i].fast_px);
+    const int64_t slow = std::lround(reflections[i].slow_px);
+    if (fast < 0 || slow < 0 || fast >= g.n_fast || slow >= g.n_slow) continue;
+    pixels.emplace_back(slow / bin, fast / bin);
   }
   std::sort(pixels.begin(), pixels.end());
   return static_cast<int64_t>(std::unique(pixels.begin(), pixels.end()) - pixels.begin());

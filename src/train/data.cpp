@@ -67,7 +67,8 @@ size_t attach_bright_spots(std::vector<FrameRecord>& records) {
   size_t n = 0;
   for (auto& r : records) {
     if (const auto truth = dataset::read_sidecar_truth(r.path)) {
-      r.log_bright_spots = static_cast<float>(std::log10(1.0 + static_cast<double>(truth->bright_spots)));
+      r.log_bright_spots =
+          static_cast<float>(std::log10(1.0 + static_cast<double>(truth->bright_spots)));
       ++n;
     }
   }

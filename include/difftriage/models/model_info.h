@@ -53,8 +53,11 @@ inline constexpr const char* kMosaicHead = "mosaic";    ///< [N,2] in [0,1] (sig
 inline constexpr const char* kSpotsHead = "spots";
 
 /// Number of outputs of head `name`: 5 (quality), 6 (labels), 2 (mosaic) or 1 (spots, or a
-/// binary head named by one of kLabelNames). @throws ConfigError naming option `heads` for an unknown name.
+/// binary head named by one of kLabelNames). @throws ConfigError naming option `heads` for an
+/// unknown name.
 int head_output_size(const std::string& name);
+/// The bright-spot count a spots-head output stands for: 10^output − 1, at least 0.
+double bright_spots_from_head(double output) noexcept;
 
 /// Network hyperparameters. `name` is "vgg16" or "compact"; the other fields have per-architecture
 /// defaults from default_architecture(). Plain value type.
