@@ -193,8 +193,7 @@ ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
         }
         add_binary(models::kLabelNames[j], meta.threshold(models::kLabelNames[j]));
       }
-    } else if (h != models::kQualityHead && h != models::kMosaicHead &&
-               h != models::kSpotsHead) {
+    } else if (h != models::kQualityHead && h != models::kMosaicHead) {
       size_t j = 0;
       while (j < 6 && h != models::kLabelNames[j]) ++j;
       if (j == 6) continue;

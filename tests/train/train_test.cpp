@@ -330,6 +330,8 @@ TEST(Train, SpotsHeadLearnsTheBrightSpotCountFromSidecars) {
   ASSERT_TRUE(report.bright_spots.has_value());
   EXPECT_EQ(report.bright_spots->n, 23);
   EXPECT_GT(report.bright_spots->r2, 0.5) << evaluate::format_model_eval(report);
+  ASSERT_EQ(report.labels.size(), 1u);  // the blank head; spots is no binary label
+  EXPECT_EQ(report.labels[0].first, "blank (head)");
   for (const auto& f : preds.frames) {
     ASSERT_TRUE(f.log_bright_spots.has_value());
     EXPECT_GE(*f.log_bright_spots, 0.0f);
