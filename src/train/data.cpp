@@ -269,6 +269,28 @@ uint64_t TensorCache::bytes_needed(size_t n_records, int64_t side) noexcept {
 
 // ---- targets --------------------------------------------------------------------------------
 
+namespace {
+
+// A head with one float per frame: [B] target and [B] mask from value(record) → {value, known}.
+template <typename Value>
+models::HeadTarget per_frame_target(const std::vector<FrameRecord>& records,
+                                    const std::vector<size_t>& indices, Value value) {
+  const auto b = static_cast<int64_t>(indices.size());
+  models::HeadTarget t;
+  t.target = torch::empty({b}, torch::kFloat32);
+  t.mask = torch::empty({b}, torch::kFloat32);
+  auto* tp = t.target.data_ptr<float>();
+  auto* mp = t.mask.data_ptr<float>();
+  for (int64_t i = 0; i < b; ++i) {
+    const auto [v, known] = value(records[indices[i]]);
+    tp[i] = v;
+    mp[i] = known ? 1.0f : 0.0f;
+  }
+  return t;
+}
+
+}  // namespace
+
 models::Targets make_targets(const std::vector<FrameRecord>& records,
                              const std::vector<size_t>& indices,
                              const std::vector<std::string>& heads) {
@@ -287,15 +309,9 @@ models::Targets make_targets(const std::vector<FrameRecord>& records,
         mp[i] = r.quality >= 0 ? 1.0f : 0.0f;
       }
     } else if (h == models::kSpotsHead) {
-      t.target = torch::empty({b, 1}, torch::kFloat32);
-      t.mask = torch::empty({b, 1}, torch::kFloat32);
-      auto* tp = t.target.data_ptr<float>();
-      auto* mp = t.mask.data_ptr<float>();
-      for (int64_t i = 0; i < b; ++i) {
-        const auto& r = records[indices[i]];
-        tp[i] = r.log_bright_spots.value_or(0.0f);
-        mp[i] = r.log_bright_spots ? 1.0f : 0.0f;
-      }
+      t = per_frame_target(records, indices, [](const FrameRecord& r) {
+        return std::pair{r.log_bright_spots.value_or(0.0f), r.log_bright_spots.has_value()};
+      });
     } else if (h == models::kLabelsHead || h == models::kMosaicHead) {
       const int64_t k = h == models::kLabelsHead ? 6 : 2;
       t.target = torch::empty({b, k}, torch::kFloat32);
@@ -317,15 +333,9 @@ models::Targets make_targets(const std::vector<FrameRecord>& records,
     } else {
       const int j = label_index(h);
       DT_CHECK(j >= 0, ConfigError, "heads: unknown head '", h, "'");
-      t.target = torch::empty({b}, torch::kFloat32);
-      t.mask = torch::empty({b}, torch::kFloat32);
-      auto* tp = t.target.data_ptr<float>();
-      auto* mp = t.mask.data_ptr<float>();
-      for (int64_t i = 0; i < b; ++i) {
-        const auto& r = records[indices[i]];
-        tp[i] = r.labels[j];
-        mp[i] = r.label_mask[j];
-      }
+      t = per_frame_target(records, indices, [j](const FrameRecord& r) {
+        return std::pair{r.labels[j], r.label_mask[j] != 0};
+      });
     }
     targets.emplace(h, std::move(t));
   }

@@ -193,8 +193,8 @@ class BatchLoader {
 
 /// Targets of the rows `indices` of `records` for `heads` (the loader's target builder).
 /// Shapes: quality target [B] int64 + mask [B]; labels [B,6] float + mask [B,6]; mosaic [B,2]
-/// float + mask [B,2] (mosaic1: has_mosaic; mosaic2: mosaic2_known); spots [B,1] float + mask
-/// [B,1] (log_bright_spots); binary heads [B] float + mask [B]. Pure.
+/// float + mask [B,2] (mosaic1: has_mosaic; mosaic2: mosaic2_known); spots and binary heads
+/// [B] float + mask [B] (spots: log_bright_spots). Pure.
 models::Targets make_targets(const std::vector<FrameRecord>& records,
                              const std::vector<size_t>& indices,
                              const std::vector<std::string>& heads);
