@@ -256,6 +256,23 @@ void BM_ReadEigerDataFileAllFrames(benchmark::State& state) {
   read_all_frames(state, path);
 }
 
+// The first look at a series: count_frames on the generated master with nothing cached, as
+// `classify` does once per file. Argument: ReadOptions::isolate_hdf5 (1: the master and each of
+// its data files are first parsed in a child process, the cost of never crashing on damaged
+// metadata; 0: parsed here only).
+void BM_CountEigerMasterFirstTime(benchmark::State& state) {
+  const fs::path& master = eiger_series().master();
+  if (master.empty()) return state.SkipWithError("fixture not found");
+  io::ReadOptions options;
+  options.isolate_hdf5 = state.range(0) != 0;
+  for (auto _ : state) {
+    io::clear_file_cache();
+    benchmark::DoNotOptimize(io::count_frames(master, options));
+  }
+  state.counters["files/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
 void BM_DecodeCborMessage(benchmark::State& state) {
   const fs::path path = fixture_path(kCbor);
   if (!fs::exists(path)) return state.SkipWithError("fixture not found");
@@ -277,4 +294,9 @@ BENCHMARK(BM_EigerFramePlugin);
 BENCHMARK(BM_ReadEigerFrame);
 BENCHMARK(BM_ReadEigerDataFileAllFrames)->ArgName("cache")->Arg(0)->Arg(1);
 BENCHMARK(BM_ReadEigerMasterAllFrames)->ArgName("cache")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CountEigerMasterFirstTime)
+    ->ArgName("isolate")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeCborMessage);

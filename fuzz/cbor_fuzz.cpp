@@ -7,7 +7,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace difftriage;
   try {
-    const int64_t n_channels = io::detail::count_cbor(data, size, "fuzz");
+    const int64_t n_channels = io::detail::count_cbor(data, size, "fuzz", fuzz::fuzz_options(0));
     for (int64_t k = 0; k < n_channels && k < fuzz::kMaxFramesPerInput; ++k) {
       try {
         io::detail::decode_cbor(data, size, "fuzz", fuzz::fuzz_options(k));

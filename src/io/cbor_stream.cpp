@@ -275,7 +275,8 @@ ImageMessage parse_image_message(const uint8_t* bytes, size_t n_bytes, const std
 
 }  // namespace
 
-int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name) {
+int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                   const ReadOptions& /*options*/) {
   return static_cast<int64_t>(parse_image_message(bytes, n_bytes, name).n_channels);
 }
 

@@ -42,7 +42,8 @@ using DecodeFn = AnyImage (*)(const uint8_t* bytes, size_t n_bytes, const std::s
 using ReadPathFn = AnyImage (*)(const std::filesystem::path& path, const ReadOptions& options);
 
 /// Number of frames (`//N`) in a whole file held in memory. Throws FormatError naming `name`.
-using CountFn = int64_t (*)(const uint8_t* bytes, size_t n_bytes, const std::string& name);
+using CountFn = int64_t (*)(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                            const ReadOptions& options);
 /// Number of frames of the file at `path` (for readers with a `read_path`).
 using CountPathFn = int64_t (*)(const std::filesystem::path& path, const ReadOptions& options);
 
@@ -76,7 +77,8 @@ AnyImage decode_png(const uint8_t* bytes, size_t n_bytes, const std::string& nam
 int probe_tiff(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options);
-int64_t count_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name);
+int64_t count_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                   const ReadOptions& options);
 int probe_smv(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_smv(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                     const ReadOptions& options);
@@ -89,7 +91,8 @@ int probe_hdf5(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options);
 AnyImage read_hdf5(const std::filesystem::path& path, const ReadOptions& options);
-int64_t count_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name);
+int64_t count_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                   const ReadOptions& options);
 int64_t count_hdf5_path(const std::filesystem::path& path, const ReadOptions& options);
 /// Empties the per-file cache of read_hdf5 / count_hdf5_path. Never throws.
 void clear_hdf5_cache() noexcept;
@@ -97,7 +100,8 @@ void clear_hdf5_cache() noexcept;
 int probe_cbor(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options);
-int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name);
+int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                   const ReadOptions& options);
 
 // ---- checks shared by the readers ------------------------------------------------------------
 

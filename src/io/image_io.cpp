@@ -165,7 +165,7 @@ int64_t count_frames_in_memory(const uint8_t* bytes, size_t n_bytes, const std::
                                const ReadOptions& options) {
   const ResolvedBytes resolved = resolve_reader(bytes, n_bytes, name, options);
   if (resolved.reader->count == nullptr) return 1;  // a single-frame format
-  return resolved.reader->count(resolved.data, resolved.size, name);
+  return resolved.reader->count(resolved.data, resolved.size, name, options);
 }
 
 void clear_file_cache() noexcept { detail::clear_hdf5_cache(); }

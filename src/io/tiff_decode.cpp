@@ -266,7 +266,8 @@ AnyImage decode_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& na
   throw_format_error(name, "internal error: unhandled TIFF sample kind");
 }
 
-int64_t count_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name) {
+int64_t count_tiff(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                   const ReadOptions& /*options*/) {
   TiffErrors errors;
   TiffSource source{bytes, n_bytes, 0};
   const TiffHandle tif = open_tiff_reader(&source, name, &errors);

@@ -212,5 +212,47 @@ TEST(ClassifyCli, ShippedModelKeepsTheRealProteinFrames) {
   }
 }
 
+// An HDF5 file whose damaged metadata crashes libhdf5 (the fuzzer's find) among readable frames:
+// classify runs to the end, every frame has its row, the damaged file is kept as unreadable with
+// an error naming it and the crash, its hits.lst line is there; exit 0. Before the child-process
+// check (io::ReadOptions::isolate_hdf5) this run died with SIGSEGV and wrote nothing.
+TEST(ClassifyCli, Hdf5FileThatCrashesLibhdf5IsKeptAsUnreadable) {
+  if (!fs::exists(testing::source_dir() / "models" / "default" / "model.json")) {
+    GTEST_SKIP() << "no shipped model in models/default";
+  }
+  TempDir tmp;
+  const fs::path in = tmp / "in";
+  fs::create_directories(in);
+  const fs::path crash = in / "damaged.h5";
+  fs::copy_file(testing::source_dir() / "fuzz" / "libhdf5-crashes" / "h5lget_info-null-deref.h5",
+                crash);
+  auto r = run_cli({"simulate", "--out", in.string(), "--count", "2", "--seed", "4", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"classify", in.string(), "--out", (tmp / "cls").string(), "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = read_lines(tmp / "cls" / "results.jsonl");
+  ASSERT_EQ(lines.size(), 3u);
+  int n_damaged = 0;
+  for (const auto& line : lines) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["path"] != crash.string()) {
+      EXPECT_TRUE(j["error"].is_null()) << line;
+      continue;
+    }
+    ++n_damaged;
+    const std::string error = j["error"];
+    EXPECT_NE(error.find(crash.string()), std::string::npos) << error;
+    EXPECT_NE(error.find("libhdf5 crashed"), std::string::npos) << error;
+    EXPECT_EQ(j["decision"], "keep");
+    EXPECT_EQ(j["flags"], nlohmann::json::array({"unreadable"})) << line;
+  }
+  EXPECT_EQ(n_damaged, 1);
+  const auto hits = read_lines(tmp / "cls" / "hits.lst");
+  EXPECT_NE(std::find(hits.begin(), hits.end(), crash.string() + " //0"), hits.end());
+  const auto summary = nlohmann::json::parse(testing::read_bytes(tmp / "cls" / "summary.json"));
+  EXPECT_EQ(summary["n_frames"], 3);
+  EXPECT_EQ(summary["n_errors"], 1);
+}
+
 }  // namespace
 }  // namespace difftriage

@@ -32,20 +32,31 @@ struct Outcomes {
   int n_rejected = 0;
 };
 
+// The readers' own parsing, in this process: HDF5 not first checked in a child process. These
+// trials are about the code that runs after that check (and every format's decoder); the check
+// itself has its own test (MetadataDamageNeverCrashesAReaderThatIsolatesHdf5), and a fork per
+// trial would make the thousands of trials here ten times slower.
+ReadOptions in_process(int64_t frame = 0) {
+  ReadOptions options;
+  options.frame = frame;
+  options.isolate_hdf5 = false;
+  return options;
+}
+
 // Decodes `bytes` (frame 0, and the last frame when count_frames_in_memory says there are more)
 // and counts whether it decoded or was rejected with a difftriage::Error naming the file.
 void decode_or_reject(const std::string& bytes, const std::string& label, Outcomes* outcomes) {
   const std::string name = "corrupt/" + label;
   const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
   try {
-    const AnyImage image = decode_image(data, bytes.size(), name);
+    const AnyImage image = decode_image(data, bytes.size(), name, in_process());
     const auto [n_slow, n_fast] = extents(image);
     EXPECT_GT(n_slow, 0) << label;
     EXPECT_GT(n_fast, 0) << label;
-    const int64_t n_frames = count_frames_in_memory(data, bytes.size(), name);
+    const int64_t n_frames = count_frames_in_memory(data, bytes.size(), name, in_process());
     EXPECT_GE(n_frames, 1) << label;
     if (n_frames > 1) {
-      ReadOptions last;
+      ReadOptions last = in_process();
       last.frame = n_frames - 1;
       decode_image(data, bytes.size(), name, last);
     }
@@ -64,9 +75,9 @@ void read_or_reject(const std::filesystem::path& path, const std::string& bytes,
                     const std::string& label, Outcomes* outcomes) {
   difftriage::testing::write_text(path, bytes);
   try {
-    const int64_t n_frames = count_frames(path);
+    const int64_t n_frames = count_frames(path, in_process());
     EXPECT_GE(n_frames, 1) << label;
-    ReadOptions last;
+    ReadOptions last = in_process();
     last.frame = n_frames - 1;
     const AnyImage image = read_image(path, last);
     EXPECT_GT(extents(image).first, 0) << label;
@@ -390,9 +401,10 @@ TEST_F(Hdf5Corruption, TruncationsChunkDataAndCheckedMetadataNeverCrash) {
             << cxi_path.n_decoded << " / " << cxi_path.n_rejected << "\n";
 }
 
-// Exit codes of a forked check (anything else, or a signal, is a crash).
+// Exit codes of a forked trial (anything else, or a signal, is a crash). kChildCaughtCrash: the
+// read was rejected because libhdf5 crashed in the reader's own checking process.
 constexpr int kChildDecoded = 10, kChildNamedError = 11, kChildUnnamedError = 12,
-              kChildOtherException = 13;
+              kChildOtherException = 13, kChildCaughtCrash = 14;
 
 // Runs `action` (which returns normally when the bytes decoded, or throws) in a child process,
 // so that a crash inside libhdf5 is counted instead of ending the test.
@@ -405,8 +417,10 @@ int run_isolated(const std::string& name, const Action& action) {
     try {
       action();
     } catch (const Error& e) {
-      code = std::string(e.what()).find(name) != std::string::npos ? kChildNamedError
-                                                                    : kChildUnnamedError;
+      const std::string what = e.what();
+      code = what.find(name) == std::string::npos                ? kChildUnnamedError
+             : what.find("libhdf5 crashed") != std::string::npos ? kChildCaughtCrash
+                                                                 : kChildNamedError;
     } catch (...) {
       code = kChildOtherException;
     }
@@ -418,46 +432,114 @@ int run_isolated(const std::string& name, const Action& action) {
 }
 
 // Damage to the metadata of files in HDF5's older (unchecksummed) format, as EIGERs and most
-// tools write them, is decoded by libhdf5 itself. libhdf5 1.10.8 (Debian 12) can crash on some
-// of it (seen: H5Gget_info -> H5B2_open -> H5F__accum_read reading through a corrupt
-// address), which difftriage cannot prevent. So these trials run in child processes: every
-// child that returns must have decoded or thrown a difftriage::Error naming the file; crashes
-// are counted and printed (README "Robustness"), not failed.
-TEST_F(Hdf5Corruption, MetadataOfUncheckedFilesIsolated) {
+// tools write them, is decoded by libhdf5 itself, and libhdf5 1.10.8 (Debian 12) crashes on some
+// of it (seen: H5Gget_info -> H5B2_open -> H5F__accum_read reading through a corrupt address).
+// Every trial runs twice, each in a child process of the test: with ReadOptions::isolate_hdf5 off
+// (libhdf5's crashes are counted and printed: what the check is for) and on, the default, where
+// no read may crash: every one decodes or throws a difftriage::Error naming the file.
+TEST_F(Hdf5Corruption, MetadataDamageNeverCrashesAReaderThatIsolatesHdf5) {
   const auto fixture = shared_fixtures_dir() / "typical_raw.cxi";
   std::vector<std::pair<std::string, std::string>> files = {{"eiger-data", data_},
                                                             {"eiger-master", master_bytes_}};
   if (std::filesystem::exists(fixture)) files.emplace_back("typical_raw.cxi", read_bytes(fixture));
+  int n_crashed_total = 0, n_caught_total = 0;
   for (const auto& [label, valid] : files) {
-    int n_decoded = 0, n_rejected = 0, n_crashed = 0;
+    int n_decoded = 0, n_rejected = 0, n_caught = 0, n_crashed = 0, n_crashed_unisolated = 0;
     const std::filesystem::path path = dir_ / ("isolated_" + label + ".h5");
     corrupt(valid, label, 68, {1, 150}, [&](const std::string& bytes, const std::string& what) {
       const std::string name = "corrupt/" + what;
       const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
-      int codes[2];
-      codes[0] = run_isolated(name, [&] {
-        decode_image(data, bytes.size(), name);
-        count_frames_in_memory(data, bytes.size(), name);
-      });
       difftriage::testing::write_text(path, bytes);  // beside the master's data file
-      codes[1] = run_isolated(path.string(), [&] {
+      for (const bool isolate : {false, true}) {
         ReadOptions options;
         options.cache_file_layout = false;
-        options.frame = count_frames(path, options) - 1;
-        read_image(path, options);
-      });
-      for (const int code : codes) {
-        EXPECT_NE(code, kChildUnnamedError) << what;
-        EXPECT_NE(code, kChildOtherException) << what;
-        if (code == kChildDecoded) ++n_decoded;
-        else if (code == kChildNamedError) ++n_rejected;
-        else ++n_crashed;
+        options.isolate_hdf5 = isolate;
+        int codes[2];
+        codes[0] = run_isolated(name, [&] {
+          decode_image(data, bytes.size(), name, options);
+          count_frames_in_memory(data, bytes.size(), name, options);
+        });
+        codes[1] = run_isolated(path.string(), [&] {
+          ReadOptions last = options;
+          last.frame = count_frames(path, options) - 1;
+          read_image(path, last);
+        });
+        for (const int code : codes) {
+          EXPECT_NE(code, kChildUnnamedError) << what;
+          EXPECT_NE(code, kChildOtherException) << what;
+          const bool crashed = code != kChildDecoded && code != kChildNamedError &&
+                               code != kChildCaughtCrash && code != kChildUnnamedError &&
+                               code != kChildOtherException;
+          if (!isolate) {
+            n_crashed_unisolated += crashed;
+            continue;
+          }
+          EXPECT_FALSE(crashed) << what << ": the reader crashed (status " << code << ")";
+          if (code == kChildDecoded)
+            ++n_decoded;
+          else if (code == kChildCaughtCrash)
+            ++n_caught;
+          else if (code == kChildNamedError)
+            ++n_rejected;
+          n_crashed += crashed;
+        }
       }
     });
-    std::cout << label << " metadata damage: " << n_decoded << " decoded, " << n_rejected
-              << " rejected, " << n_crashed << " crashed inside libhdf5 (isolated)\n";
+    std::cout << label << " metadata damage, isolated reads: " << n_decoded << " decoded, "
+              << n_rejected << " rejected, " << n_caught
+              << " rejected because libhdf5 crashed in the checking process, " << n_crashed
+              << " crashed; unisolated reads: " << n_crashed_unisolated
+              << " crashed inside libhdf5\n";
     EXPECT_GT(n_rejected, 0) << label;
+    EXPECT_EQ(n_crashed, 0) << label;
+    n_crashed_total += n_crashed_unisolated;
+    n_caught_total += n_caught;
   }
+  // The trials reach libhdf5's crashes (else this test would prove nothing), and the isolated
+  // reads turn each one into an error.
+  EXPECT_GT(n_crashed_total, 0);
+  EXPECT_EQ(n_caught_total, n_crashed_total);
+}
+
+// The file that crashed libhdf5 under the fuzzer (a damaged link message): read by path with the
+// default options, it is a FormatError naming the file and the crash; the process lives on.
+TEST(Hdf5Isolation, KnownLibhdf5CrashIsAnErrorNamingTheFile) {
+  const auto crash =
+      difftriage::testing::source_dir() / "fuzz" / "libhdf5-crashes" / "h5lget_info-null-deref.h5";
+  ASSERT_TRUE(std::filesystem::exists(crash)) << crash;
+  for (int pass = 0; pass < 2; ++pass) {  // the second time from the same file: checked again
+    try {
+      count_frames(crash);
+      ADD_FAILURE() << "no error";
+    } catch (const FormatError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(crash.string()), std::string::npos) << what;
+      EXPECT_NE(what.find("libhdf5 crashed (SIGSEGV"), std::string::npos) << what;
+    }
+  }
+  EXPECT_THROW(read_image(crash), FormatError);
+  const std::string bytes = read_bytes(crash);
+  EXPECT_THROW(decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "x.h5"),
+               FormatError);
+}
+
+// A read that takes longer than isolate_timeout_s in the checking process is an error too (the
+// EIGER master's check opens its data file; a tiny timeout cannot be met).
+TEST_F(Hdf5Corruption, CheckOverrunningItsTimeIsAnError) {
+  ReadOptions options;
+  options.isolate_timeout_s = 1e-6;
+  const auto master = dir_ / "timeout_master.h5";
+  difftriage::testing::write_text(master, master_bytes_);
+  try {
+    count_frames(master, options);
+    ADD_FAILURE() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("did not finish within"), std::string::npos) << e.what();
+  }
+  options.isolate_timeout_s = 0.0;
+  EXPECT_THROW(count_frames(master, options), ConfigError);
+  options.isolate_timeout_s = 60.0;
+  EXPECT_GE(count_frames(master, options), 1);
 }
 
 TEST_F(Corruption, RealCxiFixtureNeverCrashes) {

@@ -133,6 +133,22 @@ struct ReadOptions {
   /// master is first read is looked for again on later reads. With false, everything is read
   /// from the file (same result, unless the file changed without a new time or size).
   bool cache_file_layout = true;
+  /// HDF5 only: parse every file once in a child process before parsing it in this one. libhdf5
+  /// decodes a file's metadata itself, and the version Debian 12 ships (1.10.8) can crash the
+  /// whole process on some damaged metadata (README "Robustness"). With true, the child opens
+  /// the file, reads its layout and metadata, counts its frames, walks the chunk index of every
+  /// frame stack and reads the raw bytes of the first and last frame of each stack (no pixel
+  /// is decoded); an EIGER master's data files are checked the same way, each as it is first
+  /// opened. If the child crashes or overruns `isolate_timeout_s`, the read is a FormatError
+  /// naming the file and what happened, and this process never parses it. A file read by path
+  /// is checked once per canonical path, modification time and size (up to 4096 files are
+  /// remembered); a file in memory (`decode_image`, `count_frames_in_memory`) on every call.
+  /// Costs one fork per check, about a millisecond plus the metadata walk. With false, files
+  /// are parsed in this process only.
+  bool isolate_hdf5 = true;
+  /// Seconds the child of `isolate_hdf5` may take (damaged metadata can also make libhdf5
+  /// loop). Must be > 0.
+  double isolate_timeout_s = 60.0;
 };
 
 /// Empties the HDF5 per-file cache (see `ReadOptions::cache_file_layout`), releasing its
