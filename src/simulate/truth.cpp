@@ -1,5 +1,7 @@
 #include "difftriage/simulate/truth.h"
 
+#include <cmath>
+
 #include "difftriage/simulate/geometry.h"
 
 namespace difftriage::simulate {
@@ -122,6 +124,14 @@ nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
                 {"p95_8bit", st.p95_8bit},
                 {"n_8bit_ge185", st.n_8bit_ge185},
                 {"n_8bit_255", st.n_8bit_255}};
+  // [slow, fast] of each bright reflection on the output frame, to 0.01 px (what a
+  // spot-density target needs; 0.01 px is far below the binned pixel).
+  json spots = json::array();
+  for (const BrightSpot& spot : frame.bright_spots) {
+    spots.push_back(
+        {std::round(spot.slow * 100.0) / 100.0, std::round(spot.fast * 100.0) / 100.0});
+  }
+  j["bright_spots"] = std::move(spots);
   return j;
 }
 

@@ -2,7 +2,9 @@
 // option errors and the label-file round trip.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "difftriage/core/error.h"
@@ -182,9 +184,39 @@ TEST(Simulate, BrightPixelsCountBrightReflectionsPerOutputPixel) {
   EXPECT_LT(binned.stats.n_bright_pixels, full.stats.n_bright_pixels);
   EXPECT_GE(4 * binned.stats.n_bright_pixels, full.stats.n_bright_pixels);  // ≤ 4 per 2×2 bin
   EXPECT_EQ(frame_truth_json(binned)["stats"]["n_bright_pixels"], binned.stats.n_bright_pixels);
+  // The bright spots listed on each frame: on the output frame, one per bright reflection on the
+  // detector, falling into exactly the n_bright_pixels distinct pixels; the same spots at both
+  // binnings (output coordinate x on the 512² frame is x' = 2x + 0.5 on the 1024² one).
+  for (const SimulatedFrame* f : {&binned, &full}) {
+    const int64_t side = f->image.n_fast();
+    EXPECT_LE(static_cast<int64_t>(f->bright_spots.size()), f->stats.n_bright);
+    EXPECT_GE(static_cast<int64_t>(f->bright_spots.size()), f->stats.n_bright_pixels);
+    std::set<std::pair<int64_t, int64_t>> pixels;
+    for (const BrightSpot& b : f->bright_spots) {
+      ASSERT_GE(b.slow, -0.5);
+      ASSERT_LT(b.slow, side - 0.5);
+      ASSERT_GE(b.fast, -0.5);
+      ASSERT_LT(b.fast, side - 0.5);
+      pixels.emplace(static_cast<int64_t>(std::floor(b.slow + 0.5)),
+                     static_cast<int64_t>(std::floor(b.fast + 0.5)));
+    }
+    EXPECT_EQ(static_cast<int64_t>(pixels.size()), f->stats.n_bright_pixels);
+  }
+  ASSERT_EQ(binned.bright_spots.size(), full.bright_spots.size());
+  for (size_t i = 0; i < binned.bright_spots.size(); ++i) {
+    EXPECT_NEAR(2.0 * binned.bright_spots[i].fast + 0.5, full.bright_spots[i].fast, 1e-9);
+    EXPECT_NEAR(2.0 * binned.bright_spots[i].slow + 0.5, full.bright_spots[i].slow, 1e-9);
+  }
+  const auto listed = frame_truth_json(binned)["bright_spots"];
+  ASSERT_EQ(listed.size(), binned.bright_spots.size());
+  EXPECT_NEAR(listed[0][0].get<double>(), binned.bright_spots[0].slow, 0.005);
+  EXPECT_NEAR(listed[0][1].get<double>(), binned.bright_spots[0].fast, 0.005);
   options.mix.blank = 1.0;
   options.mix.strong = 0.0;
-  EXPECT_EQ(simulate_frame(options, 0).stats.n_bright_pixels, 0);
+  const SimulatedFrame blank = simulate_frame(options, 0);
+  EXPECT_EQ(blank.stats.n_bright_pixels, 0);
+  EXPECT_TRUE(blank.bright_spots.empty());
+  EXPECT_TRUE(frame_truth_json(blank)["bright_spots"].empty());
 }
 
 TEST(Simulate, LabelFilesRoundTrip) {

@@ -60,6 +60,12 @@ struct FrameStats {
   int64_t n_8bit_ge185 = 0, n_8bit_255 = 0;
 };
 
+/// Where a bright reflection's centre lies on the output (binned) frame, in output pixels
+/// (pixel centres at integer coordinates, as Reflection::fast_px on the full frame).
+struct BrightSpot {
+  double slow = 0.0, fast = 0.0;
+};
+
 /// One simulated frame.
 struct SimulatedFrame {
   int64_t index = 0;
@@ -67,6 +73,10 @@ struct SimulatedFrame {
   FrameSpec spec;               ///< with the final (targeted) photon scales
   FrameLabels labels;
   FrameStats stats;
+  /// Every bright reflection (the n_bright of stats) whose centre is on the detector, in the
+  /// order the reflections were predicted: what a perfect spot finder would list, and the
+  /// per-pixel truth that a spot-density target is made from (sidecar `bright_spots`).
+  std::vector<BrightSpot> bright_spots;
   Image<uint8_t> image;         ///< output frame, output_size², 8-bit
   Image<float> full_adu;        ///< full-resolution ADU; empty unless keep_full_frame
 };
