@@ -44,7 +44,42 @@ struct FileBytes {
 // Reads a whole regular file; when `path_reader` is given, the first kProbeBytes are probed
 // first and, if they belong to a reader that reads by path (HDF5), that reader is returned in
 // *path_reader and nothing more is read.
-FileBytes read_whole_file(const std::filesystem::path& path,
+// A pipe or device (see read_whole_file), read up to `max_bytes`.
+std::string read_stream(const std::filesystem::path& path, uint64_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw IoError(
+        ::difftriage::detail::concat("cannot open ", path.string(), ": ", std::strerror(errno)));
+  }
+  std::string data;
+  std::vector<char> block(size_t{1} << 16);
+  bool probed = false;
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    data.append(block.data(), static_cast<size_t>(in.gcount()));
+    if (!probed && (data.size() >= kProbeBytes || !in)) {
+      probed = true;
+      const auto* head = reinterpret_cast<const uint8_t*>(data.data());
+      const size_t n_head = std::min(data.size(), kProbeBytes);
+      if (n_head > 0 && detail::find_reader(head, n_head) == nullptr &&
+          detail::detect_wrapper(head, n_head) == detail::Wrapper::kNone) {
+        detail::throw_format_error(path.string(),
+                                   "format not recognised (it is not a regular "
+                                   "file, and it starts with ",
+                                   describe_head(head, n_head),
+                                   "); known formats: ", detail::known_format_names());
+      }
+    }
+    if (data.size() > max_bytes) {
+      detail::throw_format_error(path.string(), "not a regular file, and longer than ", max_bytes,
+                                 " bytes (ReadOptions::max_decompressed_bytes)");
+    }
+  }
+  if (in.bad()) throw IoError(::difftriage::detail::concat("cannot read ", path.string()));
+  return data;
+}
+
+FileBytes read_whole_file(const std::filesystem::path& path, uint64_t max_stream_bytes,
                           const detail::FormatReader** path_reader = nullptr) {
   FileBytes bytes;
   std::error_code ec;
@@ -82,7 +117,16 @@ FileBytes read_whole_file(const std::filesystem::path& path,
     bytes.size = static_cast<size_t>(n_bytes);
     return bytes;
   }
-  bytes.streamed = read_file(path);  // IoError naming the file (missing, a directory, ...)
+  // Not a regular file: missing, a folder, or a pipe or device without a size. A pipe or device
+  // is read in blocks, but only while what it holds can be a frame: the first kProbeBytes must
+  // probe as a format or a gzip/bzip2 wrapper (else /dev/zero or /dev/urandom would be read until
+  // memory runs out), and the whole must stay within max_stream_bytes.
+  std::error_code dir_ec;
+  if (!std::filesystem::exists(path, ec) || std::filesystem::is_directory(path, dir_ec)) {
+    bytes.streamed = read_file(path);  // IoError naming the file (missing, a directory, ...)
+  } else {
+    bytes.streamed = read_stream(path, max_stream_bytes);
+  }
   bytes.data = reinterpret_cast<const uint8_t*>(bytes.streamed.data());
   bytes.size = bytes.streamed.size();
   return bytes;
@@ -156,7 +200,7 @@ AnyImage decode_image(const uint8_t* bytes, size_t n_bytes, const std::string& n
 
 AnyImage read_image(const std::filesystem::path& path, const ReadOptions& options) {
   const detail::FormatReader* path_reader = nullptr;
-  const FileBytes bytes = read_whole_file(path, &path_reader);
+  const FileBytes bytes = read_whole_file(path, options.max_decompressed_bytes, &path_reader);
   if (path_reader != nullptr) return path_reader->read_path(path, options);
   return decode_image(bytes.data, bytes.size, path.string(), options);
 }
@@ -172,7 +216,7 @@ void clear_file_cache() noexcept { detail::clear_hdf5_cache(); }
 
 int64_t count_frames(const std::filesystem::path& path, const ReadOptions& options) {
   const detail::FormatReader* path_reader = nullptr;
-  const FileBytes bytes = read_whole_file(path, &path_reader);
+  const FileBytes bytes = read_whole_file(path, options.max_decompressed_bytes, &path_reader);
   if (path_reader != nullptr && path_reader->count_path != nullptr) {
     return path_reader->count_path(path, options);
   }

@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include "difftriage/io/image_io.h"
 #include "io_test_support.h"
@@ -76,6 +80,42 @@ TEST(Probe, MissingOrUnreadableFilesAreIoErrors) {
   const auto missing = dir / "does_not_exist.pgm";
   expect_error<IoError>([&] { (void)read_image(missing); }, missing.string());
   expect_error<IoError>([&] { (void)read_image(dir.path()); }, dir.path().string());
+}
+
+// Paths that are not regular files have no size: they are read as a stream, but /dev/zero (no
+// known format in its first bytes) is refused at once instead of being read until memory runs
+// out, and a pipe longer than max_decompressed_bytes is refused when it passes the bound. A
+// pipe that holds a frame reads like the file.
+TEST(Probe, DevicesAndPipesAreReadOnlyWhileTheyCanBeAFrame) {
+  if (std::filesystem::exists("/dev/zero")) {
+    expect_error<FormatError>([&] { (void)read_image("/dev/zero"); }, "/dev/zero",
+                              {"not recognised", "not a regular file", "00 00 00 00"});
+    expect_error<FormatError>([&] { (void)count_frames("/dev/zero"); }, "/dev/zero",
+                              {"not recognised"});
+  }
+  TempDir dir;
+  const Image<uint8_t> frame = testing::make_frame_u8(40, 30, 5);
+  write_pgm(dir / "f.pgm", frame);
+  const std::string pgm = difftriage::testing::read_bytes(dir / "f.pgm");
+  const auto fifo = dir / "pipe.pgm";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Writes `bytes` into the FIFO from another thread (opening it blocks until the reader opens).
+  auto feed = [&](const std::string& bytes) {
+    return std::thread([&fifo, bytes] {
+      std::ofstream out(fifo, std::ios::binary);
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    });
+  };
+  std::thread writer = feed(pgm);
+  const AnyImage via_pipe = read_image(fifo);
+  writer.join();
+  expect_same_pixels(frame, via_pipe);
+  ReadOptions small;
+  small.max_decompressed_bytes = 1000;  // the PGM is 40 x 30 + header: over 1000 bytes
+  writer = feed(pgm);
+  expect_error<FormatError>([&] { (void)read_image(fifo, small); }, fifo.string(),
+                            {"not a regular file", "longer than 1000 bytes"});
+  writer.join();
 }
 
 }  // namespace

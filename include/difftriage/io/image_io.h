@@ -121,7 +121,9 @@ struct ReadOptions {
   int64_t frame = 0;
   /// Largest decompressed size accepted from a gzip/bzip2-wrapped file, in bytes. The default
   /// (8 bytes per pixel of the largest accepted frame, 2 GiB) bounds what a decompression bomb
-  /// can allocate; beyond it the read is a FormatError.
+  /// can allocate; beyond it the read is a FormatError. The same bound applies to a path that
+  /// is a pipe or device rather than a regular file (read to its end, having no size), which
+  /// is also refused at once when its first bytes are no known format (`/dev/zero`).
   uint64_t max_decompressed_bytes = static_cast<uint64_t>(kMaxImagePixels) * 8;
   /// HDF5 files read by path (`read_image`, `count_frames`): keep what does not change between
   /// the frames of a file (its layout, an EIGER master's data links with their resolved files
