@@ -41,9 +41,6 @@ struct FileBytes {
   size_t size = 0;
 };
 
-// Reads a whole regular file; when `path_reader` is given, the first kProbeBytes are probed
-// first and, if they belong to a reader that reads by path (HDF5), that reader is returned in
-// *path_reader and nothing more is read.
 // A pipe or device (see read_whole_file), read up to `max_bytes`.
 std::string read_stream(const std::filesystem::path& path, uint64_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
@@ -79,6 +76,10 @@ std::string read_stream(const std::filesystem::path& path, uint64_t max_bytes) {
   return data;
 }
 
+// Reads a whole regular file; when `path_reader` is given, the first kProbeBytes are probed
+// first and, if they belong to a reader that reads by path (HDF5), that reader is returned in
+// *path_reader and nothing more is read. A pipe or device is read by read_stream, at most
+// `max_stream_bytes`.
 FileBytes read_whole_file(const std::filesystem::path& path, uint64_t max_stream_bytes,
                           const detail::FormatReader** path_reader = nullptr) {
   FileBytes bytes;
