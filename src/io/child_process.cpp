@@ -81,9 +81,11 @@ ChildOutcome run_in_child(const std::function<std::string()>& work, double timeo
   // Read until the child closes its end (it exits) or the deadline passes.
   std::string received;
   bool timed_out = false;
+  // At most a year: a larger (or non-finite) timeout would overflow the clock's integer ticks.
+  const double wait_s = timeout_s > 0.0 ? std::min(timeout_s, 3.2e7) : 0.0;
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(timeout_s));
+                            std::chrono::duration<double>(wait_s));
   char buffer[4096];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

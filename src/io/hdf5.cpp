@@ -1225,8 +1225,9 @@ std::vector<std::string> g_walked_in_child;
 class IsolationScope {
  public:
   explicit IsolationScope(const ReadOptions& options) : saved_(t_isolation) {
-    DT_CHECK(options.isolate_timeout_s > 0.0, ConfigError,
-             "ReadOptions::isolate_timeout_s must be > 0, got ", options.isolate_timeout_s);
+    DT_CHECK(options.isolate_timeout_s > 0.0 && std::isfinite(options.isolate_timeout_s),
+             ConfigError, "ReadOptions::isolate_timeout_s must be finite and > 0, got ",
+             options.isolate_timeout_s);
     t_isolation = {options.isolate_hdf5, options.isolate_timeout_s};
   }
   ~IsolationScope() { t_isolation = saved_; }
@@ -1420,6 +1421,7 @@ void note_walked_in_child(const fs::path& file, const std::string& object) {
     g_walked_in_child.push_back(*id);
   }
 }
+
 }  // namespace
 
 int probe_hdf5(const uint8_t* head, size_t n_bytes) noexcept {

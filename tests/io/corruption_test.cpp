@@ -1,19 +1,19 @@
 // Deterministic fuzzing: truncated and bit-flipped files must decode or throw difftriage::Error,
 // never crash, hang, throw anything else or allocate absurd amounts of memory.
 #include <gtest/gtest.h>
+#include <hdf5.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <random>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include <hdf5.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "difftriage/io/cxi_writer.h"
 #include "difftriage/io/image_io.h"
@@ -537,6 +537,8 @@ TEST_F(Hdf5Corruption, CheckOverrunningItsTimeIsAnError) {
     EXPECT_NE(std::string(e.what()).find("did not finish within"), std::string::npos) << e.what();
   }
   options.isolate_timeout_s = 0.0;
+  EXPECT_THROW(count_frames(master, options), ConfigError);
+  options.isolate_timeout_s = std::numeric_limits<double>::infinity();
   EXPECT_THROW(count_frames(master, options), ConfigError);
   options.isolate_timeout_s = 60.0;
   EXPECT_GE(count_frames(master, options), 1);

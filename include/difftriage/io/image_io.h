@@ -149,7 +149,7 @@ struct ReadOptions {
   /// are parsed in this process only.
   bool isolate_hdf5 = true;
   /// Seconds the child of `isolate_hdf5` may take (damaged metadata can also make libhdf5
-  /// loop). Must be > 0.
+  /// loop). Must be finite and > 0 (a ConfigError otherwise, at the first HDF5 read).
   double isolate_timeout_s = 60.0;
 };
 
