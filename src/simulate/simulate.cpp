@@ -87,43 +87,31 @@ FrameLabels labels_from_spec(const FrameSpec& spec, int64_t n_bright) {
 
 namespace {
 
-// The bright reflections (threshold ≤ 1) whose centre is on the detector, in output-frame
-// pixels: output pixel j holds full pixels j·b .. j·b + b − 1, so its centre is full coordinate
-// j·b + (b − 1)/2. A centre off the detector (a spot whose tail reaches it) is not listed.
+// The bright reflections (threshold ≤ 1) whose centre is on the detector (full-frame pixel
+// lround(x) inside it; a spot whose tail only reaches it is left out), in output-frame pixels:
+// output pixel j holds full pixels j·b .. j·b + b − 1, so its centre is full coordinate
+// j·b + (b − 1)/2. `n_pixels`: how many distinct output pixels hold such a centre.
 std::vector<BrightSpot> bright_spots_on_output(const std::vector<Reflection>& reflections,
                                                const std::vector<double>& thresholds,
-                                               const FrameSpec& spec) {
-  const double bin = static_cast<double>(std::max<int64_t>(spec.bin_factor, 1));
+                                               const FrameSpec& spec, int64_t* n_pixels) {
+  const int64_t bin = std::max<int64_t>(spec.bin_factor, 1);
+  const double offset = 0.5 * static_cast<double>(bin - 1);
   const Geometry& g = spec.geometry;
   std::vector<BrightSpot> spots;
-  for (size_t i = 0; i < reflections.size(); ++i) {
-    if (thresholds[i] > 1.0) continue;
-    const int64_t fast = std::lround(reflections[i].fast_px);
-    const int64_t slow = std::lround(reflections[i].slow_px);
-    if (fast < 0 || slow < 0 || fast >= g.n_fast || slow >= g.n_slow) continue;
-    spots.push_back({(reflections[i].slow_px - 0.5 * (bin - 1.0)) / bin,
-                     (reflections[i].fast_px - 0.5 * (bin - 1.0)) / bin});
-  }
-  return spots;
-}
-
-// Distinct output-frame pixels holding the centre of a bright reflection (full-frame pixel
-// lround(x) binned by bin_factor).
-int64_t count_bright_output_pixels(const std::vector<Reflection>& reflections,
-                                   const std::vector<double>& thresholds, const FrameSpec& spec) {
-  const int64_t bin = std::max<int64_t>(spec.bin_factor, 1);
   std::vector<std::pair<int64_t, int64_t>> pixels;
   for (size_t i = 0; i < reflections.size(); ++i) {
     if (thresholds[i] > 1.0) continue;
-    const int64_t fast = std::lround(reflections[i].fast_px);
-    const int64_t slow = std::lround(reflections[i].slow_px);
-    if (fast < 0 || slow < 0 || fast >= spec.geometry.n_fast || slow >= spec.geometry.n_slow) {
-      continue;
-    }
+    const Reflection& r = reflections[i];
+    const int64_t fast = std::lround(r.fast_px);
+    const int64_t slow = std::lround(r.slow_px);
+    if (fast < 0 || slow < 0 || fast >= g.n_fast || slow >= g.n_slow) continue;
+    spots.push_back({(r.slow_px - offset) / static_cast<double>(bin),
+                     (r.fast_px - offset) / static_cast<double>(bin)});
     pixels.emplace_back(slow / bin, fast / bin);
   }
   std::sort(pixels.begin(), pixels.end());
-  return static_cast<int64_t>(std::unique(pixels.begin(), pixels.end()) - pixels.begin());
+  *n_pixels = static_cast<int64_t>(std::unique(pixels.begin(), pixels.end()) - pixels.begin());
+  return spots;
 }
 
 // `thresholds`: bright_thresholds() of `reflections` at their current photons (factor by which a
@@ -137,8 +125,7 @@ SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>
   f.spec = spec;
   f.stats.n_reflections = static_cast<int64_t>(reflections.size());
   f.stats.n_bright = n_bright;
-  f.stats.n_bright_pixels = count_bright_output_pixels(reflections, thresholds, spec);
-  f.bright_spots = bright_spots_on_output(reflections, thresholds, spec);
+  f.bright_spots = bright_spots_on_output(reflections, thresholds, spec, &f.stats.n_bright_pixels);
   for (const Reflection& r : reflections) f.stats.bragg_photons += r.photons;
   if (spec.ice.present) {
     double peak = 0.0;
