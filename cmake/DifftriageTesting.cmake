@@ -9,7 +9,7 @@ function(dt_add_test)
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} dt_test_support GTest::gtest GTest::gtest_main
                         difftriage_warnings)
-  add_test(NAME ${T_NAME} COMMAND ${T_NAME} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL}
-    ENVIRONMENT "DT_SOURCE_DIR=${CMAKE_SOURCE_DIR};DT_BINARY_DIR=${CMAKE_BINARY_DIR};DT_CLI=$<TARGET_FILE:difftriage>")
+    ENVIRONMENT "DT_SOURCE_DIR=${PROJECT_SOURCE_DIR};DT_BINARY_DIR=${PROJECT_BINARY_DIR};DT_CLI=$<TARGET_FILE:difftriage>")
 endfunction()

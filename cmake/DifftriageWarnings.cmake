@@ -1,5 +1,6 @@
 # One INTERFACE target carries the project's warning flags and sanitizer switches.
 add_library(difftriage_warnings INTERFACE)
+set_target_properties(difftriage_warnings PROPERTIES EXPORT_NAME warnings)
 target_compile_options(difftriage_warnings INTERFACE
   $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor>)
 if(DIFFTRIAGE_WERROR)
