@@ -52,6 +52,35 @@ TEST(SimulateCli, SameSeedSameBytesWhateverTheThreadCount) {
   EXPECT_NE(a.at("fake_00001.pgm"), output_files(tmp / "d").at("fake_00001.pgm"));
 }
 
+// The same for the PNG output and the full-resolution TIFF frames (16 and 32 bit): every file
+// byte-identical whatever --threads.
+TEST(SimulateCli, PngAndFullFrameTiffSameBytesWhateverTheThreadCount) {
+  TempDir tmp;
+  for (const std::string bits : {"16", "32"}) {
+    std::map<std::string, std::string> first;
+    for (const std::string threads : {"1", "2", "3"}) {
+      const fs::path out = tmp / ("b" + bits + "t" + threads);
+      const auto r = run_cli({"simulate", "--out", out.string(), "--count", "4", "--seed", "5",
+                              "--format", "png", "--full-frame", "--full-frame-bits", bits,
+                              "--threads", threads, "--quiet"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      const auto files = output_files(out);
+      // 4 PNGs, 4 full-frame TIFFs, 4 sidecars, two label files.
+      ASSERT_EQ(files.size(), 14u) << out;
+      ASSERT_TRUE(files.count("fake_00001.png") && files.count("fake_00004_full.tif")) << out;
+      if (first.empty()) {
+        first = files;
+        continue;
+      }
+      for (const auto& [name, bytes] : first) {
+        EXPECT_TRUE(files.at(name) == bytes)
+            << name << ": --threads " << threads << " differs from --threads 1 (" << bits
+            << "-bit full frames)";
+      }
+    }
+  }
+}
+
 TEST(SimulateCli, OutputPassesDatasetCheck) {
   TempDir tmp;
   ASSERT_EQ(simulate(tmp / "s", "2").exit_code, 0);

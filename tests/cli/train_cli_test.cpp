@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -89,6 +90,52 @@ TEST(TrainCli, SimulateTrainEvaluate) {
   EXPECT_NE(r.err.find("fake_00003.pgm"), std::string::npos) << r.err;
   const auto part = nlohmann::json::parse(testing::read_bytes(fs::path(partial) / "model.json"));
   EXPECT_EQ(part["provenance"]["veto_calibration"]["skipped"], 1);
+}
+
+// --resume through the CLI: 1 epoch, then --resume --epochs 2, gives the same per-epoch losses
+// (metrics.csv) and the same weights as 2 epochs at once; resuming a finished run trains
+// nothing; --resume where there is no run is a usage error (exit 2).
+TEST(TrainCli, ResumeThroughTheCliReproducesTheUninterruptedRun) {
+  TempDir tmp;
+  const std::string data = (tmp / "sim").string();
+  auto r = run_cli({"simulate", "--out", data, "--count", "12", "--seed", "6", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto train = [&](const std::string& run, const std::string& epochs, bool resume) {
+    std::vector<std::string> args = {"train", "--data", data, "--out", run, "--epochs", epochs,
+                                     "--input-size", "64", "--batch", "4", "--val-fraction",
+                                     "0.25", "--seed", "5", "--threads", "1"};
+    if (resume) args.push_back("--resume");
+    return run_cli(args);
+  };
+  const std::string full = (tmp / "full").string(), part = (tmp / "part").string();
+  r = train(full, "2", false);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = train(part, "1", false);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = train(part, "2", true);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("epoch 2/2"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("epoch 1/2"), std::string::npos) << "resume re-ran epoch 1: " << r.err;
+  // metrics.csv without its last two columns (seconds, train_frames_per_s: timings).
+  const auto losses = [](const fs::path& csv) {
+    std::vector<std::string> rows;
+    for (std::string line : testing::read_lines(csv)) {
+      for (int k = 0; k < 2; ++k) line = line.substr(0, line.rfind(','));
+      rows.push_back(line);
+    }
+    return rows;
+  };
+  const auto full_rows = losses(fs::path(full) / "metrics.csv");
+  EXPECT_EQ(full_rows.size(), 3u);  // header + 2 epochs
+  EXPECT_EQ(full_rows, losses(fs::path(part) / "metrics.csv"));
+  EXPECT_EQ(testing::read_bytes(fs::path(full) / "model" / "model.pt"),
+            testing::read_bytes(fs::path(part) / "model" / "model.pt"));
+  r = train(part, "2", true);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("epoch 2/2"), std::string::npos) << "a finished run trained again";
+  r = train((tmp / "none").string(), "2", true);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find((tmp / "none").string()), std::string::npos) << r.err;
 }
 
 TEST(TrainCli, BadFlagsExitTwoMissingModelExitsThree) {

@@ -203,9 +203,7 @@ TEST(CheckDataset, ListsAnUnreadableLabelFileInsteadOfThrowing) {
 
 TEST(CheckDataset, ReferenceDatasetsAreClean) {
   const fs::path reference = shared_reference_dir() / "nanobragg";
-  if (!fs::exists(reference / "try2" / kMultilabelFileName)) {
-    GTEST_SKIP() << "no shared reference data";
-  }
+  DT_REQUIRE_SHARED(reference / "try2" / kMultilabelFileName);
   for (const char* name : {"try1", "try2"}) {
     const CheckReport report = check_dataset(reference / name);
     EXPECT_TRUE(report.ok()) << name << ":\n" << joined(report.problems);

@@ -285,7 +285,8 @@ TEST(Labels, ReferenceFilesRewriteByteForByte) {
   const fs::path reference = shared_reference_dir() / "nanobragg";
   const fs::path multi = reference / "try2" / "multiclasses.txt";
   const fs::path categories = reference / "try1" / "categories1.txt";
-  if (!fs::exists(multi) || !fs::exists(categories)) GTEST_SKIP() << "no shared reference data";
+  DT_REQUIRE_SHARED(multi);
+  DT_REQUIRE_SHARED(categories);
   const MultiLabelTable table = parse_multiclasses(multi);
   EXPECT_TRUE(table.issues.empty());
   EXPECT_EQ(table.rows.size(), 72u);

@@ -263,7 +263,7 @@ TEST_F(ExplainModel, BadPathsAreClearErrors) {
 }
 
 TEST_F(ExplainModel, CliExitsThreeOnABadModel) {
-  if (!std::filesystem::exists(testing::cli_path())) GTEST_SKIP() << "CLI not built";
+  ASSERT_TRUE(std::filesystem::exists(testing::cli_path())) << "CLI not built: " << testing::cli_path();
   const auto r =
       testing::run_cli({"explain", "--model", (dir_ / "nope").string(), "--images",
                         (dir_ / "frame.png").string(), "--out", (dir_ / "out").string()});

@@ -24,9 +24,6 @@ using testing::expect_error;
 
 std::filesystem::path fixture(const std::string& file) { return shared_fixtures_dir() / file; }
 
-#define DT_REQUIRE_FIXTURE(path) \
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "fixture not found: " << (path)
-
 AnyImage decode(const std::string& bytes, const std::string& name = "crafted.cbf",
                 const ReadOptions& options = {}) {
   return decode_image(as_bytes(bytes), bytes.size(), name, options);
@@ -64,7 +61,7 @@ const Image<int32_t>& check_pixels(const AnyImage& any, const Expected& e) {
 
 TEST(Cbf, DlsI23MiniCbfFixture) {
   const auto path = fixture("DLS_I23_P12M_thau_00001.cbf.gz");
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const AnyImage any = read_image(path);
   check_pixels(any, {5071, 2463, 1094073, 98985, 814049, 12446, 3626, 1488});
   // # Pixel_size 172e-6 m x 172e-6 m / # Wavelength 2.75520 A / # Detector_distance 0.01000 m /
@@ -84,7 +81,7 @@ TEST(Cbf, DlsI23MiniCbfFixture) {
 
 TEST(Cbf, DlsI03FullImgCifFixture) {
   const auto path = fixture("DLS_I03_smargon_0001.cbf.gz");
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const AnyImage any = read_image(path);
   check_pixels(any, {2527, 2463, 526101, 1213, 36200, 336, 1069, 858});
   // imgCIF items: _diffrn_radiation_wavelength.wavelength 0.97625;
@@ -108,7 +105,7 @@ TEST(Cbf, DlsI03FullImgCifFixture) {
 
 TEST(Cbf, DlsEigerConvertedFixture) {
   const auto path = fixture("dlsnxs2cbf_therm_0001.cbf.gz");
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const AnyImage any = read_image(path);
   check_pixels(any, {4362, 4148, 1250824, 2496, -1210773, 404, 329, 1987});
   // # Pixel_size 75e-6 m / # Wavelength 0.98027 A / # Detector_distance 0.21396 m /

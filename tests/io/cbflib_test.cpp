@@ -70,7 +70,7 @@ class CbfLib : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CbfLib, SamePixelsAsCbfLib) {
   const auto path = difftriage::testing::shared_fixtures_dir() / GetParam();
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "fixture not found: " << path;
+  DT_REQUIRE_SHARED(path);
   const std::string cbf = gunzip(difftriage::testing::read_bytes(path));
   size_t n_fast = 0, n_slow = 0;
   const std::vector<int32_t> reference = read_with_cbflib(cbf, &n_fast, &n_slow);

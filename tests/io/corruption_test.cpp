@@ -251,7 +251,7 @@ TEST_F(Corruption, TiffInt32AndPagesNeverCrash) {
 TEST_F(Corruption, ImgCifNeverCrashes) {
   // The real DLS I03 imgCIF header around a small byte-offset array (gzip-wrapped too).
   const auto fixture = shared_fixtures_dir() / "DLS_I03_smargon_0001.cbf.gz";
-  if (!std::filesystem::exists(fixture)) GTEST_SKIP() << "fixture not found: " << fixture;
+  DT_REQUIRE_SHARED(fixture);
   // The header is in the first 7 KiB of the inflated file.
   const std::string full = testing::build_imgcif_from_fixture(
       testing::gunzip_head(read_bytes(fixture), 16384), testing::make_frame_i32(12, 16, 52));
@@ -546,7 +546,7 @@ TEST_F(Hdf5Corruption, CheckOverrunningItsTimeIsAnError) {
 
 TEST_F(Corruption, RealCxiFixtureNeverCrashes) {
   const auto fixture = shared_fixtures_dir() / "typical_raw.cxi";
-  if (!std::filesystem::exists(fixture)) GTEST_SKIP() << "fixture not found: " << fixture;
+  DT_REQUIRE_SHARED(fixture);
   const Outcomes o = corrupt_and_decode(read_bytes(fixture), "typical_raw.cxi", 64, {200, 600});
   EXPECT_GT(o.n_rejected, 0);
   EXPECT_GT(o.n_decoded, 0);

@@ -21,9 +21,6 @@ using testing::expect_error;
 
 std::filesystem::path fixture(const std::string& file) { return shared_fixtures_dir() / file; }
 
-#define DT_REQUIRE_FIXTURE(path) \
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "fixture not found: " << (path)
-
 TEST(CountFrames, RealFixtures) {
   struct Case {
     const char* file;
@@ -40,7 +37,7 @@ TEST(CountFrames, RealFixtures) {
   };
   for (const Case& c : cases) {
     const auto path = fixture(c.file);
-    DT_REQUIRE_FIXTURE(path);
+    DT_REQUIRE_SHARED(path);
     EXPECT_EQ(count_frames(path), c.n_frames) << c.file;
     // Every counted frame reads, the next one does not.
     EXPECT_NO_THROW(read_image(path, {c.n_frames - 1})) << c.file;
@@ -52,7 +49,7 @@ TEST(CountFrames, InMemoryMatchesPath) {
   for (const char* file : {"eiger2_simread7_2datafiles_4images_bslz4_data_000001.h5",
                            "r500k_bm_bslz4_16bit_000001.cbor", "typical_raw.cxi"}) {
     const auto path = fixture(file);
-    DT_REQUIRE_FIXTURE(path);
+    DT_REQUIRE_SHARED(path);
     const std::string bytes = read_bytes(path);
     EXPECT_EQ(count_frames_in_memory(testing::as_bytes(bytes), bytes.size(), file),
               count_frames(path))
@@ -62,7 +59,7 @@ TEST(CountFrames, InMemoryMatchesPath) {
 
 TEST(CountFrames, DanglingMasterNamesTheMissingDataFile) {
   const auto path = fixture("dectris_eiger_master.h5");
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   expect_error<FormatError>([&] { count_frames(path); }, path.string(),
                             {"/entry/data/data_000001", "missing"});
 }

@@ -153,7 +153,7 @@ TEST(CxiWriter, RealFramesRoundTrip) {
   // The three channels of the DECTRIS Stream V2 fixture (the difference channel masked where
   // 0xFFFF), then the EIGER2 data file's two frames, each into its own stack.
   const fs::path cbor = shared_fixtures_dir() / "r500k_bm_bslz4_16bit_000001.cbor";
-  if (!fs::exists(cbor)) GTEST_SKIP() << "fixture not found: " << cbor;
+  DT_REQUIRE_SHARED(cbor);
   TempDir dir;
   const fs::path path = dir / "channels.cxi";
   CxiWriteOptions options;
@@ -247,7 +247,7 @@ TEST(CxiWriter, ReadingSourcesOfAForeignFileNamesIt) {
     EXPECT_NE(std::string(e.what()).find("text.cxi"), std::string::npos) << e.what();
   }
   const fs::path cheetah = shared_fixtures_dir() / "typical_raw.cxi";
-  if (!fs::exists(cheetah)) GTEST_SKIP() << "fixture not found: " << cheetah;
+  DT_REQUIRE_SHARED(cheetah);
   try {
     (void)read_cxi_sources(cheetah);
     ADD_FAILURE() << "no error";

@@ -135,6 +135,25 @@ TEST(Hdf5Cache, DataFileWrittenLaterIsFound) {
   expect_error<FormatError>([&] { count_frames(master); }, master.string(), {"missing"});
 }
 
+// The isolation check (ReadOptions::isolate_hdf5) remembers files that passed by path, mtime
+// and size. A file replaced by one whose metadata crashes libhdf5 is checked again: the read is
+// the check's FormatError naming the crash, never an in-process parse (which would take this
+// test process down with SIGSEGV).
+TEST(Hdf5Cache, ChangedFileIsCheckedAgain) {
+  TempDir dir;
+  const fs::path master = testing::write_eiger_series(dir.path(), "swap", 1, 1, kSlow, kFast);
+  testing::expect_same_pixels(testing::eiger_test_frame(0, kSlow, kFast), read_image(master, {0}));
+  EXPECT_EQ(count_frames(master), 1);  // passed the check: remembered
+  const auto before = fs::last_write_time(master);
+  fs::copy_file(difftriage::testing::source_dir() / "fuzz" / "libhdf5-crashes" /
+                    "h5lget_info-null-deref.h5",
+                master, fs::copy_options::overwrite_existing);
+  fs::last_write_time(master, before + std::chrono::seconds(5));
+  expect_error<FormatError>([&] { read_image(master, {0}); }, master.string(),
+                            {"libhdf5 crashed"});
+  expect_error<FormatError>([&] { count_frames(master); }, master.string(), {"libhdf5 crashed"});
+}
+
 TEST(Hdf5Cache, ConcurrentReadersAgree) {
   TempDir dir;
   clear_file_cache();

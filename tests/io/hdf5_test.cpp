@@ -32,9 +32,6 @@ using Bytes = std::vector<uint8_t>;
 
 std::filesystem::path fixture(const std::string& file) { return shared_fixtures_dir() / file; }
 
-#define DT_REQUIRE_FIXTURE(path) \
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "fixture not found: " << (path)
-
 const char* const kEigerData = "eiger2_simread7_2datafiles_4images_bslz4_data_000001.h5";
 const char* const kEigerMaster = "dectris_eiger_master.h5";
 const char* const kCxi = "typical_raw.cxi";
@@ -57,7 +54,7 @@ int64_t plain_sum(const Image<T>& image) {
 
 TEST(Hdf5Eiger, DataFileFramesMatchIndependentDecode) {
   const auto path = fixture(kEigerData);
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const std::string head = read_bytes(path).substr(0, 64);
   EXPECT_EQ(probe_format(testing::as_bytes(head), head.size()), ImageFormat::kHdf5);
   EXPECT_STREQ(format_name(ImageFormat::kHdf5), "hdf5");
@@ -93,7 +90,7 @@ TEST(Hdf5Eiger, DataFileFramesMatchIndependentDecode) {
 
 TEST(Hdf5Eiger, InMemoryImageDecodesTheSame) {
   const auto path = fixture(kEigerData);
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const std::string bytes = read_bytes(path);
   const AnyImage from_memory =
       decode_image(testing::as_bytes(bytes), bytes.size(), "mem.h5", {1});
@@ -109,7 +106,7 @@ TEST(Hdf5Eiger, InMemoryImageDecodesTheSame) {
 
 TEST(Hdf5Eiger, DanglingMasterNamesTheMissingDataFile) {
   const auto path = fixture(kEigerMaster);
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   expect_error<FormatError>([&] { read_image(path); }, path.string(),
                             {"/entry/data/data_000001", "dectris_eiger_data_000001.h5", "missing"});
   const std::string bytes = read_bytes(path);
@@ -122,7 +119,7 @@ TEST(Hdf5Eiger, DanglingMasterNamesTheMissingDataFile) {
 
 TEST(Hdf5Cxi, TypicalRawFollowsTheSoftLink) {
   const auto path = fixture(kCxi);
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const AnyImage any = read_image(path);
   ASSERT_TRUE(std::holds_alternative<Image<float>>(any));
   const auto& image = std::get<Image<float>>(any);
@@ -343,7 +340,7 @@ TEST_F(Hdf5Written, TruncatedAndCorruptChunksNeverCrash) {
 
 TEST(Cbor, ImageMessageChannelsMatchIndependentDecode) {
   const auto path = fixture(kCbor);
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const std::string head = read_bytes(path).substr(0, 16);
   EXPECT_EQ(probe_format(testing::as_bytes(head), head.size()), ImageFormat::kCbor);
 
@@ -384,7 +381,7 @@ TEST(Cbor, ImageMessageChannelsMatchIndependentDecode) {
 
 TEST(Cbor, CorruptMessagesNeverCrash) {
   const auto path = fixture(kCbor);
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const std::string valid = read_bytes(path);
   // The first channel's bslz4 payload starts at byte 248 (u64 BE 1058840 = 514 * 1030 * 2).
   ASSERT_EQ(valid.substr(248, 8), std::string("\0\0\0\0\0\x10\x28\x18", 8));

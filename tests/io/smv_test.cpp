@@ -24,9 +24,6 @@ using testing::expect_error;
 
 std::filesystem::path fixture(const std::string& file) { return shared_fixtures_dir() / file; }
 
-#define DT_REQUIRE_FIXTURE(path) \
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "fixture not found: " << (path)
-
 AnyImage decode(const std::string& bytes, const std::string& name = "crafted.img") {
   return decode_image(as_bytes(bytes), bytes.size(), name);
 }
@@ -37,7 +34,7 @@ int64_t pixel_sum(const Image<uint16_t>& image) {
 
 TEST(Smv, TimepixFixture) {
   const auto path = fixture("TIMEPIX_SU_512-stdgoni_0001.img");
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const AnyImage any = read_image(path);
   ASSERT_TRUE(std::holds_alternative<Image<uint16_t>>(any));
   const auto& image = std::get<Image<uint16_t>>(any);
@@ -67,7 +64,7 @@ TEST(Smv, TimepixFixture) {
 
 TEST(Smv, JhSimFixture) {
   const auto path = fixture("simtbx_FormatSMVJHSim_001.img");
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const AnyImage any = read_image(path);
   ASSERT_TRUE(std::holds_alternative<Image<uint16_t>>(any));
   const auto& image = std::get<Image<uint16_t>>(any);
@@ -91,7 +88,7 @@ TEST(Smv, JhSimFixture) {
 
 TEST(Smv, FixturesReadThroughGzipAndBzip2) {
   const auto path = fixture("TIMEPIX_SU_512-stdgoni_0001.img");
-  DT_REQUIRE_FIXTURE(path);
+  DT_REQUIRE_SHARED(path);
   const std::string raw = read_bytes(path);
   const AnyImage plain = decode(raw, "plain");
   for (const auto& [wrapped, label] :

@@ -62,17 +62,23 @@ class Pipeline : public ::testing::Test {
       const auto& q = *b[i].prediction;
       ASSERT_EQ(p.label_probabilities.size(), 6u);
       ASSERT_EQ(q.label_probabilities.size(), 6u);
-      for (size_t k = 0; k < 6; ++k) {
-        if (tolerance == 0) {
-          EXPECT_EQ(p.label_probabilities[k], q.label_probabilities[k]) << i << " " << k;
-        } else {
-          EXPECT_NEAR(p.label_probabilities[k], q.label_probabilities[k], tolerance) << i;
+      // Every output the README calls identical: label and quality probabilities, the quality
+      // class and both mosaic outputs.
+      const auto near = [&](const std::vector<float>& x, const std::vector<float>& y,
+                            const char* what) {
+        ASSERT_EQ(x.size(), y.size()) << what;
+        for (size_t k = 0; k < x.size(); ++k) {
+          if (tolerance == 0) {
+            EXPECT_EQ(x[k], y[k]) << what << " frame " << i << " output " << k;
+          } else {
+            EXPECT_NEAR(x[k], y[k], tolerance) << what << " frame " << i << " output " << k;
+          }
         }
-      }
-      for (size_t k = 0; k < 5; ++k) {
-        EXPECT_NEAR(p.quality_probabilities[k], q.quality_probabilities[k], tolerance) << i;
-      }
-      EXPECT_NEAR(p.mosaic.at(1), q.mosaic.at(1), tolerance) << i;
+      };
+      near(p.label_probabilities, q.label_probabilities, "labels");
+      near(p.quality_probabilities, q.quality_probabilities, "quality");
+      near(p.mosaic, q.mosaic, "mosaic");
+      EXPECT_EQ(p.quality, q.quality) << i;
     }
   }
 
@@ -232,6 +238,23 @@ TEST_F(Pipeline, ASinkThatThrowsStopsTheRunCleanly) {
                           }),
                IoError);
   EXPECT_EQ(seen, 3);
+}
+
+TEST(DefaultModel, NoCandidateWithAModelIsAConfigErrorNamingEachPlace) {
+  testing::TempDir tmp;
+  fs::create_directories(tmp / "empty");
+  const std::vector<fs::path> candidates = {tmp / "empty", tmp / "missing"};
+  try {
+    resolve_model_path({}, candidates);
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    for (const auto& c : candidates) {
+      EXPECT_NE(std::string(e.what()).find(c.string()), std::string::npos) << e.what();
+    }
+  }
+  testing::write_text(tmp / "missing" / "model.json", "{}");
+  EXPECT_EQ(resolve_model_path({}, candidates), tmp / "missing");
+  EXPECT_EQ(resolve_model_path("given", candidates), fs::path("given"));
 }
 
 TEST(DefaultModel, ExplicitPathWinsAndCandidatesAreAbsolute) {

@@ -124,7 +124,7 @@ TEST(Sources, MissingFilesAndExplicitFramesStayOneAddressEach) {
 TEST(Sources, MultiFrameFilesExpandToEveryFrame) {
   const fs::path fixture =
       testing::shared_fixtures_dir() / "eiger2_simread7_2datafiles_4images_bslz4_data_000001.h5";
-  if (!fs::exists(fixture)) GTEST_SKIP() << "no shared fixture " << fixture;
+  DT_REQUIRE_SHARED(fixture);
   const int64_t n = io::count_frames(fixture);
   ASSERT_GE(n, 2);
   TempDir tmp;

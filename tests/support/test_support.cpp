@@ -23,6 +23,10 @@ fs::path source_dir() {
 fs::path test_data_dir() { return source_dir() / "tests" / "data"; }
 fs::path shared_fixtures_dir() { return source_dir().parent_path() / "shared" / "fixtures"; }
 fs::path shared_reference_dir() { return source_dir().parent_path() / "shared" / "reference"; }
+bool shared_data_required() {
+  const char* env = std::getenv("DT_REQUIRE_SHARED");
+  return env != nullptr && std::string(env) == "1";
+}
 fs::path cli_path() {
   if (const char* env = std::getenv("DT_CLI")) return env;
   return DT_DEFAULT_CLI;

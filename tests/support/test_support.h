@@ -16,6 +16,26 @@ std::filesystem::path test_data_dir();
 std::filesystem::path shared_fixtures_dir();
 /// `../shared/reference` beside the repository.
 std::filesystem::path shared_reference_dir();
+
+/// Exit code of a test executable whose tests passed except some that were skipped
+/// (tests/support/gtest_main.cpp); CTest shows it as "Skipped".
+inline constexpr int kSkipExitCode = 77;
+
+/// True when the environment says the shared fixtures must be there (DT_REQUIRE_SHARED=1, set
+/// by scripts/run-tests under CI): a missing fixture then fails the test instead of skipping it.
+bool shared_data_required();
+
+/// Skips the current test when `path` (a file under ../shared) is missing, or fails it when
+/// shared_data_required(). Use at the top of a TEST body.
+#define DT_REQUIRE_SHARED(path)                                                               \
+  do {                                                                                        \
+    if (!std::filesystem::exists(path)) {                                                     \
+      if (::difftriage::testing::shared_data_required()) {                                    \
+        GTEST_FAIL() << "required shared data missing (DT_REQUIRE_SHARED=1): " << (path);     \
+      }                                                                                       \
+      GTEST_SKIP() << "shared data not found: " << (path);                                    \
+    }                                                                                         \
+  } while (0)
 /// Path of the built `difftriage` executable (DT_CLI overrides the path compiled in).
 std::filesystem::path cli_path();
 

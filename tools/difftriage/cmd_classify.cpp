@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -47,6 +48,19 @@ void keep_freed_memory() {
 #endif
 }
 
+// --model, else $DIFFTRIAGE_DEFAULT_MODEL (a site's model for every run), else the shipped one.
+fs::path resolve_classify_model(const std::string& model) {
+  try {
+    const char* site = std::getenv("DIFFTRIAGE_DEFAULT_MODEL");
+    if (model.empty() && site != nullptr && *site != '\0') {
+      return stream::resolve_model_path({}, {fs::path(site)});
+    }
+    return stream::resolve_model_path(model);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string(e.what()) + " (pass --model DIR)");
+  }
+}
+
 void run_classify(const ClassifyArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   keep_freed_memory();
@@ -60,7 +74,7 @@ void run_classify(const ClassifyArgs& a) {
 
   const auto frames = stream::expand_inputs(a.inputs);
   DT_CHECK(!frames.empty(), IoError, "classify: the inputs name no frames");
-  const fs::path model = stream::resolve_model_path(a.model);
+  const fs::path model = resolve_classify_model(a.model);
   auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(model));
   const fs::path out = a.out;
   make_output_dir(out);
@@ -141,8 +155,9 @@ void register_classify(CLI::App& root) {
   cmd->add_option("--out", a->out, "Output folder (created if missing)")->required();
   cmd->add_option("--model", a->model,
                   "Checkpoint folder (model.pt + model.json) or .pt/.json path. Default: the "
-                  "shipped models/default of the source tree, else of the installation "
-                  "(share/difftriage/models/default)");
+                  "folder named by the environment variable DIFFTRIAGE_DEFAULT_MODEL when set, "
+                  "else the shipped models/default of the source tree, else of the "
+                  "installation (share/difftriage/models/default)");
   cmd->add_option("--threads", a->n_threads,
                   "CPU threads: forward passes run concurrently on this many batches (each "
                   "single-threaded unless --torch-threads), and as many threads read and "

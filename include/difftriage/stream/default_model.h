@@ -17,8 +17,12 @@ namespace difftriage::stream {
 std::vector<std::filesystem::path> default_model_candidates();
 
 /// `explicit_model` when it is not empty (not checked here: loading reports its problems),
-/// else the first default candidate holding a model.json.
-/// @throws ConfigError listing the folders looked at when there is no default model.
+/// else the first of `candidates` holding a model.json.
+/// @throws ConfigError listing the folders looked at when none holds one.
+std::filesystem::path resolve_model_path(const std::filesystem::path& explicit_model,
+                                         const std::vector<std::filesystem::path>& candidates);
+
+/// resolve_model_path with default_model_candidates().
 std::filesystem::path resolve_model_path(const std::filesystem::path& explicit_model = {});
 
 }  // namespace difftriage::stream
