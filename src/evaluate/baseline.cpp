@@ -76,7 +76,7 @@ BaselineTruth baseline_truth(const dataset::Sample& sample) {
 
 std::vector<FrameResult> score_dataset(const dataset::Dataset& dataset,
                                        const BaselineOptions& options) {
-  DT_CHECK(options.n_threads >= 1, ConfigError, "baseline: --threads must be >= 1, got ",
+  DT_CHECK(options.n_threads >= 1, ConfigError, "baseline: n_threads must be >= 1, got ",
            options.n_threads);
   const size_t n = dataset.samples.size();
   std::vector<FrameResult> results(n);

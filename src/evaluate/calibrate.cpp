@@ -12,10 +12,10 @@ namespace difftriage::evaluate {
 VetoCalibration calibrate_veto(const ModelPredictions& predictions,
                                const VetoCalibrationOptions& options) {
   DT_CHECK(options.keep_fraction > 0 && options.keep_fraction <= 1, ConfigError,
-           "--keep-fraction must be in (0, 1], got ", options.keep_fraction);
+           "keep_fraction must be in (0, 1], got ", options.keep_fraction);
   DT_CHECK(!options.band || (std::isfinite(*options.band) && *options.band >= 0 &&
                              *options.band < 1),
-           ConfigError, "--band must be in [0, 1), got ", options.band.value_or(0.0));
+           ConfigError, "band must be in [0, 1), got ", options.band.value_or(0.0));
   VetoCalibration c;
   std::vector<double> scores;
   std::vector<uint8_t> truth;

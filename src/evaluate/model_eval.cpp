@@ -10,14 +10,13 @@
 
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
-#include <torch/utils.h>
 
 #include "../core/ordered_pipeline.h"
 #include "difftriage/core/error.h"
 #include "difftriage/dataset/sidecar.h"
 #include "difftriage/io/image_io.h"
-#include "difftriage/models/checkpoint.h"
-#include "difftriage/models/preprocess.h"
+#include "difftriage/models/classifier.h"
+#include "difftriage/models/hit_score.h"
 #include "difftriage/report/charts.h"
 
 namespace difftriage::evaluate {
@@ -54,40 +53,50 @@ void fill_truth(FramePrediction& f, const dataset::Sample& s) {
   }
 }
 
+// Frames [begin, end) of the dataset, read and prepared by the Classifier on a worker thread.
+// A frame that fails keeps an all-zero input (so every batch has batch_size rows, as the
+// forward pass always had) and its error; its outputs are discarded.
 struct InputBatch {
-  torch::Tensor x;                  // [B,1,S,S]
+  std::vector<models::PreparedFrame> frames;
   std::vector<std::string> errors;  // per row, empty if ok
 };
 
-}  // namespace
-
-ModelPredictions predict_dataset(const fs::path& model, const dataset::Dataset& ds,
-                                 const ModelEvalOptions& options) {
-  DT_CHECK(options.batch_size >= 1, ConfigError, "--batch must be >= 1, got ",
-           options.batch_size);
-  DT_CHECK(options.n_threads >= 1, ConfigError, "--threads must be >= 1, got ",
-           options.n_threads);
-  DT_CHECK(options.n_workers >= 0, ConfigError, "--workers must be >= 0, got ",
-           options.n_workers);
-  const auto t0 = std::chrono::steady_clock::now();
-  at::set_num_threads(options.n_threads);
-  auto loaded = models::load_checkpoint(model);
-  auto net = loaded.model;
-  net->eval();
-  ModelPredictions result;
-  result.metadata = loaded.metadata;
-  const auto& meta = result.metadata;
-  const auto& heads = meta.heads;
-  if (has_head(heads, models::kLabelsHead)) {
-    result.hit_score = "1 - p(blank) of the labels head";
-  } else if (has_head(heads, "blank")) {
-    result.hit_score = "1 - p of the blank head";
-  } else if (has_head(heads, models::kQualityHead)) {
-    result.hit_score = "1 - p(blank) - p(noxtal) of the quality head";
+// The Classifier's outputs for one frame, in evaluate's per-frame record.
+void fill_outputs(FramePrediction& f, const models::Prediction& p,
+                  const models::ModelMetadata& meta) {
+  f.quality_probabilities = p.quality_probabilities;
+  f.quality = p.quality;
+  f.label_probabilities = p.label_probabilities;
+  for (size_t j = 0; j < f.label_probabilities.size() && j < models::kLabelNames.size(); ++j) {
+    f.label_predictions.push_back(
+        f.label_probabilities[j] >= meta.threshold(models::kLabelNames[j]) ? 1 : 0);
   }
+  f.mosaic = p.mosaic;
+  f.log_bright_spots = p.log_bright_spots;
+  f.binary = p.binary;
+  f.hit_probability = models::score_hit({p}, meta).p_hit.value_or(kNaN);
+}
 
-  const models::Preprocessor pre(meta.preprocess);
-  const int64_t s = pre.input_size();
+void validate(const ModelEvalOptions& options) {
+  DT_CHECK(options.batch_size >= 1, ConfigError, "batch_size must be >= 1, got ",
+           options.batch_size);
+  DT_CHECK(options.n_threads >= 1, ConfigError, "n_threads must be >= 1, got ",
+           options.n_threads);
+  DT_CHECK(options.n_workers >= 0, ConfigError, "n_workers must be >= 0, got ",
+           options.n_workers);
+}
+
+// predict_dataset after the options were checked; `t0` is when the run started (the load).
+ModelPredictions run_predictions(const models::Classifier& classifier, const dataset::Dataset& ds,
+                                 const ModelEvalOptions& options,
+                                 std::chrono::steady_clock::time_point t0) {
+  at::set_num_threads(options.n_threads);
+  ModelPredictions result;
+  result.metadata = classifier.metadata();
+  const auto& meta = result.metadata;
+  result.hit_score = models::describe(models::hit_source(meta));
+
+  const int64_t s = classifier.input_size();
   const auto n = static_cast<int64_t>(ds.samples.size());
   const int64_t bs = options.batch_size;
   const int64_t n_batches = (n + bs - 1) / bs;
@@ -95,15 +104,16 @@ ModelPredictions predict_dataset(const fs::path& model, const dataset::Dataset& 
       n_batches, options.n_workers, 4, [&](int64_t k) {
         const int64_t begin = k * bs, end = std::min(n, begin + bs);
         InputBatch b;
-        b.x = torch::zeros({end - begin, 1, s, s}, torch::kFloat32);
+        b.frames.resize(static_cast<size_t>(end - begin));
         b.errors.resize(static_cast<size_t>(end - begin));
-        float* base = b.x.data_ptr<float>();
         for (int64_t i = begin; i < end; ++i) {
+          auto& frame = b.frames[static_cast<size_t>(i - begin)];
           try {
-            const auto image = io::read_image(ds.samples[static_cast<size_t>(i)].path);
-            pre.preprocess_into(image, base + (i - begin) * s * s);
+            frame = classifier.prepare(io::read_image(ds.samples[static_cast<size_t>(i)].path));
           } catch (const Error& e) {
             b.errors[static_cast<size_t>(i - begin)] = e.what();
+            frame.side = s;
+            frame.pixels.assign(static_cast<size_t>(s * s), 0.0f);
           }
         }
         return b;
@@ -111,59 +121,39 @@ ModelPredictions predict_dataset(const fs::path& model, const dataset::Dataset& 
 
   result.frames.resize(static_cast<size_t>(n));
   int64_t row0 = 0;
-  torch::NoGradGuard no_grad;
   while (auto batch = pipeline.next()) {
-    const auto probs = models::to_probabilities(net->forward(batch->x));
-    std::map<std::string, torch::Tensor> p;
-    for (const auto& [h, t] : probs) p[h] = t.contiguous();
-    for (int64_t r = 0; r < batch->x.size(0); ++r) {
-      auto& f = result.frames[static_cast<size_t>(row0 + r)];
-      const auto& sample = ds.samples[static_cast<size_t>(row0 + r)];
+    const auto predictions = classifier.infer(batch->frames);
+    for (size_t r = 0; r < predictions.size(); ++r) {
+      auto& f = result.frames[static_cast<size_t>(row0) + r];
+      const auto& sample = ds.samples[static_cast<size_t>(row0) + r];
       f.file = sample.file;
       f.path = sample.path;
       fill_truth(f, sample);
-      f.error = batch->errors[static_cast<size_t>(r)];
+      f.error = batch->errors[r];
       f.hit_probability = kNaN;
-      if (!f.ok()) continue;
-      auto row = [&](const std::string& h) {
-        const auto t = p.at(h);
-        const float* d = t.data_ptr<float>() + r * t.size(1);
-        return std::vector<float>(d, d + t.size(1));
-      };
-      for (const auto& h : heads) {
-        if (h == models::kQualityHead) {
-          f.quality_probabilities = row(h);
-          f.quality = static_cast<int>(
-              std::max_element(f.quality_probabilities.begin(), f.quality_probabilities.end()) -
-              f.quality_probabilities.begin());
-        } else if (h == models::kLabelsHead) {
-          f.label_probabilities = row(h);
-          for (size_t j = 0; j < 6; ++j) {
-            f.label_predictions.push_back(
-                f.label_probabilities[j] >= meta.threshold(models::kLabelNames[j]) ? 1 : 0);
-          }
-        } else if (h == models::kMosaicHead) {
-          f.mosaic = row(h);
-        } else if (h == models::kSpotsHead) {
-          f.log_bright_spots = row(h)[0];
-        } else {
-          f.binary[h] = row(h)[0];
-        }
-      }
-      if (!f.label_probabilities.empty()) {
-        f.hit_probability = 1.0 - f.label_probabilities[0];
-      } else if (f.binary.count("blank")) {
-        f.hit_probability = 1.0 - f.binary.at("blank");
-      } else if (!f.quality_probabilities.empty()) {
-        f.hit_probability = std::clamp(
-            1.0 - f.quality_probabilities[0] - f.quality_probabilities[1], 0.0, 1.0);
-      }
+      if (f.ok()) fill_outputs(f, predictions[r], meta);
     }
-    row0 += batch->x.size(0);
+    row0 += static_cast<int64_t>(predictions.size());
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   result.frames_per_s = static_cast<double>(n) / std::max(result.seconds, 1e-9);
   return result;
+}
+
+}  // namespace
+
+ModelPredictions predict_dataset(const fs::path& model, const dataset::Dataset& ds,
+                                 const ModelEvalOptions& options) {
+  validate(options);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto classifier = models::Classifier::load(model);
+  return run_predictions(classifier, ds, options, t0);
+}
+
+ModelPredictions predict_dataset(const models::Classifier& classifier,
+                                 const dataset::Dataset& ds, const ModelEvalOptions& options) {
+  validate(options);
+  return run_predictions(classifier, ds, options, std::chrono::steady_clock::now());
 }
 
 ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
@@ -219,9 +209,10 @@ ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
   }
   if (!truth.empty()) {
     BinaryOptions bo;
-    const bool from_blank = has_head(meta.heads, models::kLabelsHead) ||
-                            has_head(meta.heads, "blank");
-    bo.threshold = from_blank ? 1.0 - meta.threshold("blank") : 0.5;
+    // The blank label's balanced threshold mirrored; the veto operating point (thresholds.hit)
+    // is reported apart, as `veto`.
+    const bool from_quality = models::hit_source(meta) == models::HitSource::kQualityClasses;
+    bo.threshold = from_quality ? 0.5 : 1.0 - meta.threshold("blank");
     report.hit = evaluate_binary(scores, truth, bo);
     report.veto = find_veto_point(scores, truth, options.veto);
     report.veto_visible = find_visible_veto_point(scores, truth, bright, options.veto);

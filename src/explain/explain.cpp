@@ -19,7 +19,9 @@
 #include "difftriage/features/ice.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"
-#include "difftriage/models/preprocess.h"
+#include "difftriage/models/classifier.h"
+#include "difftriage/models/hit_score.h"
+#include "difftriage/models/tensor.h"
 #include "difftriage/report/charts.h"
 
 namespace difftriage::explain {
@@ -180,6 +182,26 @@ report::LineChart shell_chart(const std::string& title, const std::string& what,
   return chart;
 }
 
+// One line for the page: p_hit with its evidence, the quality class and the labels at or above
+// their thresholds.
+std::string prediction_text(const models::Prediction& p, const models::ModelMetadata& meta) {
+  const auto hit = models::score_hit({p}, meta);
+  std::string text = "Prediction: ";
+  text += hit.p_hit ? "p_hit " + fmt(*hit.p_hit, "%.4f") + " (" + hit.evidence + ")"
+                    : std::string("no hit score");
+  if (p.quality >= 0 && static_cast<size_t>(p.quality) < meta.quality_names.size()) {
+    text += "; quality " + meta.quality_names[static_cast<size_t>(p.quality)];
+  }
+  std::string labels;
+  for (size_t k = 0; k < p.label_probabilities.size() && k < meta.label_names.size(); ++k) {
+    if (p.label_probabilities[k] < meta.threshold(meta.label_names[k])) continue;
+    labels += (labels.empty() ? "" : ", ") + meta.label_names[k] + " " +
+              fmt(p.label_probabilities[k], "%.3f");
+  }
+  if (!p.label_probabilities.empty()) text += "; labels " + (labels.empty() ? "none" : labels);
+  return text;
+}
+
 nlohmann::json profile_json(const ShellProfile& p) {
   return {{"has_resolution", p.has_resolution},
           {"radius_px", p.radius_px},
@@ -198,13 +220,14 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
                              const ExplainOptions& options) {
   validate(options);
   DT_CHECK(!images.empty(), ConfigError, "images: at least one image is required");
-  auto loaded = models::load_checkpoint(model);
-  auto& net = loaded.model;
-  const auto& meta = loaded.metadata;
+  // The one inference path: the Classifier prepares the inputs and gives the probabilities;
+  // the gradients below run through its own network on those same inputs.
+  const auto classifier = models::Classifier::load(model);
+  auto net = classifier.loaded_model().model;
+  const auto& meta = classifier.metadata();
   DT_CHECK(options.cam_block <= net->n_blocks(), ConfigError, "cam_block ", options.cam_block,
            " out of 0..", net->n_blocks(), " for ", model.string());
   net->eval();
-  const models::Preprocessor pre(meta.preprocess);
   std::vector<AnyImage> frames;
   for (const auto& p : images) frames.push_back(io::read_image(p));
   make_dir(out);
@@ -248,9 +271,14 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
   if (options.plots) page.figures(filter_figs, 450);
 
   // ---- 2. inputs and feature maps, Grad-CAM, shells -------------------------------------------
-  std::vector<torch::Tensor> inputs;
-  for (const auto& f : frames) inputs.push_back(pre.preprocess(f).unsqueeze(0));  // [1,1,S,S]
-  const int64_t S = meta.preprocess.input_size;
+  const int64_t S = classifier.input_size();
+  std::vector<torch::Tensor> inputs;  // [1,1,S,S] each
+  for (const auto& f : frames) {
+    const std::vector<models::PreparedFrame> one{classifier.prepare(f)};
+    inputs.push_back(models::to_input_tensor(one, S));
+    // A batch of one: the very forward pass Grad-CAM differentiates below.
+    summary.predictions.push_back(classifier.infer(one).at(0));
+  }
   page.heading("Feature maps per block",
                "For each image: the network input (after the model's preprocessing), then the "
                "first maps of each block's output (after ReLU), each map min&ndash;max "
@@ -263,6 +291,7 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
     make_dir(out / dir);
     log_message(LogLevel::kInfo, "explain: " + images[i].string());
     page.subheading("Image " + std::to_string(i + 1) + ": " + images[i].string());
+    page.raw("<p>" + html_escape(prediction_text(summary.predictions[i], meta)) + "</p>\n");
     const auto input8 = to_gray8(inputs[i][0][0]);
     io::write_png(out / dir / "input.png", input8.view());
     summary.files.push_back(dir + "/input.png");
@@ -383,11 +412,11 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
       n = std::min<size_t>(n, static_cast<size_t>(options.max_dataset_images));
     log_message(LogLevel::kInfo,
                 "explain: dead maps over " + std::to_string(n) + " images of " + data->string());
-    std::vector<AnyImage> batch;
+    std::vector<models::PreparedFrame> batch;
     for (size_t k = 0; k < n; ++k) {
-      batch.push_back(io::read_image(ds.samples[k].path));
+      batch.push_back(classifier.prepare(io::read_image(ds.samples[k].path)));
       if (batch.size() == static_cast<size_t>(options.batch_size) || k + 1 == n) {
-        acc.add(pre.preprocess_batch(batch), options.dead_epsilon);
+        acc.add(models::to_input_tensor(batch, S), options.dead_epsilon);
         batch.clear();
       }
     }

@@ -1,4 +1,4 @@
-// Checkpoint files (weights archive + JSON sidecar), transfer, and the Torch-free Classifier.
+// Checkpoint files (weights archive + JSON sidecar) and transfer between models.
 #include "difftriage/models/checkpoint.h"
 
 #include <torch/serialize/input-archive.h>
@@ -7,13 +7,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
 #include <sstream>
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
-#include "difftriage/models/classifier.h"
-#include "difftriage/models/preprocess.h"
 
 namespace difftriage::models {
 namespace {
@@ -193,126 +190,6 @@ TransferReport copy_matching_parameters(const TriageNet& destination, const Tria
 TransferReport init_from_checkpoint(const TriageNet& model,
                                     const std::filesystem::path& checkpoint) {
   return copy_matching_parameters(model, load_checkpoint(checkpoint).model);
-}
-
-// ---- Classifier ------------------------------------------------------------------------------
-
-struct Classifier::Impl {
-  LoadedModel loaded;
-  Preprocessor preprocessor;
-};
-
-Classifier::Classifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Classifier::Classifier(Classifier&&) noexcept = default;
-Classifier& Classifier::operator=(Classifier&&) noexcept = default;
-Classifier::~Classifier() = default;
-
-Classifier Classifier::load(const std::filesystem::path& path) {
-  auto loaded = load_checkpoint(path);
-  Preprocessor pre(loaded.metadata.preprocess);
-  return Classifier(std::make_unique<Impl>(Impl{std::move(loaded), std::move(pre)}));
-}
-
-const ModelMetadata& Classifier::metadata() const noexcept { return impl_->loaded.metadata; }
-
-std::vector<Prediction> Classifier::classify(const std::vector<AnyImage>& frames) const {
-  std::vector<const AnyImage*> pointers;
-  pointers.reserve(frames.size());
-  for (const auto& f : frames) pointers.push_back(&f);
-  return classify_pointers(pointers);
-}
-
-namespace {
-
-// Probabilities of a batch → one Prediction per row, with the model's thresholds.
-std::vector<Prediction> to_predictions(const HeadOutputs& probs, int64_t n,
-                                       const ModelMetadata& meta) {
-  std::vector<Prediction> predictions(static_cast<size_t>(n));
-  std::map<std::string, torch::Tensor> rows;
-  for (const auto& [name, t] : probs) rows[name] = t.contiguous();
-  auto row = [](const torch::Tensor& t, int64_t i) {
-    const float* d = t.data_ptr<float>() + i * t.size(1);
-    return std::vector<float>(d, d + t.size(1));
-  };
-  for (int64_t i = 0; i < n; ++i) {
-    Prediction& p = predictions[static_cast<size_t>(i)];
-    for (const auto& [name, t] : rows) {
-      if (name == kQualityHead) {
-        p.quality_probabilities = row(t, i);
-        p.quality = static_cast<int>(
-            std::max_element(p.quality_probabilities.begin(), p.quality_probabilities.end()) -
-            p.quality_probabilities.begin());
-      } else if (name == kLabelsHead) {
-        p.label_probabilities = row(t, i);
-        for (size_t k = 0; k < p.label_probabilities.size(); ++k) {
-          const std::string label =
-              k < meta.label_names.size() ? meta.label_names[k] : kLabelNames[k];
-          p.label_decisions.push_back(
-              decide(p.label_probabilities[k], meta.threshold(label), meta.uncertainty_band));
-          p.uncertain = p.uncertain || p.label_decisions.back() == Decision::kUncertain;
-        }
-      } else if (name == kMosaicHead) {
-        p.mosaic = row(t, i);
-      } else if (name == kSpotsHead) {
-        p.bright_spots = bright_spots_from_head(row(t, i).at(0));
-      } else {
-        const float prob = row(t, i).at(0);
-        p.binary[name] = prob;
-        p.uncertain = p.uncertain || decide(prob, meta.threshold(name), meta.uncertainty_band) ==
-                                         Decision::kUncertain;
-      }
-    }
-  }
-  return predictions;
-}
-
-}  // namespace
-
-std::vector<Prediction> Classifier::classify_pointers(
-    const std::vector<const AnyImage*>& frames) const {
-  if (frames.empty()) return {};
-  HeadOutputs probs;
-  {
-    torch::InferenceMode guard;
-    probs = to_probabilities(
-        impl_->loaded.model->forward(impl_->preprocessor.preprocess_batch(frames)));
-  }
-  return to_predictions(probs, static_cast<int64_t>(frames.size()), impl_->loaded.metadata);
-}
-
-int64_t Classifier::input_size() const noexcept { return impl_->preprocessor.input_size(); }
-
-PreparedFrame Classifier::prepare(const AnyImage& frame) const {
-  PreparedFrame prepared;
-  prepared.side = impl_->preprocessor.input_size();
-  prepared.pixels.resize(static_cast<size_t>(prepared.side * prepared.side));
-  impl_->preprocessor.preprocess_into(frame, prepared.pixels.data());
-  return prepared;
-}
-
-std::vector<Prediction> Classifier::infer(const std::vector<PreparedFrame>& frames) const {
-  if (frames.empty()) return {};
-  const int64_t s = input_size(), n = static_cast<int64_t>(frames.size());
-  for (size_t i = 0; i < frames.size(); ++i) {
-    DT_CHECK(frames[i].side == s && frames[i].pixels.size() == static_cast<size_t>(s * s),
-             ConfigError, "infer: prepared frame ", i, " is ", frames[i].side, "² with ",
-             frames[i].pixels.size(), " values, the model takes ", s, "² inputs");
-  }
-  HeadOutputs probs;
-  try {
-    torch::InferenceMode guard;
-    auto x = torch::empty({n, 1, s, s}, torch::kFloat32);
-    float* dst = x.data_ptr<float>();
-    for (const auto& f : frames) dst = std::copy(f.pixels.begin(), f.pixels.end(), dst);
-    probs = to_probabilities(impl_->loaded.model->forward(x));
-  } catch (const c10::Error& e) {
-    throw ModelError(detail::concat("infer: forward pass failed: ", e.what_without_backtrace()));
-  }
-  return to_predictions(probs, n, impl_->loaded.metadata);
-}
-
-Prediction Classifier::classify(const AnyImage& frame) const {
-  return classify_pointers({&frame}).front();
 }
 
 }  // namespace difftriage::models

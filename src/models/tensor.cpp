@@ -1,5 +1,6 @@
 #include "difftriage/models/tensor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <torch/torch.h>
@@ -35,6 +36,20 @@ Image<float> tensor_to_image(const torch::Tensor& tensor) {
   Image<float> image(h, w);
   std::memcpy(image.data(), contiguous.data_ptr<float>(), static_cast<size_t>(h * w) * sizeof(float));
   return image;
+}
+
+torch::Tensor to_input_tensor(const std::vector<PreparedFrame>& frames, int64_t side) {
+  const auto n = static_cast<int64_t>(frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    DT_CHECK(frames[i].side == side &&
+                 frames[i].pixels.size() == static_cast<size_t>(side * side),
+             ConfigError, "prepared frame ", i, " is ", frames[i].side, "² with ",
+             frames[i].pixels.size(), " values, the model takes ", side, "² inputs");
+  }
+  auto x = torch::empty({n, 1, side, side}, torch::kFloat32);
+  float* dst = x.data_ptr<float>();
+  for (const auto& f : frames) dst = std::copy(f.pixels.begin(), f.pixels.end(), dst);
+  return x;
 }
 
 }  // namespace difftriage::models

@@ -3,6 +3,8 @@
 
 #include <map>
 
+#include "difftriage/models/hit_score.h"
+
 namespace difftriage::stream {
 namespace {
 using nlohmann::json;
@@ -33,15 +35,14 @@ TriageDecision decide_triage(const FrameResult& result, const models::ModelMetad
     d.flags.push_back("unreadable");
     return d;
   }
-  const auto probs = label_probabilities(*result.prediction, meta);
-  const auto blank = probs.find("blank");
-  if (blank == probs.end()) {
+  const auto score = models::score_hit({*result.prediction}, meta);
+  if (!score.p_hit) {
     d.flags.push_back("no_blank_output");  // the model cannot veto: keep everything
     return d;
   }
-  // Hit = not blank. The hit threshold is the model's veto operating point (thresholds.hit),
-  // or mirrors the blank label's threshold when the model has none.
-  d.p_hit = 1.0 - blank->second;
+  // The hit threshold is the model's veto operating point (thresholds.hit), or mirrors the
+  // blank label's threshold when the model has none.
+  d.p_hit = score.p_hit;
   switch (models::decide(*d.p_hit, meta.hit_threshold(), meta.uncertainty_band)) {
     case models::Decision::kNo:
       d.veto = true;

@@ -13,9 +13,10 @@
 namespace difftriage::testing {
 namespace fs = std::filesystem;
 
-models::ModelMetadata write_tiny_model(const fs::path& dir, uint64_t seed) {
+models::ModelMetadata write_tiny_model(const fs::path& dir, uint64_t seed,
+                                       const std::vector<std::string>& heads) {
   torch::manual_seed(seed);
-  auto meta = models::default_metadata("compact", {"quality", "labels", "mosaic"});
+  auto meta = models::default_metadata("compact", heads);
   meta.architecture.widths = {4, 8};
   meta.architecture.head_hidden = 8;
   meta.preprocess.input_size = 32;

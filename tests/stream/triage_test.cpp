@@ -87,17 +87,33 @@ TEST(Triage, UnreadableFramesAndModelsWithoutBlankAreKept) {
   for (const auto& [k, v] : row["labels"].items()) EXPECT_TRUE(v.is_null()) << k;
   for (const auto& [k, v] : row["p_quality"].items()) EXPECT_TRUE(v.is_null()) << k;
 
-  // A quality-only model has no blank output: it cannot veto.
+  // A quality-only model scores hits from its quality head (models::score_hit, as evaluate and
+  // calibrate do): p_hit = 1 - p(blank) - p(noxtal) = 0.7 here, kept.
   auto quality_only = meta;
   quality_only.heads = {"quality"};
   FrameResult r = classified(0.99);
   r.prediction->label_probabilities.clear();
   const auto q = decide_triage(r, quality_only);
   EXPECT_TRUE(q.keep());
-  EXPECT_EQ(q.flags, std::vector<std::string>{"no_blank_output"});
-  // A binary "blank" head decides like the labels head.
+  EXPECT_EQ(q.flags, std::vector<std::string>{});
+  ASSERT_TRUE(q.p_hit.has_value());
+  EXPECT_NEAR(*q.p_hit, 0.7, 1e-6);
+  // ... and vetoes a frame it is confident is blank or noxtal.
+  r.prediction->quality_probabilities = {0.6f, 0.35f, 0.03f, 0.01f, 0.01f};
+  EXPECT_TRUE(decide_triage(r, quality_only).veto);
+  // A binary "blank" head decides like the labels head, and before the quality head.
+  r.prediction->quality_probabilities = {0.1f, 0.2f, 0.4f, 0.2f, 0.1f};
   r.prediction->binary["blank"] = 0.99f;
   EXPECT_TRUE(decide_triage(r, quality_only).veto);
+  // A model with no output that answers "blank?" (here mosaic only) cannot veto.
+  auto mosaic_only = meta;
+  mosaic_only.heads = {"mosaic"};
+  r.prediction->binary.clear();
+  r.prediction->quality_probabilities.clear();
+  const auto m = decide_triage(r, mosaic_only);
+  EXPECT_TRUE(m.keep());
+  EXPECT_FALSE(m.p_hit.has_value());
+  EXPECT_EQ(m.flags, std::vector<std::string>{"no_blank_output"});
 }
 
 TEST(Triage, ResultRowHasExactlyTheDocumentedKeys) {

@@ -17,6 +17,7 @@
 #include "difftriage/evaluate/calibrate.h"
 #include "difftriage/evaluate/model_eval.h"
 #include "difftriage/models/checkpoint.h"
+#include "difftriage/models/classifier.h"
 
 namespace difftriage::cli {
 namespace {
@@ -39,15 +40,18 @@ void run_calibrate(CalibrateArgs& a) {
   if (a.band >= 0) a.calibration.band = a.band;
   const auto ds = dataset::load_dataset(a.data);
   DT_CHECK(!ds.samples.empty(), FormatError, a.data, ": the label files list no images");
-  auto loaded = models::load_checkpoint(a.model);
-  const auto preds = evaluate::predict_dataset(a.model, ds, a.eval);
+  // One load: the classifier that scores the calibration set is the model saved with the
+  // calibrated thresholds.
+  const auto classifier = models::Classifier::load(a.model);
+  const auto preds = evaluate::predict_dataset(classifier, ds, a.eval);
   const auto c = evaluate::calibrate_veto(preds, a.calibration);
+  auto metadata = classifier.metadata();
   evaluate::apply_veto_calibration(
-      loaded.metadata, c,
+      metadata, c,
       {{"data", a.data}, {"model", a.model}, {"command", a.command},
        {"keep_fraction", a.calibration.keep_fraction}});
   make_output_dir(a.out);
-  models::save_checkpoint(a.out, loaded.model, loaded.metadata);
+  models::save_checkpoint(a.out, classifier.loaded_model().model, metadata);
   std::printf(
       "calibration set %s: %lld crystal frame(s), %lld blank(s), %lld left out\n"
       "veto point (keep >= %g of crystal frames): p_hit %.6g\n"

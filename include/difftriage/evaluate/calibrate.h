@@ -6,6 +6,8 @@
 ///   auto c = difftriage::evaluate::calibrate_veto(preds);      // keep every crystal frame
 ///   difftriage::evaluate::apply_veto_calibration(meta, c, {{"data", "calib"}});
 ///
+/// p_hit is models::score_hit's (hit_score.h), the score `classify` compares with the threshold
+/// set here, computed by predict_dataset through the same models::Classifier.
 /// Rule: with t = the veto point of p_hit (metrics.h find_veto_point at keep_fraction) and band
 /// b, the model's thresholds["hit"] becomes t + b (lowered by a few ulps where needed) and its
 /// uncertainty_band b. models::decide then vetoes a frame only when p_hit < t, keeps it flagged
@@ -43,8 +45,8 @@ struct VetoCalibration {
 };
 
 /// Calibrates on the predictions' frames that were read and know whether they hold a crystal.
-/// Pure. @throws ConfigError for options out of range; FormatError when the set has no crystal
-/// frame or no blank frame (naming what is missing).
+/// Pure. @throws ConfigError naming keep_fraction or band when out of range; FormatError when
+/// the set has no crystal frame or no blank frame (naming what is missing).
 [[nodiscard]] VetoCalibration calibrate_veto(const ModelPredictions& predictions,
                                              const VetoCalibrationOptions& options = {});
 

@@ -14,9 +14,10 @@
 /// - quality from categories1.txt;
 /// - has crystal: labels blank == 0, else quality ∈ {weak, good, strong};
 /// - mosaic1 is evaluated on frames with a crystal, mosaic2 on multilattice frames (labels).
-/// Hit probability (the veto score): p_hit = 1 − p(blank) of the labels head when the model
-/// has it, else 1 − p of a binary `blank` head, else 1 − p(blank) − p(noxtal) of the quality
-/// head (softmax, so this is p(weak) + p(good) + p(strong)).
+/// Inference runs through models::Classifier (the path `classify` uses), so every frame gets the
+/// probabilities `classify` gives it. Hit probability (the veto score): models::score_hit
+/// (hit_score.h), the function `classify` decides with: 1 − p of a binary `blank` head, else
+/// 1 − p(blank) of the labels head, else 1 − p(blank) − p(noxtal) of the quality head.
 #pragma once
 
 #include <array>
@@ -32,6 +33,7 @@
 
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/evaluate/metrics.h"
+#include "difftriage/models/classifier.h"
 #include "difftriage/models/model_info.h"
 
 namespace difftriage::evaluate {
@@ -56,7 +58,7 @@ struct FramePrediction {
   std::vector<float> mosaic;                 ///< 2 (mosaic1, mosaic2) in [0, 1]
   std::optional<float> log_bright_spots;     ///< spots head: log10(1 + count) estimate
   std::map<std::string, float> binary;       ///< binary head → probability
-  double hit_probability = 0;                ///< see the header comment; NaN if no head gives it
+  double hit_probability = 0;                ///< models::score_hit's p_hit; NaN without one
   // Truth (unset when the label files do not tell).
   std::array<uint8_t, 6> truth_labels{};
   std::array<uint8_t, 6> truth_label_known{};
@@ -71,20 +73,27 @@ struct FramePrediction {
 /// Predictions of a model over a dataset, in sample order.
 struct ModelPredictions {
   models::ModelMetadata metadata;
-  std::string hit_score;  ///< how hit_probability was computed (human-readable)
+  /// How hit_probability was computed: models::describe(models::hit_source(metadata)).
+  std::string hit_score;
   std::vector<FramePrediction> frames;
   double seconds = 0;       ///< wall time of decoding + inference
   double frames_per_s = 0;  ///< frames / seconds
 };
 
-/// Loads the checkpoint `model` and predicts every sample of `dataset` (io::read_image frame 0,
-/// the model's Preprocessor, batches of batch_size in inference mode). A frame that cannot be
-/// read or decoded gets `error` set; the run goes on. Truth comes from the label files, and the
-/// bright-spot count from the frame's simulator sidecar when there is one (FormatError naming a
-/// sidecar that exists but is malformed). Sets at::set_num_threads(n_threads).
-/// @throws ModelError for a missing or corrupt checkpoint (naming the file); ConfigError for
-/// bad options.
+/// Loads the checkpoint `model` as a models::Classifier and predicts every sample of `dataset`
+/// with it (io::read_image frame 0, Classifier::prepare on n_workers threads, Classifier::infer
+/// in batches of batch_size). A frame that cannot be read or decoded gets `error` set; the run
+/// goes on. Truth comes from the label files, and the bright-spot count from the frame's
+/// simulator sidecar when there is one (FormatError naming a sidecar that exists but is
+/// malformed). Sets at::set_num_threads(n_threads). `seconds` includes loading the model.
+/// @throws ModelError for a missing or corrupt checkpoint (naming the file); ConfigError naming
+/// the option (batch_size, n_threads, n_workers) for bad options.
 [[nodiscard]] ModelPredictions predict_dataset(const std::filesystem::path& model,
+                                               const dataset::Dataset& dataset,
+                                               const ModelEvalOptions& options = {});
+/// The same with an already loaded classifier (e.g. the one calibrate then saves); `seconds`
+/// starts at the call. The classifier is only read; at::set_num_threads is process-wide.
+[[nodiscard]] ModelPredictions predict_dataset(const models::Classifier& classifier,
                                                const dataset::Dataset& dataset,
                                                const ModelEvalOptions& options = {});
 

@@ -140,9 +140,14 @@ struct ExplainSummary {
   std::vector<std::vector<std::pair<std::string, ShellProfile>>> shell_profiles;
   /// Same for |gradient × input| (empty when ExplainOptions::gradient_input is false).
   std::vector<std::vector<std::pair<std::string, ShellProfile>>> gradient_input_profiles;
+  /// Per image (in input order), the models::Classifier's prediction: the same preprocessing and
+  /// probabilities as classify/evaluate, from a batch of one (the forward pass Grad-CAM
+  /// differentiates).
+  std::vector<models::Prediction> predictions;
 };
 
-/// Loads the checkpoint `model`, and writes into `out` (created if missing): filter grids,
+/// Loads the checkpoint `model` as a models::Classifier (the inference path classify and
+/// evaluate use: same preprocessing, same network), and writes into `out` (created if missing): filter grids,
 /// feature-map grids and the network input per image, dead_maps.json + charts (over `data`
 /// when given, else over `images`), Grad-CAM overlays (RGB PNG) per image/head/output,
 /// saliency-per-shell charts (Grad-CAM and |gradient × input|) and shells.json, and index.html

@@ -8,6 +8,11 @@
 ///
 ///   difftriage::models::PreparedFrame x = clf.prepare(frame);    // any thread
 ///   std::vector<difftriage::models::Prediction> p = clf.infer({std::move(x)});  // one batch
+///
+/// This is the one inference path: classify (stream), evaluate, calibrate and explain all run
+/// frames through a Classifier, so they see the same input and the same probabilities for the
+/// same frame (bit for bit in the same batch; a different batch size can move the last bits of
+/// float sums, |Δp| < 1e-6). models::score_hit (hit_score.h) turns a Prediction into p_hit.
 #pragma once
 
 #include <filesystem>
@@ -18,6 +23,8 @@
 #include "difftriage/models/model_info.h"
 
 namespace difftriage::models {
+
+struct LoadedModel;  // checkpoint.h (LibTorch)
 
 /// One frame preprocessed to the model input (Preprocessor, with the model's options): the
 /// side × side float32 plane of the network's [N,1,side,side] input, row-major (slow, fast).
@@ -40,6 +47,11 @@ class Classifier {
   ~Classifier();
 
   const ModelMetadata& metadata() const noexcept;
+  /// The network and metadata this Classifier runs (include checkpoint.h to use them), for
+  /// what needs the network itself: explain's gradients, saving a recalibrated copy. The
+  /// network is shared, not copied: do not train it or switch it out of eval mode while
+  /// another thread classifies with this Classifier.
+  const LoadedModel& loaded_model() const noexcept;
   /// One prediction per frame (preprocessed with the model's options, one batch).
   /// @throws ConfigError for an empty frame.
   std::vector<Prediction> classify(const std::vector<AnyImage>& frames) const;

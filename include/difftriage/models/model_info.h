@@ -200,6 +200,8 @@ struct Prediction {
   std::vector<float> label_probabilities;    ///< 6 sigmoids (labels head)
   std::vector<Decision> label_decisions;     ///< per label, thresholds + uncertainty band
   std::vector<float> mosaic;                 ///< 2 values in [0,1] (mosaic head)
+  /// The spots head's output, log10(1 + bright-spot count) as estimated; unset without it.
+  std::optional<float> log_bright_spots;
   /// Estimated bright-spot count, 10^spots − 1 ≥ 0 (spots head); unset without it.
   std::optional<double> bright_spots;
   std::map<std::string, float> binary;       ///< binary head name → probability

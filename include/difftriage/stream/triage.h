@@ -5,11 +5,13 @@
 ///   jsonl << stream::result_row(result, d, classifier->metadata()).dump() << '\n';
 ///
 /// Fail-open: a frame is vetoed only when the model is confident it is blank, i.e. its hit
-/// probability p_hit = 1 − p(blank) is below the hit threshold (ModelMetadata::hit_threshold) AND
-/// outside the model's uncertainty band (|p_hit − threshold| ≥ uncertainty_band). A frame inside
-/// the band is kept and flagged "uncertain"; a frame that could not be read, preprocessed or
-/// classified is kept, flagged "unreadable", with its error message; a model without a blank
-/// output cannot veto, so every frame is kept and flagged "no_blank_output".
+/// probability p_hit (models::score_hit, hit_score.h: 1 − p(blank) of a blank head or of the
+/// labels head, else 1 − p(blank) − p(noxtal) of the quality head) is below the hit threshold
+/// (ModelMetadata::hit_threshold) AND outside the model's uncertainty band (|p_hit − threshold|
+/// ≥ uncertainty_band). A frame inside the band is kept and flagged "uncertain"; a frame that
+/// could not be read, preprocessed or classified is kept, flagged "unreadable", with its error
+/// message; a model with none of these outputs cannot veto, so every frame is kept and flagged
+/// "no_blank_output".
 #pragma once
 
 #include <cstdint>
@@ -41,7 +43,7 @@ struct TriageDecision {
   bool veto = false;        ///< true only for a confident blank
   bool uncertain = false;   ///< p_hit within the uncertainty band: kept
   bool unreadable = false;  ///< the frame failed: kept with its error
-  /// 1 − p(blank), when the model has a blank output and the frame was classified.
+  /// models::score_hit's p_hit, when the model gives one and the frame was classified.
   std::optional<double> p_hit;
   /// In order: "unreadable", "uncertain", "no_blank_output" (those that apply).
   std::vector<std::string> flags;
