@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "difftriage/core/error.h"
+#include "difftriage/core/random.h"
 #include "label_text.h"
 
 namespace difftriage::dataset {
@@ -53,14 +54,6 @@ void validate_options(const SplitOptions& options) {
              ConfigError, "--names: '", name, "' is not a usable folder name");
     DT_CHECK(seen.insert(name).second, ConfigError, "--names: '", name, "' appears twice");
   }
-}
-
-// SplitMix64 (Steele, Lea & Flood 2014): turns related seeds into unrelated 64-bit states.
-uint64_t mix_seed(uint64_t x) noexcept {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
 }
 
 // FNV-1a: a fixed, platform-independent hash (std::hash is not).
@@ -217,7 +210,7 @@ Split split_dataset(const Dataset& dataset, const SplitOptions& options) {
     stratum.members = std::move(members);
     // Each stratum has its own generator, seeded from the seed and its key, so its shuffle does
     // not depend on which other strata exist.
-    std::mt19937_64 rng(mix_seed(options.seed ^ mix_seed(hash_key(key))));
+    std::mt19937_64 rng(splitmix64(options.seed ^ splitmix64(hash_key(key))));
     shuffle_in_place(stratum.members, rng);
     strata.push_back(std::move(stratum));
   }
@@ -253,7 +246,7 @@ Split split_dataset(const Dataset& dataset, const SplitOptions& options) {
   }
   std::vector<size_t> visit(strata.size());
   std::iota(visit.begin(), visit.end(), size_t{0});
-  std::mt19937_64 order_rng(mix_seed(options.seed ^ 0x5354524154554D53ULL));  // "STRATUMS"
+  std::mt19937_64 order_rng(splitmix64(options.seed ^ 0x5354524154554D53ULL));  // "STRATUMS"
   shuffle_in_place(visit, order_rng);
 
   const size_t kSource = 0, kSink = 1, first_stratum = 2, first_part = 2 + strata.size();

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/utils.h>
 
-#include "../core/ordered_pipeline.h"
+#include "difftriage/core/ordered_pipeline.h"
 #include "difftriage/core/error.h"
 #include "difftriage/dataset/sidecar.h"
 #include "difftriage/io/image_io.h"

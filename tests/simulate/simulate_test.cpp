@@ -51,8 +51,8 @@ TEST(Simulate, LabelsFollowTheStudysSemanticsAndQualityIsMeasured) {
     if (l.blank) {
       EXPECT_EQ(l.mosaic1, 0.0);
       EXPECT_FALSE(l.photo1 || l.photo2 || l.multilattice);
-      EXPECT_TRUE(l.quality == QualityClass::kBlank || l.quality == QualityClass::kNoxtal);
-      if (l.quality == QualityClass::kBlank) {
+      EXPECT_TRUE(l.quality == Quality::kBlank || l.quality == Quality::kNoxtal);
+      if (l.quality == Quality::kBlank) {
         EXPECT_FALSE(l.ice || f.spec.background.solvent);
       }
     } else {
@@ -89,7 +89,7 @@ TEST(Simulate, MixesAreDrawnInProportionAndValidated) {
     if (k.badice) {
       EXPECT_TRUE(k.ice);
     }
-    if (k.quality == QualityClass::kBlank) {
+    if (k.quality == Quality::kBlank) {
       EXPECT_FALSE(k.ice || k.solvent || k.crystal);
     }
   }
@@ -236,7 +236,7 @@ TEST(Simulate, LabelFilesRoundTrip) {
     multi.push_back(row);
     dataset::QualityRow q;
     q.file = row.file;
-    q.quality = static_cast<dataset::Quality>(static_cast<int>(l.quality));
+    q.quality = l.quality;
     q.mosaic1 = l.mosaic1;
     q.mosaic2 = l.mosaic2;
     quality.push_back(q);

@@ -31,10 +31,10 @@ struct CompareArgs {
 /// multilabel sample with no crystal label is also "blank".
 std::vector<std::string> classes_of(const dataset::Sample& s) {
   std::vector<std::string> out;
-  if (s.quality) out.push_back(std::string("q:") + dataset::quality_name(*s.quality));
+  if (s.quality) out.push_back(std::string("q:") + quality_name(*s.quality));
   if (s.labels) {
-    for (size_t k = 0; k < dataset::kNumLabels; ++k)
-      if ((*s.labels)[k]) out.push_back(dataset::kLabelNames[k]);
+    for (size_t k = 0; k < kNumLabels; ++k)
+      if ((*s.labels)[k]) out.push_back(kLabelNames[k]);
   }
   return out;
 }

@@ -290,8 +290,7 @@ void run_simulate(const SimulateArgs& a) {
     multi.push_back(m);
     dataset::QualityRow q;
     q.file = file;
-    // simulate::QualityClass and dataset::Quality list the classes in the same order.
-    q.quality = static_cast<dataset::Quality>(static_cast<int>(l.quality));
+    q.quality = l.quality;
     q.mosaic1 = l.mosaic1;
     q.mosaic2 = l.mosaic2;
     quality.push_back(q);
