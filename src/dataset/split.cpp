@@ -33,26 +33,26 @@ std::string list_fractions(const std::vector<double>& fractions) {
 
 void validate_options(const SplitOptions& options) {
   const auto& fractions = options.fractions;
-  DT_CHECK(!fractions.empty(), ConfigError, "--fractions must list at least one fraction");
+  DT_CHECK(!fractions.empty(), ConfigError, "fractions must list at least one fraction");
   double sum = 0.0;
   for (size_t k = 0; k < fractions.size(); ++k) {
-    DT_CHECK(std::isfinite(fractions[k]) && fractions[k] >= 0.0, ConfigError, "--fractions ",
+    DT_CHECK(std::isfinite(fractions[k]) && fractions[k] >= 0.0, ConfigError, "fractions ",
              list_fractions(fractions), ": fraction ", k + 1, " is ", fractions[k],
              "; each must be a number >= 0");
     sum += fractions[k];
   }
-  DT_CHECK(std::abs(sum - 1.0) <= 1e-6, ConfigError, "--fractions ", list_fractions(fractions),
+  DT_CHECK(std::abs(sum - 1.0) <= 1e-6, ConfigError, "fractions ", list_fractions(fractions),
            " must sum to 1, not ", sum);
-  DT_CHECK(options.names.size() == fractions.size(), ConfigError, "--names gives ",
-           options.names.size(), " part names but --fractions gives ", fractions.size(),
+  DT_CHECK(options.names.size() == fractions.size(), ConfigError, "names gives ",
+           options.names.size(), " part names but fractions gives ", fractions.size(),
            " fractions");
   std::set<std::string> seen;
   for (const std::string& name : options.names) {
     // A name becomes the folder out/<name>: one plain path component.
     DT_CHECK(!name.empty() && name != "." && name != ".." &&
                  name.find_first_of("/\\") == std::string::npos,
-             ConfigError, "--names: '", name, "' is not a usable folder name");
-    DT_CHECK(seen.insert(name).second, ConfigError, "--names: '", name, "' appears twice");
+             ConfigError, "names: '", name, "' is not a usable folder name");
+    DT_CHECK(seen.insert(name).second, ConfigError, "names: '", name, "' appears twice");
   }
 }
 

@@ -1,5 +1,5 @@
 // Whole-frame simulation: determinism, seeds, labels, quality targeting, mixes, truth sidecar,
-// option errors and the label-file round trip.
+// option errors. (The label files: generate_dataset_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +8,6 @@
 #include <string>
 
 #include "difftriage/core/error.h"
-#include "difftriage/dataset/labels.h"
 #include "difftriage/simulate/simulate.h"
 #include "difftriage/simulate/truth.h"
 #include "support/test_support.h"
@@ -217,50 +216,6 @@ TEST(Simulate, BrightPixelsCountBrightReflectionsPerOutputPixel) {
   EXPECT_EQ(blank.stats.n_bright_pixels, 0);
   EXPECT_TRUE(blank.bright_spots.empty());
   EXPECT_TRUE(frame_truth_json(blank)["bright_spots"].empty());
-}
-
-TEST(Simulate, LabelFilesRoundTrip) {
-  SimulateOptions options;
-  options.seed = 9;
-  options.mix = study_mix();
-  std::vector<dataset::MultiLabelRow> multi;
-  std::vector<dataset::QualityRow> quality;
-  for (int64_t i = 0; i < 12; ++i) {
-    const SimulatedFrame f = simulate_frame(options, i);
-    const FrameLabels& l = f.labels;
-    dataset::MultiLabelRow row;
-    row.file = frame_file_stem(i) + ".pgm";
-    row.labels = {l.blank, l.photo1, l.photo2, l.multilattice, l.ice, l.badice};
-    row.mosaic1 = l.mosaic1;
-    row.mosaic2 = l.mosaic2;
-    multi.push_back(row);
-    dataset::QualityRow q;
-    q.file = row.file;
-    q.quality = l.quality;
-    q.mosaic1 = l.mosaic1;
-    q.mosaic2 = l.mosaic2;
-    quality.push_back(q);
-  }
-  testing::TempDir dir;
-  dataset::write_multiclasses(dir / "multiclasses.txt", multi);
-  dataset::write_categories(dir / "categories1.txt", quality);
-  const auto m = dataset::parse_multiclasses(dir / "multiclasses.txt");
-  const auto q = dataset::parse_categories(dir / "categories1.txt");
-  // The parser also checks that images exist; only row content matters here.
-  ASSERT_EQ(m.rows.size() + m.issues.size(), multi.size());
-  for (const auto& row : m.rows) {
-    const auto& want = multi[static_cast<size_t>(std::stoi(row.file.substr(5, 5)) - 1)];
-    EXPECT_EQ(row.labels, want.labels);
-    EXPECT_EQ(row.mosaic1, want.mosaic1);
-    EXPECT_EQ(row.mosaic2, want.mosaic2);
-  }
-  for (const auto& row : q.rows) {
-    const auto& want = quality[static_cast<size_t>(std::stoi(row.file.substr(5, 5)) - 1)];
-    EXPECT_EQ(row.quality, want.quality);
-    EXPECT_EQ(row.mosaic1, want.mosaic1);
-  }
-  EXPECT_EQ(m.rows.size(), multi.size());
-  EXPECT_EQ(q.rows.size(), quality.size());
 }
 
 }  // namespace
