@@ -1,11 +1,9 @@
 // check_dataset: the label checks of load_dataset, plus whether every image exists and decodes.
 #include <algorithm>
-#include <atomic>
-#include <exception>
 #include <system_error>
-#include <thread>
 
 #include "difftriage/core/error.h"
+#include "difftriage/core/parallel.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/io/image_io.h"
 #include "label_text.h"
@@ -33,12 +31,6 @@ std::string check_image(const Sample& sample, bool decode) {
   }
 }
 
-int thread_count(int requested, size_t n_items) {
-  int n = requested;
-  if (n <= 0) n = std::min(8, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  return static_cast<int>(std::min<size_t>(static_cast<size_t>(n), std::max<size_t>(1, n_items)));
-}
-
 }  // namespace
 
 CheckReport check_dataset(const fs::path& root, const CheckOptions& options) {
@@ -59,29 +51,13 @@ CheckReport check_dataset(const fs::path& root, const CheckOptions& options) {
   // Results land in per-sample slots, so the report order does not depend on thread timing.
   const size_t n = dataset.samples.size();
   std::vector<std::string> image_problems(n);
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> failures(n);  // anything check_image did not turn into text
-  auto work = [&] {
-    for (size_t i = next++; i < n; i = next++) {
-      try {
-        image_problems[i] = check_image(dataset.samples[i], options.decode_images);
-      } catch (...) {
-        failures[i] = std::current_exception();
-      }
-    }
-  };
-  const int n_threads = thread_count(options.n_threads, n);
-  if (n_threads <= 1) {
-    work();
-  } else {
-    std::vector<std::thread> threads;
-    threads.reserve(static_cast<size_t>(n_threads));
-    for (int t = 0; t < n_threads; ++t) threads.emplace_back(work);
-    for (std::thread& thread : threads) thread.join();
-  }
-  for (const std::exception_ptr& failure : failures) {
-    if (failure) std::rethrow_exception(failure);
-  }
+  // Anything check_image does not turn into text (bad_alloc) ends the check and is rethrown.
+  const int n_threads =
+      options.n_threads > 0 ? options.n_threads : std::min(8, hardware_thread_count());
+  parallel_for(static_cast<int64_t>(n), n_threads, [&](int64_t i) {
+    const auto k = static_cast<size_t>(i);
+    image_problems[k] = check_image(dataset.samples[k], options.decode_images);
+  });
   for (std::string& problem : image_problems) {
     if (problem.empty()) {
       ++report.n_images_ok;

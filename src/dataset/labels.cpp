@@ -281,18 +281,6 @@ std::string join_issues(const std::vector<LabelIssue>& issues) {
 
 }  // namespace detail
 
-const char* quality_name(Quality quality) noexcept {
-  const auto index = static_cast<size_t>(quality);
-  return index < kNumQualities ? kQualityNames[index] : "unknown";
-}
-
-std::optional<Quality> parse_quality(const std::string& word) noexcept {
-  for (size_t i = 0; i < kNumQualities; ++i) {
-    if (word == kQualityNames[i]) return static_cast<Quality>(i);
-  }
-  return std::nullopt;
-}
-
 std::string LabelIssue::to_string() const {
   if (line <= 0) return detail::concat(file.string(), ": ", reason);
   return detail::concat(file.string(), ':', line, ": ", reason);
@@ -430,7 +418,7 @@ std::vector<LabelIssue> find_semantic_warnings(const MultiLabelTable& table) {
 std::vector<LabelIssue> find_semantic_warnings(const QualityTable& table) {
   std::vector<LabelIssue> warnings;
   for (const QualityRow& row : table.rows) {
-    const bool crystal = row.quality != Quality::kBlank && row.quality != Quality::kNoxtal;
+    const bool crystal = has_crystal(row.quality);
     if (!crystal && row.mosaic1 > 0.0) {
       warnings.push_back(LabelIssue{
           table.source, row.line,

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "difftriage/core/error.h"
+#include "difftriage/core/random.h"
 #include "label_text.h"
 
 namespace difftriage::dataset {
@@ -32,35 +33,27 @@ std::string list_fractions(const std::vector<double>& fractions) {
 
 void validate_options(const SplitOptions& options) {
   const auto& fractions = options.fractions;
-  DT_CHECK(!fractions.empty(), ConfigError, "--fractions must list at least one fraction");
+  DT_CHECK(!fractions.empty(), ConfigError, "fractions must list at least one fraction");
   double sum = 0.0;
   for (size_t k = 0; k < fractions.size(); ++k) {
-    DT_CHECK(std::isfinite(fractions[k]) && fractions[k] >= 0.0, ConfigError, "--fractions ",
+    DT_CHECK(std::isfinite(fractions[k]) && fractions[k] >= 0.0, ConfigError, "fractions ",
              list_fractions(fractions), ": fraction ", k + 1, " is ", fractions[k],
              "; each must be a number >= 0");
     sum += fractions[k];
   }
-  DT_CHECK(std::abs(sum - 1.0) <= 1e-6, ConfigError, "--fractions ", list_fractions(fractions),
+  DT_CHECK(std::abs(sum - 1.0) <= 1e-6, ConfigError, "fractions ", list_fractions(fractions),
            " must sum to 1, not ", sum);
-  DT_CHECK(options.names.size() == fractions.size(), ConfigError, "--names gives ",
-           options.names.size(), " part names but --fractions gives ", fractions.size(),
+  DT_CHECK(options.names.size() == fractions.size(), ConfigError, "names gives ",
+           options.names.size(), " part names but fractions gives ", fractions.size(),
            " fractions");
   std::set<std::string> seen;
   for (const std::string& name : options.names) {
     // A name becomes the folder out/<name>: one plain path component.
     DT_CHECK(!name.empty() && name != "." && name != ".." &&
                  name.find_first_of("/\\") == std::string::npos,
-             ConfigError, "--names: '", name, "' is not a usable folder name");
-    DT_CHECK(seen.insert(name).second, ConfigError, "--names: '", name, "' appears twice");
+             ConfigError, "names: '", name, "' is not a usable folder name");
+    DT_CHECK(seen.insert(name).second, ConfigError, "names: '", name, "' appears twice");
   }
-}
-
-// SplitMix64 (Steele, Lea & Flood 2014): turns related seeds into unrelated 64-bit states.
-uint64_t mix_seed(uint64_t x) noexcept {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
 }
 
 // FNV-1a: a fixed, platform-independent hash (std::hash is not).
@@ -217,7 +210,7 @@ Split split_dataset(const Dataset& dataset, const SplitOptions& options) {
     stratum.members = std::move(members);
     // Each stratum has its own generator, seeded from the seed and its key, so its shuffle does
     // not depend on which other strata exist.
-    std::mt19937_64 rng(mix_seed(options.seed ^ mix_seed(hash_key(key))));
+    std::mt19937_64 rng(splitmix64(options.seed ^ splitmix64(hash_key(key))));
     shuffle_in_place(stratum.members, rng);
     strata.push_back(std::move(stratum));
   }
@@ -253,7 +246,7 @@ Split split_dataset(const Dataset& dataset, const SplitOptions& options) {
   }
   std::vector<size_t> visit(strata.size());
   std::iota(visit.begin(), visit.end(), size_t{0});
-  std::mt19937_64 order_rng(mix_seed(options.seed ^ 0x5354524154554D53ULL));  // "STRATUMS"
+  std::mt19937_64 order_rng(splitmix64(options.seed ^ 0x5354524154554D53ULL));  // "STRATUMS"
   shuffle_in_place(visit, order_rng);
 
   const size_t kSource = 0, kSink = 1, first_stratum = 2, first_part = 2 + strata.size();

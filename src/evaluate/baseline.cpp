@@ -1,14 +1,12 @@
 #include "difftriage/evaluate/baseline.h"
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
-#include <mutex>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "difftriage/core/error.h"
+#include "difftriage/core/labels.h"
+#include "difftriage/core/parallel.h"
 #include "difftriage/dataset/labels.h"
 #include "difftriage/dataset/sidecar.h"
 #include "difftriage/io/image_io.h"
@@ -16,7 +14,7 @@
 namespace difftriage::evaluate {
 namespace {
 
-uint8_t label(const std::array<uint8_t, dataset::kNumLabels>& labels, dataset::Label which) {
+uint8_t label(const std::array<uint8_t, kNumLabels>& labels, Label which) {
   return labels[static_cast<size_t>(which)];
 }
 
@@ -63,13 +61,11 @@ BaselineTruth baseline_truth(const dataset::Sample& sample) {
   BaselineTruth t;
   t.quality = sample.quality;
   if (sample.labels) {
-    t.has_crystal = label(*sample.labels, dataset::Label::kBlank) == 0;
-    t.ice = label(*sample.labels, dataset::Label::kIce) != 0;
-    t.badice = label(*sample.labels, dataset::Label::kBadice) != 0;
+    t.has_crystal = label(*sample.labels, Label::kBlank) == 0;
+    t.ice = label(*sample.labels, Label::kIce) != 0;
+    t.badice = label(*sample.labels, Label::kBadice) != 0;
   } else if (sample.quality) {
-    const auto q = *sample.quality;
-    t.has_crystal = q == dataset::Quality::kWeak || q == dataset::Quality::kGood ||
-                    q == dataset::Quality::kStrong;
+    t.has_crystal = has_crystal(*sample.quality);
   }
   return t;
 }
@@ -85,41 +81,23 @@ std::vector<FrameResult> score_dataset(const dataset::Dataset& dataset,
     results[i].path = dataset.samples[i].path;
     results[i].truth = baseline_truth(dataset.samples[i]);
   }
-  std::atomic<size_t> next{0};
-  std::atomic<bool> stop{false};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  auto work = [&] {
-    for (size_t i = next++; i < n && !stop; i = next++) {
-      FrameResult& r = results[i];
-      try {
-        if (const auto sidecar = dataset::read_sidecar_truth(r.path)) {
-          r.truth.bright_spots = sidecar->bright_spots;
-        }
-        const AnyImage raw = io::read_image(r.path);
-        const Image<float> frame = to_float(raw);
-        r.scores = score_frame(frame.view(), options);
-      } catch (const ConfigError&) {
-        // Bad options fail every frame alike: not a data problem, stop the run.
-        std::lock_guard<std::mutex> lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        stop = true;
-      } catch (const Error& e) {  // IoError / FormatError: this frame's data is at fault
-        r.error = e.what();
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        stop = true;
+  // A ConfigError (bad options fail every frame alike) or anything unexpected stops the run and
+  // is rethrown here; IoError / FormatError mean this frame's data is at fault and are kept.
+  parallel_for(static_cast<int64_t>(n), options.n_threads, [&](int64_t i) {
+    FrameResult& r = results[static_cast<size_t>(i)];
+    try {
+      if (const auto sidecar = dataset::read_sidecar_truth(r.path)) {
+        r.truth.bright_spots = sidecar->bright_spots;
       }
+      const AnyImage raw = io::read_image(r.path);
+      const Image<float> frame = to_float(raw);
+      r.scores = score_frame(frame.view(), options);
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const Error& e) {
+      r.error = e.what();
     }
-  };
-  const auto n_workers = static_cast<size_t>(std::min<int64_t>(
-      options.n_threads, std::max<int64_t>(1, static_cast<int64_t>(n))));
-  std::vector<std::thread> workers;
-  workers.reserve(n_workers);
-  for (size_t w = 0; w < n_workers; ++w) workers.emplace_back(work);
-  for (auto& t : workers) t.join();
-  if (failure) std::rethrow_exception(failure);
+  });
   return results;
 }
 
@@ -190,7 +168,7 @@ nlohmann::json to_json(const FrameResult& frame) {
       {"has_crystal", optional_bool(t.has_crystal)},
       {"ice", optional_bool(t.ice)},
       {"badice", optional_bool(t.badice)},
-      {"quality", t.quality ? nlohmann::json(dataset::quality_name(*t.quality))
+      {"quality", t.quality ? nlohmann::json(quality_name(*t.quality))
                             : nlohmann::json(nullptr)},
       {"bright_spots", t.bright_spots ? nlohmann::json(*t.bright_spots) : nlohmann::json(nullptr)}};
   nlohmann::json j = {{"file", frame.file}, {"path", frame.path.string()}};

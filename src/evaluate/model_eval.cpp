@@ -11,7 +11,7 @@
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
-#include "../core/ordered_pipeline.h"
+#include "difftriage/core/ordered_pipeline.h"
 #include "difftriage/core/error.h"
 #include "difftriage/dataset/sidecar.h"
 #include "difftriage/io/image_io.h"

@@ -62,7 +62,7 @@ T get_or(const nlohmann::json& j, const char* key, T fallback, const std::string
 }  // namespace
 
 int head_output_size(const std::string& name) {
-  if (name == kQualityHead) return static_cast<int>(kQualityClassNames.size());
+  if (name == kQualityHead) return static_cast<int>(kQualityNames.size());
   if (name == kLabelsHead) return static_cast<int>(kLabelNames.size());
   if (name == kMosaicHead) return 2;
   if (name == kSpotsHead || is_label_name(name)) return 1;

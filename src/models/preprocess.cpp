@@ -7,14 +7,12 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
-#include <mutex>
-#include <thread>
 #include <limits>
 #include <type_traits>
 #include <variant>
+
+#include "difftriage/core/parallel.h"
 
 namespace difftriage::models {
 namespace {
@@ -402,25 +400,9 @@ torch::Tensor Preprocessor::preprocess_batch(const std::vector<const AnyImage*>&
   // Frames are independent: hand them out to at::get_num_threads() workers. (Not
   // at::parallel_for: its OpenMP body is inlined into this file, which is not built with
   // -fopenmp, so it would run serially.) The first exception is rethrown here.
-  std::atomic<int64_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto work = [&] {
-    for (int64_t i = next++; i < n; i = next++) {
-      try {
-        preprocess_into(*frames[static_cast<size_t>(i)], base + i * S * S);
-      } catch (...) {
-        const std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-      }
-    }
-  };
-  const int64_t n_workers = std::min<int64_t>(std::max(1, at::get_num_threads()), n);
-  std::vector<std::thread> workers;
-  for (int64_t w = 1; w < n_workers; ++w) workers.emplace_back(work);
-  work();
-  for (auto& w : workers) w.join();
-  if (error) std::rethrow_exception(error);
+  parallel_for(n, at::get_num_threads(), [&](int64_t i) {
+    preprocess_into(*frames[static_cast<size_t>(i)], base + i * S * S);
+  });
   return t;
 }
 

@@ -73,7 +73,7 @@ void validate_mix(const Mix& m, bool custom_cell_available) {
              "(photo1, photo2, both, custom) are all 0");
   }
   DT_CHECK(m.custom == 0.0 || custom_cell_available, ConfigError,
-           "mix: 'custom' > 0 needs a user cell (--cell)");
+           "mix: 'custom' > 0 needs a user cell (scene.custom_cell)");
 }
 
 Mix mix_from_json(const std::string& text, const std::string& source) {
@@ -102,15 +102,15 @@ Mix mix_from_json(const std::string& text, const std::string& source) {
 FrameKind draw_frame_kind(const Mix& m, Rng& rng) {
   FrameKind k;
   const size_t q = draw_weighted(rng, {m.blank, m.noxtal, m.weak, m.good, m.strong});
-  k.quality = static_cast<QualityClass>(q);
-  if (k.quality == QualityClass::kBlank) {
+  k.quality = static_cast<Quality>(q);
+  if (k.quality == Quality::kBlank) {
     k.solvent = false;
     return k;
   }
   k.solvent = true;
   k.ice = rng.bernoulli(m.ice);
   k.badice = k.ice && rng.bernoulli(m.badice_given_ice);
-  if (k.quality == QualityClass::kNoxtal) return k;
+  if (k.quality == Quality::kNoxtal) return k;
   k.crystal = true;
   switch (draw_weighted(rng, {m.photo1, m.photo2, m.both, m.custom})) {
     case 0: k.photo1 = true; break;

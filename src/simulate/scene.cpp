@@ -8,21 +8,10 @@
 
 namespace difftriage::simulate {
 
-const char* quality_class_name(QualityClass quality) noexcept {
-  switch (quality) {
-    case QualityClass::kNoxtal: return "noxtal";
-    case QualityClass::kWeak: return "weak";
-    case QualityClass::kGood: return "good";
-    case QualityClass::kStrong: return "strong";
-    case QualityClass::kBlank: break;
-  }
-  return "blank";
-}
-
-QualityClass quality_from_bright_spots(int64_t n_bright) noexcept {
-  if (n_bright >= kStrongMinBrightSpots) return QualityClass::kStrong;
-  if (n_bright >= kGoodMinBrightSpots) return QualityClass::kGood;
-  return QualityClass::kWeak;
+Quality quality_from_bright_spots(int64_t n_bright) noexcept {
+  if (n_bright >= kStrongMinBrightSpots) return Quality::kStrong;
+  if (n_bright >= kGoodMinBrightSpots) return Quality::kGood;
+  return Quality::kWeak;
 }
 
 void validate_scene_options(const SceneOptions& o) {
@@ -92,14 +81,14 @@ Geometry draw_geometry(const SceneOptions& o, Rng& rng) {
 }
 
 // Upper end of the B-factor range for a crystal aiming at `quality` (see SceneOptions).
-double b_factor_upper(const SceneOptions& o, QualityClass quality) {
-  const double cap = quality == QualityClass::kStrong ? o.b_factor_strong_max
-                     : quality == QualityClass::kGood ? o.b_factor_good_max
+double b_factor_upper(const SceneOptions& o, Quality quality) {
+  const double cap = quality == Quality::kStrong ? o.b_factor_strong_max
+                     : quality == Quality::kGood ? o.b_factor_good_max
                                                       : o.b_factor_max;
   return std::max(o.b_factor_min, std::min(o.b_factor_max, cap));
 }
 
-CrystalSpec draw_crystal(const SceneOptions& o, const CrystalPreset& preset, QualityClass quality,
+CrystalSpec draw_crystal(const SceneOptions& o, const CrystalPreset& preset, Quality quality,
                          Rng& rng) {
   CrystalSpec c;
   c.kind = preset.kind;
@@ -223,8 +212,8 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
     }
   }
   s.target_quality = kind.crystal ? kind.quality
-                     : (kind.solvent || ice.present) ? QualityClass::kNoxtal
-                                                     : QualityClass::kBlank;
+                     : (kind.solvent || ice.present) ? Quality::kNoxtal
+                                                     : Quality::kBlank;
   return s;
 }
 

@@ -27,13 +27,13 @@ double histogram_percentile(const std::array<int64_t, 256>& hist, int64_t n, dou
 }
 
 // Bright-spot count wanted for a quality class (log-uniform inside the class's range).
-int64_t draw_target_bright(QualityClass q, Rng& rng, int64_t n_possible) {
+int64_t draw_target_bright(Quality q, Rng& rng, int64_t n_possible) {
   switch (q) {
-    case QualityClass::kWeak:
+    case Quality::kWeak:
       return rng.bernoulli(0.1) ? 0 : static_cast<int64_t>(rng.log_uniform(1.0, 100.0));
-    case QualityClass::kGood:
+    case Quality::kGood:
       return static_cast<int64_t>(rng.log_uniform(kGoodMinBrightSpots, kStrongMinBrightSpots));
-    case QualityClass::kStrong: {
+    case Quality::kStrong: {
       const double hi = std::max<double>(kStrongMinBrightSpots + 1,
                                          std::min<double>(5000.0, 0.8 * n_possible));
       return static_cast<int64_t>(rng.log_uniform(kStrongMinBrightSpots, hi));
@@ -42,10 +42,10 @@ int64_t draw_target_bright(QualityClass q, Rng& rng, int64_t n_possible) {
   }
 }
 
-int64_t class_min_bright(QualityClass q) {
-  return q == QualityClass::kStrong ? kStrongMinBrightSpots
-         : q == QualityClass::kGood ? kGoodMinBrightSpots
-                                    : 0;
+int64_t class_min_bright(Quality q) {
+  return q == Quality::kStrong ? kStrongMinBrightSpots
+         : q == Quality::kGood ? kGoodMinBrightSpots
+                               : 0;
 }
 
 }  // namespace
@@ -79,8 +79,7 @@ FrameLabels labels_from_spec(const FrameSpec& spec, int64_t n_bright) {
   if (!l.blank) {
     l.quality = quality_from_bright_spots(n_bright);
   } else {
-    l.quality = (spec.background.solvent || spec.ice.present) ? QualityClass::kNoxtal
-                                                              : QualityClass::kBlank;
+    l.quality = (spec.background.solvent || spec.ice.present) ? Quality::kNoxtal : Quality::kBlank;
   }
   return l;
 }

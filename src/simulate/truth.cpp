@@ -29,8 +29,8 @@ nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
                  {"photo2", l.photo2 ? 1 : 0},      {"multilattice", l.multilattice ? 1 : 0},
                  {"ice", l.ice ? 1 : 0},            {"badice", l.badice ? 1 : 0},
                  {"mosaic1", l.mosaic1},            {"mosaic2", l.mosaic2},
-                 {"quality", quality_class_name(l.quality)},
-                 {"target_quality", quality_class_name(s.target_quality)},
+                 {"quality", quality_name(l.quality)},
+                 {"target_quality", quality_name(s.target_quality)},
                  {"target_bright_spots", s.target_bright_spots}};
   j["geometry"] = {{"wavelength_angstrom", g.wavelength_angstrom},
                    {"distance_mm", g.distance_mm},

@@ -16,7 +16,7 @@
 #include <thread>
 #include <utility>
 
-#include "../core/ordered_pipeline.h"
+#include "difftriage/core/ordered_pipeline.h"
 #include "difftriage/core/error.h"
 #include "difftriage/io/image_io.h"
 

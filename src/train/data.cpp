@@ -13,7 +13,8 @@
 #include "difftriage/dataset/sidecar.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/model_info.h"
-#include "../core/ordered_pipeline.h"
+#include "difftriage/core/ordered_pipeline.h"
+#include "difftriage/core/random.h"
 
 namespace difftriage::train {
 
@@ -76,13 +77,8 @@ size_t attach_bright_spots(std::vector<FrameRecord>& records) {
 }
 
 uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b) noexcept {
-  auto mix = [](uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  return mix(mix(mix(seed) ^ (a * 0x632be59bd9b4e019ULL)) ^ (b * 0x8cb92ba72f3d8dd7ULL + 1));
+  return splitmix64(splitmix64(splitmix64(seed) ^ (a * 0x632be59bd9b4e019ULL)) ^
+                    (b * 0x8cb92ba72f3d8dd7ULL + 1));
 }
 
 namespace {

@@ -163,12 +163,12 @@ TEST(Baseline, SidecarsGiveTheVetoOnFramesWithVisibleDiffraction) {
 
 TEST(Baseline, QualityOnlyTruthAndOptionChecks) {
   dataset::Sample s;
-  s.quality = dataset::Quality::kWeak;
+  s.quality = Quality::kWeak;
   EXPECT_TRUE(*baseline_truth(s).has_crystal);
   EXPECT_FALSE(baseline_truth(s).ice.has_value());
-  s.quality = dataset::Quality::kNoxtal;
+  s.quality = Quality::kNoxtal;
   EXPECT_FALSE(*baseline_truth(s).has_crystal);
-  s.labels = std::array<uint8_t, dataset::kNumLabels>{0, 1, 0, 0, 1, 1};
+  s.labels = std::array<uint8_t, kNumLabels>{0, 1, 0, 0, 1, 1};
   EXPECT_TRUE(*baseline_truth(s).has_crystal);  // multilabel row wins
   EXPECT_TRUE(*baseline_truth(s).badice);
 

@@ -236,7 +236,7 @@ TEST(Physics, StrongFramesOfWellOrderedCrystalsReachHighResolution) {
   std::vector<double> d_5pct;
   for (int64_t i = 0; i < 6; ++i) {
     const SimulatedFrame f = simulate_frame(o, i);
-    ASSERT_EQ(f.labels.quality, QualityClass::kStrong) << "frame " << i;
+    ASSERT_EQ(f.labels.quality, Quality::kStrong) << "frame " << i;
     const auto refl = predict_reflections(f.spec);
     const auto t = bright_thresholds(f.spec, refl, render_background(f.spec));
     std::vector<double> d;
@@ -289,7 +289,7 @@ TEST(Physics, MultilatticeGivesOneSpotCopyPerPiece) {
   SceneOptions options;
   FrameKind kind;
   kind.crystal = kind.photo2 = kind.multilattice = true;
-  kind.quality = QualityClass::kGood;
+  kind.quality = Quality::kGood;
   for (uint64_t seed = 1; seed <= 10; ++seed) {
     const FrameSpec spec = make_frame_spec(options, kind, seed);
     ASSERT_EQ(spec.crystals.size(), 1u);

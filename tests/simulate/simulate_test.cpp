@@ -1,5 +1,5 @@
 // Whole-frame simulation: determinism, seeds, labels, quality targeting, mixes, truth sidecar,
-// option errors and the label-file round trip.
+// option errors. (The label files: generate_dataset_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +8,6 @@
 #include <string>
 
 #include "difftriage/core/error.h"
-#include "difftriage/dataset/labels.h"
 #include "difftriage/simulate/simulate.h"
 #include "difftriage/simulate/truth.h"
 #include "support/test_support.h"
@@ -51,8 +50,8 @@ TEST(Simulate, LabelsFollowTheStudysSemanticsAndQualityIsMeasured) {
     if (l.blank) {
       EXPECT_EQ(l.mosaic1, 0.0);
       EXPECT_FALSE(l.photo1 || l.photo2 || l.multilattice);
-      EXPECT_TRUE(l.quality == QualityClass::kBlank || l.quality == QualityClass::kNoxtal);
-      if (l.quality == QualityClass::kBlank) {
+      EXPECT_TRUE(l.quality == Quality::kBlank || l.quality == Quality::kNoxtal);
+      if (l.quality == Quality::kBlank) {
         EXPECT_FALSE(l.ice || f.spec.background.solvent);
       }
     } else {
@@ -89,7 +88,7 @@ TEST(Simulate, MixesAreDrawnInProportionAndValidated) {
     if (k.badice) {
       EXPECT_TRUE(k.ice);
     }
-    if (k.quality == QualityClass::kBlank) {
+    if (k.quality == Quality::kBlank) {
       EXPECT_FALSE(k.ice || k.solvent || k.crystal);
     }
   }
@@ -217,50 +216,6 @@ TEST(Simulate, BrightPixelsCountBrightReflectionsPerOutputPixel) {
   EXPECT_EQ(blank.stats.n_bright_pixels, 0);
   EXPECT_TRUE(blank.bright_spots.empty());
   EXPECT_TRUE(frame_truth_json(blank)["bright_spots"].empty());
-}
-
-TEST(Simulate, LabelFilesRoundTrip) {
-  SimulateOptions options;
-  options.seed = 9;
-  options.mix = study_mix();
-  std::vector<dataset::MultiLabelRow> multi;
-  std::vector<dataset::QualityRow> quality;
-  for (int64_t i = 0; i < 12; ++i) {
-    const SimulatedFrame f = simulate_frame(options, i);
-    const FrameLabels& l = f.labels;
-    dataset::MultiLabelRow row;
-    row.file = frame_file_stem(i) + ".pgm";
-    row.labels = {l.blank, l.photo1, l.photo2, l.multilattice, l.ice, l.badice};
-    row.mosaic1 = l.mosaic1;
-    row.mosaic2 = l.mosaic2;
-    multi.push_back(row);
-    dataset::QualityRow q;
-    q.file = row.file;
-    q.quality = static_cast<dataset::Quality>(static_cast<int>(l.quality));
-    q.mosaic1 = l.mosaic1;
-    q.mosaic2 = l.mosaic2;
-    quality.push_back(q);
-  }
-  testing::TempDir dir;
-  dataset::write_multiclasses(dir / "multiclasses.txt", multi);
-  dataset::write_categories(dir / "categories1.txt", quality);
-  const auto m = dataset::parse_multiclasses(dir / "multiclasses.txt");
-  const auto q = dataset::parse_categories(dir / "categories1.txt");
-  // The parser also checks that images exist; only row content matters here.
-  ASSERT_EQ(m.rows.size() + m.issues.size(), multi.size());
-  for (const auto& row : m.rows) {
-    const auto& want = multi[static_cast<size_t>(std::stoi(row.file.substr(5, 5)) - 1)];
-    EXPECT_EQ(row.labels, want.labels);
-    EXPECT_EQ(row.mosaic1, want.mosaic1);
-    EXPECT_EQ(row.mosaic2, want.mosaic2);
-  }
-  for (const auto& row : q.rows) {
-    const auto& want = quality[static_cast<size_t>(std::stoi(row.file.substr(5, 5)) - 1)];
-    EXPECT_EQ(row.quality, want.quality);
-    EXPECT_EQ(row.mosaic1, want.mosaic1);
-  }
-  EXPECT_EQ(m.rows.size(), multi.size());
-  EXPECT_EQ(q.rows.size(), quality.size());
 }
 
 }  // namespace

@@ -22,8 +22,7 @@
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"
 #include "difftriage/models/classifier.h"
-#include "difftriage/simulate/simulate.h"
-#include "difftriage/simulate/truth.h"
+#include "difftriage/simulate/generate_dataset.h"
 #include "difftriage/train/data.h"
 #include "difftriage/train/train.h"
 #include "support/test_support.h"
@@ -37,39 +36,17 @@ enum class LabelFiles { kMultilabel, kQuality, kBoth };
 // Writes `count` simulated 128² frames (full frame 256²) and their label files to `dir`.
 void make_dataset(const fs::path& dir, int count, uint64_t seed, const simulate::Mix& mix,
                   LabelFiles files, bool sidecars = false) {
-  fs::create_directories(dir);
-  simulate::SimulateOptions so;
-  so.scene.output_size = 128;
-  so.scene.full_size = 256;
-  so.mix = mix;
-  so.seed = seed;
-  std::vector<dataset::MultiLabelRow> ml;
-  std::vector<dataset::QualityRow> q;
-  for (int i = 0; i < count; ++i) {
-    const auto f = simulate::simulate_frame(so, i);
-    const std::string file = simulate::frame_file_stem(i) + ".pgm";
-    io::write_pgm(dir / file, f.image.view());
-    if (sidecars) {
-      std::ofstream(dir / (simulate::frame_file_stem(i) + ".json"))
-          << simulate::frame_truth_json(f).dump();
-    }
-    const auto& l = f.labels;
-    dataset::MultiLabelRow row;
-    row.file = file;
-    row.labels = {uint8_t(l.blank),        uint8_t(l.photo1), uint8_t(l.photo2),
-                  uint8_t(l.multilattice), uint8_t(l.ice),    uint8_t(l.badice)};
-    row.mosaic1 = l.mosaic1;
-    row.mosaic2 = l.mosaic2;
-    ml.push_back(row);
-    dataset::QualityRow qr;
-    qr.file = file;
-    qr.quality = static_cast<dataset::Quality>(static_cast<int>(l.quality));
-    qr.mosaic1 = l.mosaic1;
-    qr.mosaic2 = l.mosaic2;
-    q.push_back(qr);
-  }
-  if (files != LabelFiles::kQuality) dataset::write_multiclasses(dir / "multiclasses.txt", ml);
-  if (files != LabelFiles::kMultilabel) dataset::write_categories(dir / "categories1.txt", q);
+  simulate::GenerateDatasetOptions options;
+  options.out_dir = dir;
+  options.n_frames = count;
+  options.simulate.scene.output_size = 128;
+  options.simulate.scene.full_size = 256;
+  options.simulate.mix = mix;
+  options.simulate.seed = seed;
+  options.write_sidecars = sidecars;
+  (void)simulate::generate_dataset(options);
+  if (files == LabelFiles::kQuality) fs::remove(dir / "multiclasses.txt");
+  if (files == LabelFiles::kMultilabel) fs::remove(dir / "categories1.txt");
 }
 
 simulate::Mix blank_or_crystal_mix() {

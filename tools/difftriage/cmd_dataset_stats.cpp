@@ -56,8 +56,8 @@ void plot_label_charts(const dataset::DatasetStats& stats, const std::filesystem
     quality.title = "Quality classes (" + std::to_string(stats.n_quality) + " images)";
     quality.x_label = "quality";
     quality.y_label = "images";
-    for (size_t q = 0; q < dataset::kNumQualities; ++q) {
-      quality.categories.push_back(dataset::kQualityNames[q]);
+    for (size_t q = 0; q < kNumQualities; ++q) {
+      quality.categories.push_back(kQualityNames[q]);
       quality.values.push_back(static_cast<double>(stats.quality_counts[q]));
     }
     report::plot_bar_chart(out / "quality_frequency.png", quality);
@@ -190,8 +190,8 @@ void register_dataset_stats(CLI::App& dataset) {
     }
     if (stats.n_quality > 0) {
       std::printf("quality:");
-      for (size_t q = 0; q < dataset::kNumQualities; ++q)
-        std::printf(" %s %lld", dataset::kQualityNames[q],
+      for (size_t q = 0; q < kNumQualities; ++q)
+        std::printf(" %s %lld", kQualityNames[q],
                     static_cast<long long>(stats.quality_counts[q]));
       std::printf("  (chance acc %.1f%%)\n", 100.0 * stats.quality_majority_accuracy);
     }

@@ -1,19 +1,13 @@
 // difftriage simulate — labelled training frames from diffraction physics (DESIGN.md
-// "Simulator"). Worker threads render frames (simulate::simulate_frame, a pure function of the
-// options and the frame index) and write their own image and sidecar files; label rows are kept
-// in memory (a few dozen bytes per frame) and the label files are written atomically at the end.
+// "Simulator"): flags → simulate::GenerateDatasetOptions, simulate::generate_dataset does the
+// work (simulate/generate_dataset.h); this file adds run.json and the progress display.
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <exception>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,11 +16,9 @@
 #include "commands.h"
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
-#include "difftriage/dataset/labels.h"
-#include "difftriage/io/image_io.h"
-#include "difftriage/simulate/detector.h"
+#include "difftriage/core/parallel.h"
+#include "difftriage/simulate/generate_dataset.h"
 #include "difftriage/simulate/simulate.h"
-#include "difftriage/simulate/truth.h"
 
 namespace difftriage::cli {
 namespace {
@@ -79,38 +71,32 @@ sim::UnitCell parse_cell(const std::string& text) {
   return c;
 }
 
-sim::SimulateOptions resolve_options(const SimulateArgs& a) {
-  sim::SimulateOptions o;
-  DT_CHECK(a.count >= 0, ConfigError, "--count must be ≥ 0, got ", a.count);
-  DT_CHECK(a.output_size >= 16 && a.output_size <= 4096, ConfigError,
-           "--output-size must be in [16, 4096], got ", a.output_size);
-  DT_CHECK(a.full_size >= a.output_size, ConfigError, "--full-size (detector, ", a.full_size,
-           " px) must not be smaller than --output-size (", a.output_size, " px)");
-  DT_CHECK(a.full_size % a.output_size == 0, ConfigError, "--full-size (", a.full_size,
-           ") must be an integer multiple of --output-size (", a.output_size, ")");
+// Flags → options. Ranges the library checks (sizes, wavelength, distance, pixel size, counts)
+// are left to validate_generate_dataset_options; here only what needs the flags' own words.
+sim::GenerateDatasetOptions resolve_options(const SimulateArgs& a) {
+  sim::GenerateDatasetOptions g;
+  g.out_dir = a.out;
+  g.n_frames = a.count;
+  g.n_threads = a.threads;
+  g.write_sidecars = !a.no_sidecar;
   DT_CHECK(a.full_frame_bits == 16 || a.full_frame_bits == 32, ConfigError,
            "--full-frame-bits must be 16 or 32, got ", a.full_frame_bits);
+  g.full_frame_pixel =
+      a.full_frame_bits == 16 ? sim::FullFramePixel::kUint16 : sim::FullFramePixel::kInt32;
+  DT_CHECK(a.format == "pgm" || a.format == "png", ConfigError,
+           "--format must be pgm or png, got '", a.format, "'");
+  g.format = a.format == "png" ? sim::FrameFileFormat::kPng : sim::FrameFileFormat::kPgm;
+
+  sim::SimulateOptions& o = g.simulate;
   o.scene.output_size = a.output_size;
   o.scene.full_size = a.full_size;
   DT_CHECK(a.binning == "mean" || a.binning == "max", ConfigError,
            "--binning must be mean or max, got '", a.binning, "'");
   o.scene.binning = a.binning == "max" ? sim::BinningMode::kMax : sim::BinningMode::kMean;
-  DT_CHECK(a.format == "pgm" || a.format == "png", ConfigError,
-           "--format must be pgm or png, got '", a.format, "'");
-  // 0 means "not given" (CLI11 defaults); explicit non-positive values are errors.
-  if (a.wavelength != 0.0) {
-    DT_CHECK(a.wavelength > 0.0 && a.wavelength < 10.0, ConfigError,
-             "--wavelength must be in (0, 10) Å, got ", a.wavelength);
-    o.scene.wavelength_angstrom = a.wavelength;
-  }
-  if (a.distance != 0.0) {
-    DT_CHECK(a.distance > 0.0, ConfigError, "--distance must be > 0 mm, got ", a.distance);
-    o.scene.distance_mm = a.distance;
-  }
-  if (a.pixel_size != 0.0) {
-    DT_CHECK(a.pixel_size > 0.0, ConfigError, "--pixel-size must be > 0 mm, got ", a.pixel_size);
-    o.scene.pixel_size_mm = a.pixel_size;
-  }
+  // 0 means "not given" (CLI11 defaults); other values are checked by the library.
+  if (a.wavelength != 0.0) o.scene.wavelength_angstrom = a.wavelength;
+  if (a.distance != 0.0) o.scene.distance_mm = a.distance;
+  if (a.pixel_size != 0.0) o.scene.pixel_size_mm = a.pixel_size;
   if (a.mix == "balanced") {
     o.mix = sim::balanced_mix();
   } else if (a.mix == "study") {
@@ -146,12 +132,8 @@ sim::SimulateOptions resolve_options(const SimulateArgs& a) {
   }
   o.keep_full_frame = a.full_frame;
   o.seed = a.seed;
-  try {
-    sim::validate_simulate_options(o);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("--mix/options: ") + e.what());
-  }
-  return o;
+  sim::validate_generate_dataset_options(g);
+  return g;
 }
 
 nlohmann::json options_json(const SimulateArgs& a, int threads) {
@@ -170,7 +152,8 @@ nlohmann::json options_json(const SimulateArgs& a, int threads) {
           {"seed_derivation", "splitmix64(splitmix64(splitmix64(seed) ^ index) ^ stream)"}};
 }
 
-// Progress on stderr: a redrawn bar on a terminal, otherwise one line per 10 % (≤ 11 lines).
+// Progress on stderr: a bar on a terminal redrawn at most every 0.2 s, otherwise one line per
+// 10 % (≤ 11 lines). update() is called after every frame, one call at a time.
 class Progress {
  public:
   Progress(int64_t total, bool quiet)
@@ -178,10 +161,12 @@ class Progress {
         start_(std::chrono::steady_clock::now()) {}
   void update(int64_t done, bool final_call = false) {
     if (quiet_ || total_ == 0) return;
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const auto now = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(now - start_).count();
     const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
     if (tty_) {
+      if (!final_call && now - last_draw_ < std::chrono::milliseconds(200)) return;
+      last_draw_ = now;
       const int width = 30;
       const int filled = static_cast<int>(width * done / total_);
       std::fprintf(stderr, "\rsimulate [%s%s] %lld/%lld  %.1f img/s", std::string(filled, '#').c_str(),
@@ -202,102 +187,20 @@ class Progress {
  private:
   int64_t total_;
   bool quiet_, tty_;
-  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point start_, last_draw_{};
   int64_t last_decile_ = 0;
 };
 
-void write_frame(const SimulateArgs& a, const fs::path& out, const sim::SimulatedFrame& f) {
-  const std::string stem = sim::frame_file_stem(f.index);
-  const fs::path image_path = out / (stem + "." + a.format);
-  if (a.format == "png") {
-    io::write_png(image_path, f.image.view());
-  } else {
-    io::write_pgm(image_path, f.image.view());
-  }
-  if (a.full_frame) {
-    const fs::path tiff = out / (stem + "_full.tif");
-    if (a.full_frame_bits == 16) {
-      io::write_tiff(tiff, AnyImage(sim::to_uint16(f.full_adu)));
-    } else {
-      io::write_tiff(tiff, AnyImage(sim::to_int32(f.full_adu)));
-    }
-  }
-  if (!a.no_sidecar) {
-    nlohmann::json truth = sim::frame_truth_json(f);
-    truth["file"] = stem + "." + a.format;
-    if (a.full_frame) truth["full_frame_file"] = stem + "_full.tif";
-    write_file_atomically(out / (stem + ".json"), truth.dump(1) + "\n");
-  }
-}
-
 void run_simulate(const SimulateArgs& a) {
-  const sim::SimulateOptions options = resolve_options(a);
-  int threads = a.threads > 0 ? a.threads
-                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  DT_CHECK(a.threads >= 0, ConfigError, "--threads must be ≥ 0 (0 = all cores), got ", a.threads);
-  threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(a.count, 1)));
+  sim::GenerateDatasetOptions options = resolve_options(a);
+  const int threads = resolve_thread_count(a.threads, a.count);
   const fs::path out = a.out;
   make_output_dir(out);
   write_run_json(out, "simulate", options_json(a, threads));
-
-  struct Row {
-    sim::FrameLabels labels;
-  };
-  std::vector<Row> rows(static_cast<size_t>(a.count));
-  std::atomic<int64_t> next{0}, done{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto worker = [&] {
-    while (!failed.load()) {
-      const int64_t i = next.fetch_add(1);
-      if (i >= a.count) break;
-      try {
-        const sim::SimulatedFrame f = sim::simulate_frame(options, i);
-        write_frame(a, out, f);
-        rows[static_cast<size_t>(i)].labels = f.labels;
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-        failed.store(true);
-      }
-      done.fetch_add(1);
-    }
-  };
   Progress progress(a.count, a.quiet);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  while (done.load() < a.count && !failed.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    progress.update(done.load());
-  }
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
-  progress.update(done.load(), true);
-
-  std::vector<dataset::MultiLabelRow> multi;
-  std::vector<dataset::QualityRow> quality;
-  multi.reserve(rows.size());
-  quality.reserve(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const sim::FrameLabels& l = rows[i].labels;
-    const std::string file = sim::frame_file_stem(static_cast<int64_t>(i)) + "." + a.format;
-    dataset::MultiLabelRow m;
-    m.file = file;
-    m.labels = {l.blank, l.photo1, l.photo2, l.multilattice, l.ice, l.badice};
-    m.mosaic1 = l.mosaic1;
-    m.mosaic2 = l.mosaic2;
-    multi.push_back(m);
-    dataset::QualityRow q;
-    q.file = file;
-    // simulate::QualityClass and dataset::Quality list the classes in the same order.
-    q.quality = static_cast<dataset::Quality>(static_cast<int>(l.quality));
-    q.mosaic1 = l.mosaic1;
-    q.mosaic2 = l.mosaic2;
-    quality.push_back(q);
-  }
-  dataset::write_multiclasses(out / "multiclasses.txt", multi);
-  dataset::write_categories(out / "categories1.txt", quality);
+  options.on_progress = [&progress](int64_t n_done, int64_t) { progress.update(n_done); };
+  const sim::GenerateDatasetResult result = sim::generate_dataset(options);
+  progress.update(result.n_frames, true);
 }
 
 }  // namespace

@@ -16,26 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "difftriage/core/labels.h"
+
 namespace difftriage::dataset {
 
-/// The six binary labels, in file column order.
-inline constexpr std::array<const char*, 6> kLabelNames = {"blank",        "photo1", "photo2",
-                                                           "multilattice", "ice",    "badice"};
-inline constexpr size_t kNumLabels = kLabelNames.size();
-
-/// Index of each label in kLabelNames.
-enum class Label : size_t { kBlank, kPhoto1, kPhoto2, kMultilattice, kIce, kBadice };
-
-/// Diffraction quality classes, in file order of severity.
-enum class Quality { kBlank, kNoxtal, kWeak, kGood, kStrong };
-inline constexpr std::array<const char*, 5> kQualityNames = {"blank", "noxtal", "weak", "good",
-                                                             "strong"};
-inline constexpr size_t kNumQualities = kQualityNames.size();
-
-/// "blank", ... for a Quality.
-const char* quality_name(Quality quality) noexcept;
-/// Parses a quality word; std::nullopt if it is not one of kQualityNames.
-std::optional<Quality> parse_quality(const std::string& word) noexcept;
+// The label vocabulary (kLabelNames, Label, Quality, kQualityNames, quality_name, parse_quality)
+// is core's: difftriage/core/labels.h.
+/// dataset::Quality names the same type as difftriage::Quality (for code that spells it so).
+using ::difftriage::Quality;
 
 /// One row of multiclasses.txt.
 struct MultiLabelRow {

@@ -35,7 +35,7 @@ struct Split {
 /// larger fractional share first. Guarantee: every part holds floor or ceil of f_k × size of
 /// every stratum (less than one sample off), and floor or ceil of f_k × N samples in all.
 /// A part with fraction 0 stays empty.
-/// @throws ConfigError naming the option ("--fractions ...", "--names ...") if the fractions
+/// @throws ConfigError naming the option field ("fractions ...", "names ...") if the fractions
 ///         are empty, negative, not finite or do not sum to 1 (±1e-6), or the names are not one
 ///         per fraction, repeat, or are not plain folder names.
 Split split_dataset(const Dataset& dataset, const SplitOptions& options);

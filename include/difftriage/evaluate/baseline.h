@@ -69,7 +69,7 @@ struct BaselineTruth {
   std::optional<bool> has_crystal;
   std::optional<bool> ice;
   std::optional<bool> badice;
-  std::optional<dataset::Quality> quality;
+  std::optional<Quality> quality;
   /// Bright spots in the simulator's sidecar (dataset/sidecar.h); set by score_dataset when the
   /// frame has one.
   std::optional<int64_t> bright_spots;

@@ -32,17 +32,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "difftriage/core/labels.h"
+
 namespace difftriage::models {
 
 /// Version of the checkpoint sidecar this library writes and the only one it reads.
 inline constexpr int kCheckpointFormatVersion = 1;
 
-/// The six multilabel categories of the study, in the order of the `labels` head outputs.
-inline constexpr std::array<const char*, 6> kLabelNames = {"blank",        "photo1", "photo2",
-                                                           "multilattice", "ice",    "badice"};
-/// The five quality classes (try1 `categories1.txt`), in the order of the `quality` logits.
-inline constexpr std::array<const char*, 5> kQualityClassNames = {"blank", "noxtal", "weak",
-                                                                  "good", "strong"};
+// The `labels` head outputs follow kLabelNames and the `quality` logits kQualityNames, the label
+// vocabulary of difftriage/core/labels.h.
+/// models::kLabelNames names the same array as difftriage::kLabelNames (for code that spells it so).
+using ::difftriage::kLabelNames;
 /// Head names that are not single labels.
 inline constexpr const char* kQualityHead = "quality";  ///< [N,5] logits, softmax
 inline constexpr const char* kLabelsHead = "labels";    ///< [N,6] logits, sigmoids
@@ -147,7 +147,7 @@ struct ModelMetadata {
   std::vector<std::string> heads = {kLabelsHead};
   PreprocessOptions preprocess;
   std::vector<std::string> label_names{kLabelNames.begin(), kLabelNames.end()};
-  std::vector<std::string> quality_names{kQualityClassNames.begin(), kQualityClassNames.end()};
+  std::vector<std::string> quality_names{kQualityNames.begin(), kQualityNames.end()};
   /// Decision threshold per label (probability); labels not listed use 0.5.
   std::map<std::string, double> thresholds;
   /// A probability within ±uncertainty_band of its threshold is "uncertain" (fail-open: keep).

@@ -3,7 +3,8 @@
 /// The std:: distributions are implementation-defined (libstdc++ and libc++ give different
 /// numbers for the same engine state), so the simulator draws only raw 64-bit words from
 /// std::mt19937_64 (whose output sequence the standard fixes) and builds its own uniform, normal,
-/// exponential and Poisson samplers on top. Same seed ⇒ same numbers on every platform.
+/// exponential and Poisson samplers on top. Same seed ⇒ same numbers on every platform. Seeds
+/// are mixed, and FastRng generates, with core's SplitMix64 (core/random.h).
 ///
 ///   difftriage::simulate::Rng rng(difftriage::simulate::derive_seed(42, 17, kStreamNoise));
 ///   double photons = rng.poisson(12.5);
@@ -14,16 +15,9 @@
 #include <cstdint>
 #include <random>
 
-namespace difftriage::simulate {
+#include "difftriage/core/random.h"
 
-/// splitmix64 (Steele, Lea & Flood 2014): a bijective 64-bit mixer. Used to derive independent
-/// seeds from (global seed, image index, stream) so output never depends on the thread count.
-constexpr uint64_t splitmix64(uint64_t x) noexcept {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
+namespace difftriage::simulate {
 
 /// Random streams of one frame; each gets its own seed so that, e.g., changing the noise model
 /// does not change the crystal orientation of the same frame.
@@ -33,11 +27,6 @@ enum class RngStream : uint64_t { kScene = 1, kStructure = 2, kNoise = 3, kIceGr
 /// splitmix64(splitmix64(splitmix64(seed) ^ index) ^ stream).
 constexpr uint64_t derive_seed(uint64_t seed, uint64_t index, RngStream stream) noexcept {
   return splitmix64(splitmix64(splitmix64(seed) ^ index) ^ static_cast<uint64_t>(stream));
-}
-
-/// A uniform double in [0, 1) from the top 53 bits of a 64-bit word.
-constexpr double unit_double(uint64_t word) noexcept {
-  return static_cast<double>(word >> 11) * 0x1.0p-53;
 }
 
 /// Seeded random source. Not thread-safe: one per thread / per frame.
@@ -132,14 +121,6 @@ constexpr std::array<double, kInverseTableSize> make_inverse_table() {
   return t;
 }
 inline constexpr std::array<double, kInverseTableSize> kInverse = make_inverse_table();
-/// One SplitMix64 step: advances `state` by the golden-ratio increment and returns the mixed word.
-inline uint64_t splitmix64_next(uint64_t& state) noexcept {
-  state += 0x9E3779B97F4A7C15ULL;
-  uint64_t z = state;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 }  // namespace detail
 
 /// Fast seeded source for bulk per-pixel detector noise. The SplitMix64 generator (Steele, Lea &
@@ -153,7 +134,7 @@ class FastRng {
   explicit FastRng(uint64_t seed) noexcept : state_(seed), zig_(&detail::ziggurat_tables()) {}
 
   /// Raw 64-bit word.
-  uint64_t next() noexcept { return detail::splitmix64_next(state_); }
+  uint64_t next() noexcept { return splitmix64_next(state_); }
   /// Uniform in [0, 1).
   double uniform() noexcept { return unit_double(next()); }
 

@@ -5,7 +5,7 @@
 /// then a pure function of the FrameSpec. The ranges below are the defaults of SceneOptions.
 ///
 ///   SceneOptions options;                    // randomised geometry, both photosystems
-///   FrameKind kind{.crystal = true, .photo1 = true, .quality = QualityClass::kGood};
+///   FrameKind kind{.crystal = true, .photo1 = true, .quality = Quality::kGood};
 ///   FrameSpec spec = make_frame_spec(options, kind, derive_seed(seed, index, RngStream::kScene));
 #pragma once
 
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "difftriage/core/labels.h"
 #include "difftriage/simulate/crystal.h"
 #include "difftriage/simulate/geometry.h"
 
@@ -26,16 +27,9 @@ inline constexpr double kMosaicFullScaleDeg = 1.0;
 /// generator draws it in [0.15°, 2.5°], so mosaic2 ∈ (0, 1] for multilattice frames, else 0).
 inline constexpr double kSplitFullScaleDeg = 2.5;
 
-/// Diffraction quality classes (categories1.txt).
-enum class QualityClass {
-  kBlank,   ///< no crystal and no sample scatter (no solvent ring, no ice): air scatter only
-  kNoxtal,  ///< solvent / ice scatter but no crystal
-  kWeak,    ///< a crystal with n_bright < kGoodMinBrightSpots
-  kGood,    ///< kGoodMinBrightSpots ≤ n_bright < kStrongMinBrightSpots
-  kStrong,  ///< n_bright ≥ kStrongMinBrightSpots
-};
-/// "blank", "noxtal", "weak", "good", "strong".
-const char* quality_class_name(QualityClass quality) noexcept;
+// Quality classes are core's Quality (core/labels.h): blank (air scatter only), noxtal (solvent
+// or ice scatter, no crystal), and weak / good / strong cut at kGoodMinBrightSpots and
+// kStrongMinBrightSpots bright spots below.
 
 /// A Bragg spot is bright when its expected peak-pixel signal S (photons, full resolution) stands
 /// kBrightSpotSnr standard deviations above the local background: S ≥ kBrightSpotSnr·√(B + σ²),
@@ -49,7 +43,7 @@ inline constexpr double kBrightSpotSnr = 15.0;
 inline constexpr int64_t kGoodMinBrightSpots = 100;
 inline constexpr int64_t kStrongMinBrightSpots = 1000;
 /// The quality class of a crystal frame with `n_bright` bright spots.
-QualityClass quality_from_bright_spots(int64_t n_bright) noexcept;
+Quality quality_from_bright_spots(int64_t n_bright) noexcept;
 
 /// The labels of one frame, in the study's semantics (DESIGN.md "Labels").
 struct FrameLabels {
@@ -61,7 +55,7 @@ struct FrameLabels {
   bool badice = false;  ///< implies ice
   double mosaic1 = 0.0;  ///< largest mosaic spread / kMosaicFullScaleDeg; 0 when blank
   double mosaic2 = 0.0;  ///< split / kSplitFullScaleDeg; 0 unless multilattice
-  QualityClass quality = QualityClass::kBlank;
+  Quality quality = Quality::kBlank;
 };
 
 /// One sub-crystal (piece) of a crystal: its orientation U (lab = U·B·hkl) and volume fraction.
@@ -161,8 +155,8 @@ struct FrameSpec {
   int32_t bin_factor = 2;               ///< output = full / bin_factor per axis
   BinningMode binning = BinningMode::kMax;
   uint64_t noise_seed = 0;
-  QualityClass target_quality = QualityClass::kBlank;  ///< what the generator aimed for
-  int64_t target_bright_spots = 0;                     ///< likewise
+  Quality target_quality = Quality::kBlank;  ///< what the generator aimed for
+  int64_t target_bright_spots = 0;           ///< likewise
 };
 
 /// What the generator should put on a frame (drawn from a Mix).
@@ -175,7 +169,7 @@ struct FrameKind {
   bool ice = false;
   bool badice = false;
   bool solvent = true;        ///< solvent ring (false only for quality-blank frames)
-  QualityClass quality = QualityClass::kBlank;  ///< weak/good/strong for crystals
+  Quality quality = Quality::kBlank;  ///< weak/good/strong for crystals
 };
 
 /// Ranges of the randomised scene; a set override fixes a parameter for every frame.

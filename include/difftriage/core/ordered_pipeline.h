@@ -1,6 +1,6 @@
-// Private helper of the train module, the evaluation runner and the stream pipeline: items
-// 0..n-1 produced on worker threads, handed out strictly in index order through a bounded
-// window, so the result never depends on the number of workers or their timing.
+/// Items 0..n-1 produced on worker threads and handed out strictly in index order through a
+/// bounded window, so the result never depends on the number of workers or their timing. Used by
+/// the train module, the evaluation runner and the stream pipeline.
 #pragma once
 
 #include <condition_variable>

@@ -1,0 +1,75 @@
+/// A labelled dataset on disk from the simulator: the library call behind `difftriage simulate`.
+///
+/// Frames are rendered by simulate_frame (a pure function of the options and the frame index) on
+/// worker threads, each of which writes its own image and sidecar files; the label rows are kept
+/// in memory (a few dozen bytes per frame) and the label files are written atomically at the end.
+/// Same options (whatever n_threads) ⇒ the same bytes.
+///
+///   difftriage::simulate::GenerateDatasetOptions options;
+///   options.out_dir = "sim/train";
+///   options.n_frames = 1000;
+///   options.simulate.mix = difftriage::simulate::study_mix();
+///   options.simulate.seed = 7;
+///   const auto result = difftriage::simulate::generate_dataset(options);
+///   // sim/train/fake_00001.pgm … fake_01000.pgm, fake_00001.json … (truth sidecars),
+///   // multiclasses.txt, categories1.txt; result.quality_counts: frames per quality class
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+
+#include "difftriage/core/labels.h"
+#include "difftriage/simulate/simulate.h"
+
+namespace difftriage::simulate {
+
+/// File format of the 8-bit output frames.
+enum class FrameFileFormat { kPgm, kPng };
+/// Pixel type of the full-resolution TIFF written when simulate.keep_full_frame is set.
+enum class FullFramePixel { kUint16, kInt32 };
+
+/// Options of generate_dataset.
+struct GenerateDatasetOptions {
+  /// What the frames look like (scene, mix, seed); with keep_full_frame the full-resolution
+  /// detector frame (ADU) is also written, as fake_NNNNN_full.tif.
+  SimulateOptions simulate;
+  std::filesystem::path out_dir;  ///< created if missing; existing files of the same name replaced
+  int64_t n_frames = 100;         ///< frames fake_00001 … (≥ 0)
+  FrameFileFormat format = FrameFileFormat::kPgm;
+  FullFramePixel full_frame_pixel = FullFramePixel::kUint16;
+  bool write_sidecars = true;  ///< the JSON truth per frame (fake_NNNNN.json, truth.h)
+  /// Worker threads; 0 = one per hardware thread (resolve_thread_count). The output does not
+  /// depend on it.
+  int n_threads = 0;
+  /// Called after each finished frame with (frames done, n_frames), from a worker thread, one
+  /// call at a time. Optional.
+  std::function<void(int64_t n_done, int64_t n_frames)> on_progress;
+};
+
+/// What generate_dataset wrote.
+struct GenerateDatasetResult {
+  int64_t n_frames = 0;
+  int n_threads = 0;  ///< worker threads used
+  /// Frames of each quality class (kQualityNames order) and frames with each label set
+  /// (kLabelNames order), as written to the label files.
+  std::array<int64_t, kNumQualities> quality_counts{};
+  std::array<int64_t, kNumLabels> label_counts{};
+};
+
+/// The file name of frame `index` under `format`: index 0 → "fake_00001.pgm".
+std::string frame_file_name(int64_t index, FrameFileFormat format);
+
+/// Checks options (simulate included) without writing anything.
+/// @throws ConfigError naming the option field.
+void validate_generate_dataset_options(const GenerateDatasetOptions& options);
+
+/// Renders options.n_frames frames into options.out_dir: fake_NNNNN.pgm|png, the sidecars,
+/// multiclasses.txt and categories1.txt (dataset/labels.h) — a folder load_dataset reads.
+/// The first failure stops the run (frames already written stay; the label files are not
+/// written). Safe to call concurrently for different folders.
+/// @throws ConfigError on invalid options; IoError if a file cannot be written.
+GenerateDatasetResult generate_dataset(const GenerateDatasetOptions& options);
+
+}  // namespace difftriage::simulate
