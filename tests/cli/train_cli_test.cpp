@@ -107,6 +107,12 @@ TEST(TrainCli, ErrorsNameTheFlagBesideTheField) {
   r = run_cli({"train", "--data", "x", "--out", out, "--freeze-blocks", "1"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--freeze-blocks: freeze_blocks needs init"), std::string::npos) << r.err;
+  // "model: dropout: ..." (a field, then the message): the flags replace the field.
+  r = run_cli({"train", "--data", "x", "--out", out, "--dropout", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--arch/--heads/--input-*: dropout: expected [0, 1), got 2"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(TrainCli, HelpDocumentsEveryFlag) {

@@ -81,15 +81,15 @@ constexpr std::pair<const char*, const char*> kFieldFlags[] = {
     {"resume", "--resume"},
 };
 
-// "--batch: batch_size must be ..." for a message that opens with a field name ("batch_size
-// must be ..."); other messages unchanged.
+// A message that opens with a field gets its flag: "batch_size must be ..." becomes "--batch:
+// batch_size must be ...", and "data: no training frame ..." becomes "--data: no training
+// frame ...". Other messages are unchanged.
 std::string name_flag(const std::string& message) {
   for (const auto& [field, flag] : kFieldFlags) {
     const size_t n = std::char_traits<char>::length(field);
-    if (message.compare(0, n, field) == 0 &&
-        (message.size() == n || message[n] == ' ' || message[n] == ':')) {
-      return std::string(flag) + ": " + message;
-    }
+    if (message.compare(0, n, field) != 0) continue;
+    if (message.size() > n && message[n] == ':') return flag + message.substr(n);
+    if (message.size() > n && message[n] == ' ') return std::string(flag) + ": " + message;
   }
   return message;
 }
