@@ -2,7 +2,8 @@
 //
 // The stack is an extendible [N, slow, fast] dataset, one frame per chunk (the access pattern of
 // every reader: one frame at a time), grown by one frame per append. Metadata go where
-// hdf5.cpp's CXI reader looks (read_cxi_metadata), so that what we write reads back the same.
+// the CXI reader looks (read_cxi_metadata, hdf5_cxi_layout.cpp), so that what we write reads
+// back the same.
 // All libhdf5 calls run under the io module's HDF5 mutex (hdf5_support.h).
 #include "difftriage/io/cxi_writer.h"
 

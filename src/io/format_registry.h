@@ -85,8 +85,9 @@ AnyImage decode_smv(const uint8_t* bytes, size_t n_bytes, const std::string& nam
 int probe_cbf(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_cbf(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                     const ReadOptions& options);
-/// HDF5 (src/io/hdf5.cpp): `read_hdf5` opens the file by path (external links followed);
-/// `decode_hdf5` opens an in-memory file image (external links are a FormatError there).
+/// HDF5 (src/io/hdf5.cpp, the work in hdf5_*.cpp): `read_hdf5` opens the file by path (external
+/// links followed); `decode_hdf5` opens an in-memory file image (external links are a
+/// FormatError there).
 int probe_hdf5(const uint8_t* head, size_t n_bytes) noexcept;
 AnyImage decode_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options);

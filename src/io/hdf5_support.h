@@ -1,4 +1,4 @@
-/// Private to the io module: RAII and error helpers shared by the HDF5 reader (hdf5.cpp) and the
+/// Private to the io module: RAII and error helpers shared by the HDF5 reader (hdf5*.cpp) and the
 /// CXI writer (cxi_writer.cpp).
 ///
 /// Every libhdf5 call in difftriage runs under `hdf5_mutex()`: the library keeps process-wide

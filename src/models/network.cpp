@@ -271,11 +271,26 @@ torch::Tensor masked_mean(const torch::Tensor& loss, const torch::Tensor& mask) 
 
 }  // namespace
 
+const char* mosaic_loss_name(MosaicLoss loss) noexcept {
+  switch (loss) {
+    case MosaicLoss::kMse: return "mse";
+    case MosaicLoss::kL1: return "l1";
+  }
+  return "?";
+}
+
+MosaicLoss parse_mosaic_loss(const std::string& word, const std::string& option) {
+  if (word == "mse") return MosaicLoss::kMse;
+  if (word == "l1") return MosaicLoss::kL1;
+  throw ConfigError(detail::concat(option, ": unknown value '", word, "' (accepted: mse, l1)"));
+}
+
 LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
                           const LossOptions& options) {
   namespace F = torch::nn::functional;
-  DT_CHECK(options.mosaic_loss == "mse" || options.mosaic_loss == "l1", ConfigError,
-           "mosaic_loss: expected 'mse' or 'l1', got '", options.mosaic_loss, "'");
+  DT_CHECK(options.mosaic_loss == MosaicLoss::kMse || options.mosaic_loss == MosaicLoss::kL1,
+           ConfigError, "mosaic_loss: not a known value (", static_cast<int>(options.mosaic_loss),
+           ")");
   LossResult result;
   // On the outputs' device (CPU or the training GPU); every target must be there too.
   const auto device =
@@ -305,7 +320,7 @@ LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
       // Zero the masked targets so a NaN "missing" marker cannot leak through 0 · NaN.
       target = torch::where(mask > 0, target, torch::zeros_like(target));
       if (name == kMosaicHead) {
-        loss = options.mosaic_loss == "l1" ? (y - target).abs() : (y - target).square();
+        loss = options.mosaic_loss == MosaicLoss::kL1 ? (y - target).abs() : (y - target).square();
       } else if (name == kSpotsHead) {
         // Huber on log10 counts: quadratic within a factor of 10, so one frame whose count the
         // network misses by decades cannot dominate a batch.

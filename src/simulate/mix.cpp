@@ -73,7 +73,7 @@ void validate_mix(const Mix& m, bool custom_cell_available) {
              "(photo1, photo2, both, custom) are all 0");
   }
   DT_CHECK(m.custom == 0.0 || custom_cell_available, ConfigError,
-           "mix: 'custom' > 0 needs a user cell (scene.custom_cell)");
+           "mix: 'custom' > 0 needs a user cell (SceneOptions::custom_cell)");
 }
 
 Mix mix_from_json(const std::string& text, const std::string& source) {

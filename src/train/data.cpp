@@ -140,22 +140,6 @@ void augment_in_place(float* data, int64_t side, const AugmentOptions& options, 
   }
 }
 
-Balance parse_balance(const std::string& word, const std::string& option) {
-  if (word == "none") return Balance::kNone;
-  if (word == "pos-weight") return Balance::kPosWeight;
-  if (word == "sampler") return Balance::kSampler;
-  throw ConfigError(option + ": expected pos-weight, sampler or none, got '" + word + "'");
-}
-
-const char* balance_name(Balance balance) noexcept {
-  switch (balance) {
-    case Balance::kNone: return "none";
-    case Balance::kPosWeight: return "pos-weight";
-    case Balance::kSampler: return "sampler";
-  }
-  return "?";
-}
-
 namespace {
 
 int label_index(const std::string& name) {
@@ -382,9 +366,9 @@ struct BatchLoader::Impl {
 BatchLoader::BatchLoader(const std::vector<FrameRecord>& records,
                          const models::Preprocessor& preprocessor, std::vector<size_t> order,
                          LoaderOptions options) {
-  DT_CHECK(options.batch_size >= 1, ConfigError, "--batch must be >= 1, got ",
+  DT_CHECK(options.batch_size >= 1, ConfigError, "LoaderOptions::batch_size must be >= 1, got ",
            options.batch_size);
-  DT_CHECK(options.n_workers >= 0, ConfigError, "--workers must be >= 0, got ",
+  DT_CHECK(options.n_workers >= 0, ConfigError, "LoaderOptions::n_workers must be >= 0, got ",
            options.n_workers);
   for (size_t i : order) {
     DT_CHECK(i < records.size(), ConfigError, "BatchLoader: record index ", i, " out of range");

@@ -1,11 +1,70 @@
-// TrainOptions: validation and JSON form.
+// TrainOptions: the option enums' names, validation and JSON form.
 #include "difftriage/train/options.h"
 
+#include <array>
 #include <cmath>
+#include <utility>
 
 #include "difftriage/core/error.h"
 
 namespace difftriage::train {
+namespace {
+
+// One table per enum: the word on the command line and in JSON, and the value.
+constexpr std::array<std::pair<const char*, Schedule>, 2> kScheduleTable = {
+    {{"constant", Schedule::kConstant}, {"cosine", Schedule::kCosine}}};
+constexpr std::array<std::pair<const char*, Device>, 3> kDeviceTable = {
+    {{"auto", Device::kAuto}, {"cpu", Device::kCpu}, {"cuda", Device::kCuda}}};
+constexpr std::array<std::pair<const char*, Balance>, 3> kBalanceTable = {
+    {{"pos-weight", Balance::kPosWeight},
+     {"sampler", Balance::kSampler},
+     {"none", Balance::kNone}}};
+
+template <typename Enum, size_t N>
+const char* enum_name(Enum value, const std::array<std::pair<const char*, Enum>, N>& table) {
+  for (const auto& [name, v] : table) {
+    if (v == value) return name;
+  }
+  return "?";
+}
+
+template <typename Enum, size_t N>
+Enum parse_enum(const std::string& word, const std::string& option,
+                const std::array<std::pair<const char*, Enum>, N>& table) {
+  std::string accepted;
+  for (const auto& [name, value] : table) {
+    if (word == name) return value;
+    accepted += accepted.empty() ? name : std::string(", ") + name;
+  }
+  throw ConfigError(detail::concat(option, ": unknown value '", word, "' (accepted: ", accepted,
+                                   ")"));
+}
+
+// A value outside the enum (a cast integer) has no name.
+template <typename Enum, size_t N>
+void check_known(Enum value, const char* field,
+                 const std::array<std::pair<const char*, Enum>, N>& table) {
+  DT_CHECK(std::string(enum_name(value, table)) != "?", ConfigError, field,
+           ": not a known value (", static_cast<int>(value), ")");
+}
+
+}  // namespace
+
+const char* schedule_name(Schedule schedule) noexcept {
+  return enum_name(schedule, kScheduleTable);
+}
+const char* device_name(Device device) noexcept { return enum_name(device, kDeviceTable); }
+const char* balance_name(Balance balance) noexcept { return enum_name(balance, kBalanceTable); }
+
+Schedule parse_schedule(const std::string& word, const std::string& option) {
+  return parse_enum(word, option, kScheduleTable);
+}
+Device parse_device(const std::string& word, const std::string& option) {
+  return parse_enum(word, option, kDeviceTable);
+}
+Balance parse_balance(const std::string& word, const std::string& option) {
+  return parse_enum(word, option, kBalanceTable);
+}
 
 nlohmann::json to_json(const TrainOptions& o) {
   nlohmann::json data = nlohmann::json::array();
@@ -25,8 +84,8 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"seed", o.seed},
           {"threads", o.n_threads},
           {"workers", o.n_workers},
-          {"device", o.device},
-          {"balance", o.balance},
+          {"device", device_name(o.device)},
+          {"balance", balance_name(o.balance)},
           {"augment", o.augment},
           {"augment_gain", o.augment_gain},
           {"augment_offset", o.augment_offset},
@@ -42,43 +101,40 @@ nlohmann::json to_json(const TrainOptions& o) {
 }
 
 void validate(const TrainOptions& o) {
-  DT_CHECK(!o.data.empty(), ConfigError, "--data: at least one training folder is required");
-  DT_CHECK(!o.out.empty(), ConfigError, "--out: a run folder is required");
-  DT_CHECK(o.epochs >= 1, ConfigError, "--epochs must be >= 1, got ", o.epochs);
+  DT_CHECK(!o.data.empty(), ConfigError, "data: at least one training folder is required");
+  DT_CHECK(!o.out.empty(), ConfigError, "out: a run folder is required");
+  DT_CHECK(o.epochs >= 1, ConfigError, "epochs must be >= 1, got ", o.epochs);
   DT_CHECK(o.batch_size >= 1 && o.batch_size <= 65536, ConfigError,
-           "--batch must be in 1..65536, got ", o.batch_size);
+           "batch_size must be in 1..65536, got ", o.batch_size);
   DT_CHECK(std::isfinite(o.lr) && o.lr > 0 && o.lr < 10, ConfigError,
-           "--lr must be in (0, 10), got ", o.lr);
-  DT_CHECK(o.schedule == "constant" || o.schedule == "cosine", ConfigError,
-           "--schedule: expected constant or cosine, got '", o.schedule, "'");
+           "lr must be in (0, 10), got ", o.lr);
+  check_known(o.schedule, "schedule", kScheduleTable);
   DT_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0, ConfigError,
-           "--weight-decay must be >= 0, got ", o.weight_decay);
+           "weight_decay must be >= 0, got ", o.weight_decay);
   DT_CHECK(std::isfinite(o.val_fraction) && o.val_fraction >= 0 && o.val_fraction <= 0.9,
-           ConfigError, "--val-fraction must be in [0, 0.9], got ", o.val_fraction);
+           ConfigError, "val_fraction must be in [0, 0.9], got ", o.val_fraction);
   DT_CHECK(o.n_threads >= 1 && o.n_threads <= 1024, ConfigError,
-           "--threads must be in 1..1024, got ", o.n_threads);
+           "n_threads must be in 1..1024, got ", o.n_threads);
   DT_CHECK(o.n_workers >= 0 && o.n_workers <= 256, ConfigError,
-           "--workers must be in 0..256, got ", o.n_workers);
-  DT_CHECK(o.device == "auto" || o.device == "cpu" || o.device == "cuda", ConfigError,
-           "--device: expected auto, cpu or cuda, got '", o.device, "'");
-  DT_CHECK(o.balance == "none" || o.balance == "pos-weight" || o.balance == "sampler",
-           ConfigError, "--balance: expected pos-weight, sampler or none, got '", o.balance, "'");
+           "n_workers must be in 0..256, got ", o.n_workers);
+  check_known(o.device, "device", kDeviceTable);
+  check_known(o.balance, "balance", kBalanceTable);
   DT_CHECK(std::isfinite(o.augment_gain) && o.augment_gain >= 1.0 && o.augment_gain <= 10.0,
-           ConfigError, "--augment-gain must be in [1, 10], got ", o.augment_gain);
+           ConfigError, "augment_gain must be in [1, 10], got ", o.augment_gain);
   DT_CHECK(std::isfinite(o.augment_offset) && o.augment_offset >= 0 && o.augment_offset <= 10,
-           ConfigError, "--augment-offset must be in [0, 10], got ", o.augment_offset);
-  DT_CHECK(o.freeze_blocks >= 0, ConfigError, "--freeze-blocks must be >= 0, got ",
+           ConfigError, "augment_offset must be in [0, 10], got ", o.augment_offset);
+  DT_CHECK(o.freeze_blocks >= 0, ConfigError, "freeze_blocks must be >= 0, got ",
            o.freeze_blocks);
   DT_CHECK(o.freeze_blocks == 0 || !o.init.empty() || o.resume, ConfigError,
-           "--freeze-blocks needs --init (freezing random weights is pointless)");
-  DT_CHECK(o.patience >= 0, ConfigError, "--patience must be >= 0, got ", o.patience);
-  DT_CHECK(o.model.heads.size() >= 1, ConfigError, "--heads: at least one head is required");
+           "freeze_blocks needs init (freezing random weights is pointless)");
+  DT_CHECK(o.patience >= 0, ConfigError, "patience must be >= 0, got ", o.patience);
+  DT_CHECK(o.model.heads.size() >= 1, ConfigError, "model.heads: at least one head is required");
   try {
     models::validate(o.model.architecture);
     models::validate(o.model.preprocess);
     for (const auto& h : o.model.heads) (void)models::head_output_size(h);
   } catch (const ConfigError& e) {
-    throw ConfigError(std::string("--arch/--heads/--input-*: ") + e.what());
+    throw ConfigError(std::string("model: ") + e.what());
   }
 }
 

@@ -32,7 +32,7 @@ namespace {
 // Learning rate of 1-based `epoch` (see TrainOptions::schedule). A function of the epoch alone,
 // so a resumed run continues the same curve.
 double epoch_learning_rate(const TrainOptions& o, int epoch) {
-  if (o.schedule != "cosine") return o.lr;
+  if (o.schedule != Schedule::kCosine) return o.lr;
   constexpr double kFloor = 0.02;
   const double pi = 3.14159265358979323846;
   const double phase = static_cast<double>(epoch - 1) / static_cast<double>(o.epochs);
@@ -346,17 +346,17 @@ nlohmann::json metrics_json(const EpochMetrics& m, int64_t n_val) {
 
 }  // namespace
 
-std::string resolve_device(const std::string& requested) {
-  if (requested == "cpu") return "cpu";
-  DT_CHECK(requested == "auto" || requested == "cuda", ConfigError,
-           "--device: expected auto, cpu or cuda, got '", requested, "'");
+Device resolve_device(Device requested) {
+  if (requested == Device::kCpu) return Device::kCpu;
+  DT_CHECK(requested == Device::kAuto || requested == Device::kCuda, ConfigError,
+           "device: not a known value (", static_cast<int>(requested), ")");
   const bool available = torch::cuda::is_available();
-  if (requested == "auto") return available ? "cuda" : "cpu";
+  if (requested == Device::kAuto) return available ? Device::kCuda : Device::kCpu;
   DT_CHECK(available, ConfigError,
-           "--device cuda: this LibTorch sees no usable CUDA device (Debian's libtorch-dev is "
+           "device cuda: this LibTorch sees no usable CUDA device (Debian's libtorch-dev is "
            "CPU-only; README 'Training on a GPU' says how to build against a CUDA LibTorch). "
-           "Use --device cpu or auto");
-  return "cuda";
+           "Use device cpu or auto");
+  return Device::kCuda;
 }
 
 double tune_threshold(const std::vector<double>& scores, const std::vector<uint8_t>& truth) {
@@ -408,13 +408,22 @@ std::string metrics_csv_row(const EpochMetrics& m, const std::vector<std::string
   return s;
 }
 
-TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress) {
-  validate(o);
-  const auto t_start = Clock::now();
-  const auto& heads = o.model.heads;
+namespace {
 
-  // ---- data ----
-  std::vector<FrameRecord> train_records, val_records;
+// ---- the steps of train_model ---------------------------------------------------------------
+
+// The frames of a run.
+struct RunData {
+  std::vector<FrameRecord> train, val;
+};
+
+// Loads the training and validation records: `val`, or a stratified split of each training
+// folder (seed `seed`); for a spots head, the bright-spot counts of the simulator sidecars.
+RunData prepare_data(const TrainOptions& o) {
+  const auto& heads = o.model.heads;
+  RunData data;
+  std::vector<FrameRecord>& train_records = data.train;
+  std::vector<FrameRecord>& val_records = data.val;
   if (!o.val.empty()) {
     train_records = load_records(o.data);
     val_records = load_records({o.val});
@@ -437,93 +446,132 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
       }
     }
   }
-  DT_CHECK(!train_records.empty(), FormatError, "--data: no training frame left after the split");
+  DT_CHECK(!train_records.empty(), FormatError, "data: no training frame left after the split");
   if (has_head(heads, models::kSpotsHead)) {
     DT_CHECK(attach_bright_spots(train_records) > 0, FormatError,
-             "--heads spots: no training frame has a simulator sidecar (NAME.json with "
-             "stats.n_bright beside the image) to learn the bright-spot count from");
+             "model.heads has spots, but no training frame has a simulator sidecar (NAME.json "
+             "with stats.n_bright beside the image) to learn the bright-spot count from");
     attach_bright_spots(val_records);
   }
+  return data;
+}
 
-  // ---- model ----
-  const torch::Device device(resolve_device(o.device));
+// The network being trained, on its device, and the metadata it is saved with.
+struct RunModel {
+  torch::Device device{torch::kCPU};
+  models::ModelMetadata meta;
+  models::TriageNet net{nullptr};
+};
+
+// Sets the Torch threads and seed, builds the network of `o.model` (parameters copied from
+// `o.init` when given) and moves it to the resolved device; fills result.transferred and
+// result.device.
+RunModel build_model(const TrainOptions& o, TrainResult& result) {
+  RunModel model;
+  model.device = torch::Device(resolve_device(o.device) == Device::kCuda ? torch::kCUDA
+                                                                           : torch::kCPU);
   at::set_num_threads(o.n_threads);
   torch::manual_seed(o.seed);
-  models::ModelMetadata meta = o.model;
-  for (const char* n : models::kLabelNames) meta.thresholds.emplace(n, 0.5);
-  auto net = models::make_network(meta);
-  TrainResult result;
-  result.n_train = static_cast<int64_t>(train_records.size());
-  result.n_val = static_cast<int64_t>(val_records.size());
+  model.meta = o.model;
+  for (const char* n : models::kLabelNames) model.meta.thresholds.emplace(n, 0.5);
+  model.net = models::make_network(model.meta);
   if (!o.init.empty()) {
-    const auto report = models::init_from_checkpoint(net, o.init);
-    DT_CHECK(!report.copied.empty(), ModelError, "--init ", o.init.string(),
+    const auto report = models::init_from_checkpoint(model.net, o.init);
+    DT_CHECK(!report.copied.empty(), ModelError, "init ", o.init.string(),
              ": no parameter matches the new model (other architecture?)");
     result.transferred = report.copied;
   }
-  result.device = device.is_cpu() ? "cpu" : "cuda";
-  net->to(device);
-  DT_CHECK(o.freeze_blocks <= net->n_blocks(), ConfigError, "--freeze-blocks ", o.freeze_blocks,
-           " exceeds the ", net->n_blocks(), " blocks of ", meta.architecture.name);
+  result.device = model.device.is_cpu() ? Device::kCpu : Device::kCuda;
+  model.net->to(model.device);
+  DT_CHECK(o.freeze_blocks <= model.net->n_blocks(), ConfigError, "freeze_blocks ",
+           o.freeze_blocks, " exceeds the ", model.net->n_blocks(), " blocks of ",
+           model.meta.architecture.name);
+  return model;
+}
 
-  const fs::path last_dir = o.out / "last";
-  const fs::path best_dir = o.out / "model";
-  const fs::path state_file = last_dir / "state.json";
+// The run folder: out/last (resume state), out/model (best checkpoint).
+struct RunPaths {
+  fs::path last_dir, best_dir, state_file;
+};
+
+RunPaths run_paths(const fs::path& out) {
+  return {out / "last", out / "model", out / "last" / "state.json"};
+}
+
+// Where a run stands: the last finished epoch, the early-stopping state and the history.
+struct RunState {
   int start_epoch = 0, best_epoch = 0, since_best = 0;
   double best_loss = std::numeric_limits<double>::infinity();
   std::vector<EpochMetrics> history;
-  nlohmann::json resumed_state;
-  if (o.resume) {
-    DT_CHECK(fs::exists(state_file), ConfigError, "--resume: ", state_file.string(),
-             " not found (no finished epoch in ", o.out.string(), ")");
-    resumed_state = nlohmann::json::parse(read_file(state_file));
-    const auto& saved = resumed_state.at("options");
-    DT_CHECK(saved.at("heads") == nlohmann::json(heads) &&
-                 saved.at("architecture") == models::to_json(meta).at("architecture"),
-             ConfigError, "--resume: the run in ", o.out.string(),
-             " has other --arch/--heads than given");
-    DT_CHECK(saved.at("seed").get<uint64_t>() == o.seed, ConfigError,
-             "--resume: the run used --seed ", saved.at("seed").dump(), ", not ", o.seed);
-    auto loaded = models::load_checkpoint(last_dir);
-    const auto report = models::copy_matching_parameters(net, loaded.model);
-    DT_CHECK(report.missing.empty() && report.shape_mismatch.empty(), ModelError,
-             last_dir.string(), ": checkpoint does not match the model");
-    meta.preprocess = loaded.metadata.preprocess;
-    start_epoch = resumed_state.at("epoch").get<int>();
-    best_epoch = resumed_state.at("best_epoch").get<int>();
-    since_best = resumed_state.at("since_best").get<int>();
-    best_loss = resumed_state.at("best_loss").is_number()
-                    ? resumed_state.at("best_loss").get<double>()
-                    : std::numeric_limits<double>::infinity();
-    for (const auto& e : resumed_state.at("history")) history.push_back(epoch_from_json(e));
-    if (resumed_state.contains("transferred")) {
-      result.transferred = resumed_state.at("transferred").get<std::vector<std::string>>();
-    }
+};
+
+// A fresh state; with `o.resume`, the state of the run in `o.out` after checking that it is
+// this run (heads, architecture, seed), its last weights loaded into `model`.
+RunState resume_state(const TrainOptions& o, const RunPaths& paths, RunModel& model,
+                      TrainResult& result) {
+  RunState state;
+  if (!o.resume) return state;
+  const auto& heads = o.model.heads;
+  DT_CHECK(fs::exists(paths.state_file), ConfigError, "resume: ", paths.state_file.string(),
+           " not found (no finished epoch in ", o.out.string(), ")");
+  const nlohmann::json resumed_state = nlohmann::json::parse(read_file(paths.state_file));
+  const auto& saved = resumed_state.at("options");
+  DT_CHECK(saved.at("heads") == nlohmann::json(heads) &&
+               saved.at("architecture") == models::to_json(model.meta).at("architecture"),
+           ConfigError, "resume: the run in ", o.out.string(),
+           " has another model architecture or heads than given");
+  DT_CHECK(saved.at("seed").get<uint64_t>() == o.seed, ConfigError,
+           "resume: the run used seed ", saved.at("seed").dump(), ", not ", o.seed);
+  auto loaded = models::load_checkpoint(paths.last_dir);
+  const auto report = models::copy_matching_parameters(model.net, loaded.model);
+  DT_CHECK(report.missing.empty() && report.shape_mismatch.empty(), ModelError,
+           paths.last_dir.string(), ": checkpoint does not match the model");
+  model.meta.preprocess = loaded.metadata.preprocess;
+  state.start_epoch = resumed_state.at("epoch").get<int>();
+  state.best_epoch = resumed_state.at("best_epoch").get<int>();
+  state.since_best = resumed_state.at("since_best").get<int>();
+  state.best_loss = resumed_state.at("best_loss").is_number()
+                        ? resumed_state.at("best_loss").get<double>()
+                        : std::numeric_limits<double>::infinity();
+  for (const auto& e : resumed_state.at("history")) state.history.push_back(epoch_from_json(e));
+  if (resumed_state.contains("transferred")) {
+    result.transferred = resumed_state.at("transferred").get<std::vector<std::string>>();
   }
-  if (o.freeze_blocks > 0) net->freeze_blocks(o.freeze_blocks);
+  return state;
+}
+
+// Freezes the first `o.freeze_blocks` trunk blocks and makes Adam over the rest; when resuming,
+// with the Adam state (moments and step) of the last epoch.
+std::unique_ptr<torch::optim::Adam> make_optimizer(const TrainOptions& o, const RunPaths& paths,
+                                                   RunModel& model) {
+  if (o.freeze_blocks > 0) model.net->freeze_blocks(o.freeze_blocks);
   std::vector<torch::Tensor> trainable;
-  for (const auto& p : net->parameters()) {
+  for (const auto& p : model.net->parameters()) {
     if (p.requires_grad()) trainable.push_back(p);
   }
-  DT_CHECK(!trainable.empty(), ConfigError, "--freeze-blocks: nothing left to train");
-  torch::optim::Adam optimizer(trainable,
-                               torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  DT_CHECK(!trainable.empty(), ConfigError, "freeze_blocks: nothing left to train");
+  auto optimizer = std::make_unique<torch::optim::Adam>(
+      trainable, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
   if (o.resume) {
     torch::serialize::InputArchive archive;
-    const auto file = last_dir / "optimizer.pt";
+    const auto file = paths.last_dir / "optimizer.pt";
     try {
-      archive.load_from(file.string(), device);
-      optimizer.load(archive);
+      archive.load_from(file.string(), model.device);
+      optimizer->load(archive);
     } catch (const c10::Error& e) {
       throw ModelError(file.string() + ": cannot load the optimizer state: " + e.what_without_backtrace());
     }
   }
+  return optimizer;
+}
 
-  const models::Preprocessor pre(meta.preprocess);
-  const Balance balance = parse_balance(o.balance, "--balance");
+// Loss options of the run: with Balance::kPosWeight, positive weights from the training labels.
+models::LossOptions make_loss_options(const TrainOptions& o,
+                                      const std::vector<FrameRecord>& train_records,
+                                      const torch::Device& device) {
   models::LossOptions loss_options;
-  if (balance == Balance::kPosWeight) {
-    for (const auto& [h, w] : compute_pos_weights(train_records, heads)) {
+  if (o.balance == Balance::kPosWeight) {
+    for (const auto& [h, w] : compute_pos_weights(train_records, o.model.heads)) {
       if (h == models::kLabelsHead) {
         loss_options.labels_pos_weight =
             torch::tensor(std::vector<float>(w.begin(), w.end())).to(device);
@@ -532,213 +580,247 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
       }
     }
   }
-  std::unique_ptr<TensorCache> train_cache, val_cache;
-  if (o.cache && TensorCache::bytes_needed(train_records.size() + val_records.size(),
+  return loss_options;
+}
+
+// Preprocessed inputs kept in memory (with `o.cache`, when they fit `o.cache_max_bytes`).
+struct RunCaches {
+  std::unique_ptr<TensorCache> train, val;
+};
+
+RunCaches make_caches(const TrainOptions& o, const RunData& data,
+                      const models::Preprocessor& pre, TrainResult& result) {
+  RunCaches caches;
+  if (o.cache && TensorCache::bytes_needed(data.train.size() + data.val.size(),
                                            pre.input_size()) <= o.cache_max_bytes) {
-    train_cache = std::make_unique<TensorCache>(train_records.size(), pre.input_size());
-    val_cache = std::make_unique<TensorCache>(val_records.size(), pre.input_size());
+    caches.train = std::make_unique<TensorCache>(data.train.size(), pre.input_size());
+    caches.val = std::make_unique<TensorCache>(data.val.size(), pre.input_size());
     result.cache_used = true;
   }
+  return caches;
+}
 
-  fs::create_directories(o.out);
-  nlohmann::json provenance = {{"command", o.command},
-                               {"data", to_json(o).at("data")},
-                               {"val", o.val.string()},
-                               {"val_fraction", o.val.empty() ? o.val_fraction : 0.0},
-                               {"seed", o.seed},
-                               {"epochs", o.epochs},
-                               {"batch", o.batch_size},
-                               {"lr", o.lr},
-                               {"schedule", o.schedule},
-                               {"balance", o.balance},
-                               {"augment", o.augment},
-                               {"init", o.init.string()},
-                               {"freeze_blocks", o.freeze_blocks},
-                               {"threads", o.n_threads},
-                               {"device", result.device},
-                               {"n_train", result.n_train},
-                               {"n_val", result.n_val},
-                               {"version", kVersion},
-                               {"git_hash", kGitHash}};
+// What every checkpoint of the run records about how it was trained.
+nlohmann::json make_provenance(const TrainOptions& o, const TrainResult& result) {
+  return {{"command", o.command},
+          {"data", to_json(o).at("data")},
+          {"val", o.val.string()},
+          {"val_fraction", o.val.empty() ? o.val_fraction : 0.0},
+          {"seed", o.seed},
+          {"epochs", o.epochs},
+          {"batch", o.batch_size},
+          {"lr", o.lr},
+          {"schedule", schedule_name(o.schedule)},
+          {"balance", balance_name(o.balance)},
+          {"augment", o.augment},
+          {"init", o.init.string()},
+          {"freeze_blocks", o.freeze_blocks},
+          {"threads", o.n_threads},
+          {"device", device_name(result.device)},
+          {"n_train", result.n_train},
+          {"n_val", result.n_val},
+          {"version", kVersion},
+          {"git_hash", kGitHash}};
+}
 
-  // ---- epochs ----
-  const int64_t n_train_batches =
-      (result.n_train + o.batch_size - 1) / o.batch_size;
-  const int64_t n_val_batches = (result.n_val + o.batch_size - 1) / o.batch_size;
-  const int64_t batches_per_epoch = n_train_batches + n_val_batches;
-  int64_t batches_done_run = 0;
-  const auto t_run = Clock::now();
-  const int64_t batches_planned =
-      static_cast<int64_t>(std::max(o.epochs - start_epoch, 0)) * batches_per_epoch;
-  auto eta = [&]() {
-    if (batches_done_run == 0) return kNaN;
-    return seconds_since(t_run) / static_cast<double>(batches_done_run) *
-           static_cast<double>(std::max<int64_t>(batches_planned - batches_done_run, 0));
-  };
+// Progress reports of a run, with the ETA from the batches done so far in this call.
+class RunProgress {
+ public:
+  RunProgress(const ProgressCallback& callback, Clock::time_point t_start, int n_epochs,
+              int64_t batches_planned)
+      : callback_(callback),
+        t_start_(t_start),
+        n_epochs_(n_epochs),
+        batches_planned_(batches_planned) {}
 
+  // Counts one batch (training or validation) towards the ETA.
+  void count_batch() { ++batches_done_; }
+  bool active() const { return static_cast<bool>(callback_); }
+  // Reports `p` with n_epochs, elapsed_s and eta_s filled in.
+  void report(TrainProgress p) const {
+    p.n_epochs = n_epochs_;
+    p.elapsed_s = seconds_since(t_start_);
+    p.eta_s = eta();
+    callback_(p);
+  }
+
+ private:
+  double eta() const {
+    if (batches_done_ == 0) return kNaN;
+    return seconds_since(t_run_) / static_cast<double>(batches_done_) *
+           static_cast<double>(std::max<int64_t>(batches_planned_ - batches_done_, 0));
+  }
+
+  const ProgressCallback& callback_;
+  Clock::time_point t_start_;
+  Clock::time_point t_run_ = Clock::now();
+  int n_epochs_;
+  int64_t batches_planned_;
+  int64_t batches_done_ = 0;
+};
+
+// What stays the same from epoch to epoch.
+struct EpochInputs {
+  const TrainOptions& o;
+  const RunData& data;
+  const models::Preprocessor& pre;
+  const models::LossOptions& loss_options;
+  const RunCaches& caches;
+};
+
+// One pass over the training records in the epoch's order (drawn from (seed, epoch), like the
+// augmentation and the Torch generator): Adam steps at the epoch's learning rate. Returns the
+// epoch's training metrics; `t_epoch` is when the epoch started.
+EpochMetrics train_epoch(int epoch, Clock::time_point t_epoch, const EpochInputs& in,
+                         RunModel& model, torch::optim::Adam& optimizer, RunProgress& progress) {
+  const TrainOptions& o = in.o;
+  const auto& train_records = in.data.train;
+  torch::manual_seed(derive_seed(o.seed, static_cast<uint64_t>(epoch), 0xD0));
+  const auto order =
+      o.balance == Balance::kSampler
+          ? balanced_order(train_records, derive_seed(o.seed, static_cast<uint64_t>(epoch), 1))
+          : shuffled_order(train_records.size(),
+                           derive_seed(o.seed, static_cast<uint64_t>(epoch), 2));
   AugmentOptions aug;
   aug.gain_max = o.augment_gain;
   aug.offset_max = o.augment_offset;
-  std::vector<std::string> csv_lines;
-  for (int epoch = start_epoch + 1; epoch <= o.epochs; ++epoch) {
-    if (o.patience > 0 && since_best >= o.patience) {
-      result.stopped_early = true;
-      break;
+  LoaderOptions lo;
+  lo.batch_size = o.batch_size;
+  lo.n_workers = o.n_workers;
+  lo.heads = o.model.heads;
+  lo.augment = o.augment;
+  lo.augment_options = aug;
+  lo.augment_seed = derive_seed(o.seed, static_cast<uint64_t>(epoch), 3);
+  lo.cache = in.caches.train.get();
+  BatchLoader loader(train_records, in.pre, order, lo);
+  model.net->train();
+  EpochMetrics m;
+  m.epoch = epoch;
+  m.lr = epoch_learning_rate(o, epoch);
+  for (auto& group : optimizer.param_groups()) {
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(m.lr);
+  }
+  double total = 0;
+  std::map<std::string, double> head_sum, head_n;
+  int64_t n = 0, k = 0;
+  while (auto batch = loader.next()) {
+    move_batch(*batch, model.device);
+    optimizer.zero_grad();
+    const auto out = model.net->forward(batch->x);
+    const auto losses = models::compute_losses(out, batch->targets, in.loss_options);
+    losses.total.backward();
+    optimizer.step();
+    const double loss = losses.total.item<double>();
+    DT_CHECK(std::isfinite(loss), ModelError, "training diverged: loss ", loss, " in epoch ",
+             epoch, " batch ", k + 1, " (try a lower lr)");
+    const auto b = batch->x.size(0);
+    total += loss * static_cast<double>(b);
+    n += b;
+    for (const auto& [h, l] : losses.per_head) {
+      const auto nv = static_cast<double>(losses.n_valid.at(h));
+      head_sum[h] += l.item<double>() * nv;
+      head_n[h] += nv;
     }
-    const auto t_epoch = Clock::now();
-    torch::manual_seed(derive_seed(o.seed, static_cast<uint64_t>(epoch), 0xD0));
-    const auto order =
-        balance == Balance::kSampler
-            ? balanced_order(train_records, derive_seed(o.seed, static_cast<uint64_t>(epoch), 1))
-            : shuffled_order(train_records.size(),
-                             derive_seed(o.seed, static_cast<uint64_t>(epoch), 2));
-    LoaderOptions lo;
-    lo.batch_size = o.batch_size;
-    lo.n_workers = o.n_workers;
-    lo.heads = heads;
-    lo.augment = o.augment;
-    lo.augment_options = aug;
-    lo.augment_seed = derive_seed(o.seed, static_cast<uint64_t>(epoch), 3);
-    lo.cache = train_cache.get();
-    BatchLoader loader(train_records, pre, order, lo);
-    net->train();
-    EpochMetrics m;
-    m.epoch = epoch;
-    m.lr = epoch_learning_rate(o, epoch);
-    for (auto& group : optimizer.param_groups()) {
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(m.lr);
-    }
-    double total = 0;
-    std::map<std::string, double> head_sum, head_n;
-    int64_t n = 0, k = 0;
-    while (auto batch = loader.next()) {
-      move_batch(*batch, device);
-      optimizer.zero_grad();
-      const auto out = net->forward(batch->x);
-      const auto losses = models::compute_losses(out, batch->targets, loss_options);
-      losses.total.backward();
-      optimizer.step();
-      const double loss = losses.total.item<double>();
-      DT_CHECK(std::isfinite(loss), ModelError, "training diverged: loss ", loss, " in epoch ",
-               epoch, " batch ", k + 1, " (try a lower --lr)");
-      const auto b = batch->x.size(0);
-      total += loss * static_cast<double>(b);
-      n += b;
-      for (const auto& [h, l] : losses.per_head) {
-        const auto nv = static_cast<double>(losses.n_valid.at(h));
-        head_sum[h] += l.item<double>() * nv;
-        head_n[h] += nv;
-      }
-      ++k;
-      ++batches_done_run;
-      if (progress) {
-        TrainProgress p;
-        p.phase = TrainProgress::Phase::kTrain;
-        p.epoch = epoch;
-        p.n_epochs = o.epochs;
-        p.batch = k;
-        p.n_batches = loader.n_batches();
-        p.loss = total / static_cast<double>(n);
-        p.frames_per_s = static_cast<double>(n) / std::max(seconds_since(t_epoch), 1e-9);
-        p.elapsed_s = seconds_since(t_start);
-        p.eta_s = eta();
-        progress(p);
-      }
-    }
-    const double train_seconds = seconds_since(t_epoch);
-    m.train_loss = total / static_cast<double>(std::max<int64_t>(n, 1));
-    for (const auto& [h, s] : head_sum) m.train_head_loss[h] = head_n[h] > 0 ? s / head_n[h] : kNaN;
-    m.train_frames = n;
-    m.train_frames_per_s = static_cast<double>(n) / std::max(train_seconds, 1e-9);
-
-    const auto v = run_validation(
-        net, val_records, pre, loss_options, o, val_cache.get(), device,
-        [&](int64_t b, int64_t nb, double loss) {
-          ++batches_done_run;
-          if (!progress) return;
-          TrainProgress p;
-          p.phase = TrainProgress::Phase::kValidate;
-          p.epoch = epoch;
-          p.n_epochs = o.epochs;
-          p.batch = b;
-          p.n_batches = nb;
-          p.loss = loss;
-          p.elapsed_s = seconds_since(t_start);
-          p.eta_s = eta();
-          progress(p);
-        });
-    fill_val_metrics(m, v, val_records, heads);
-    m.seconds = seconds_since(t_epoch);
-    history.push_back(m);
-
-    // Best = lowest validation loss; without validation data every epoch is the best so far.
-    const bool improved = val_records.empty() || v.loss < best_loss;
-    if (improved) {
-      best_loss = val_records.empty() ? kNaN : v.loss;
-      best_epoch = epoch;
-      since_best = 0;
-      auto best_meta = meta;
-      best_meta.provenance = provenance;
-      best_meta.provenance["best_epoch"] = epoch;
-      best_meta.metrics = metrics_json(m, result.n_val);
-      save_from_device(best_dir, net, best_meta, device);
-      if (val_records.empty()) best_loss = std::numeric_limits<double>::infinity();
-    } else {
-      ++since_best;
-    }
-    // Last checkpoint + optimizer + state, for --resume.
-    auto last_meta = meta;
-    last_meta.provenance = provenance;
-    last_meta.provenance["epoch"] = epoch;
-    save_from_device(last_dir, net, last_meta, device);
-    save_optimizer(last_dir / "optimizer.pt", optimizer);
-    nlohmann::json hist = nlohmann::json::array();
-    for (const auto& e : history) hist.push_back(epoch_json(e));
-    nlohmann::json state = {
-        {"epoch", epoch},
-        {"best_epoch", best_epoch},
-        {"best_loss", evaluate::json_number(best_loss)},
-        {"since_best", since_best},
-        {"options", to_json(o)},
-        {"history", hist},
-        {"transferred", result.transferred},
-        {"rng", "every random stream is derived from (seed, epoch); nothing else to restore"}};
-    write_file_atomically(state_file, state.dump(1) + "\n");
-    std::string csv = metrics_csv_header(heads);
-    for (const auto& e : history) csv += metrics_csv_row(e, heads);
-    write_file_atomically(o.out / "metrics.csv", csv);
-    ++result.epochs_run;
-    result.last_epoch = epoch;
-    net->train();
-    if (progress) {
+    ++k;
+    progress.count_batch();
+    if (progress.active()) {
       TrainProgress p;
-      p.phase = TrainProgress::Phase::kEpochDone;
+      p.phase = TrainProgress::Phase::kTrain;
       p.epoch = epoch;
-      p.n_epochs = o.epochs;
       p.batch = k;
-      p.n_batches = k;
-      p.loss = m.train_loss;
-      p.frames_per_s = m.train_frames_per_s;
-      p.elapsed_s = seconds_since(t_start);
-      p.eta_s = eta();
-      p.metrics = &history.back();
-      progress(p);
+      p.n_batches = loader.n_batches();
+      p.loss = total / static_cast<double>(n);
+      p.frames_per_s = static_cast<double>(n) / std::max(seconds_since(t_epoch), 1e-9);
+      progress.report(p);
     }
   }
-  if (o.patience > 0 && since_best >= o.patience && result.last_epoch < o.epochs) {
-    result.stopped_early = true;
-  }
-  DT_CHECK(best_epoch > 0, ConfigError, "--epochs ", o.epochs, ": the run in ", o.out.string(),
-           " has already finished ", start_epoch, " epochs; raise --epochs to continue");
+  const double train_seconds = seconds_since(t_epoch);
+  m.train_loss = total / static_cast<double>(std::max<int64_t>(n, 1));
+  for (const auto& [h, s] : head_sum) m.train_head_loss[h] = head_n[h] > 0 ? s / head_n[h] : kNaN;
+  m.train_frames = n;
+  m.train_frames_per_s = static_cast<double>(n) / std::max(train_seconds, 1e-9);
+  return m;
+}
 
-  // ---- thresholds tuned on the validation set with the best weights ----
-  auto best = models::load_checkpoint(best_dir);
+// Validates after an epoch: losses and metrics on the validation records into `m`.
+void validate_epoch(int epoch, const EpochInputs& in, RunModel& model, RunProgress& progress,
+                    EpochMetrics& m) {
+  const auto v = run_validation(
+      model.net, in.data.val, in.pre, in.loss_options, in.o, in.caches.val.get(), model.device,
+      [&](int64_t b, int64_t nb, double loss) {
+        progress.count_batch();
+        if (!progress.active()) return;
+        TrainProgress p;
+        p.phase = TrainProgress::Phase::kValidate;
+        p.epoch = epoch;
+        p.batch = b;
+        p.n_batches = nb;
+        p.loss = loss;
+        progress.report(p);
+      });
+  fill_val_metrics(m, v, in.data.val, in.o.model.heads);
+}
+
+// Records the finished epoch (the last of state.history): the best checkpoint when the
+// validation loss is the lowest so far, the last checkpoint with the optimizer and state.json
+// for resume, and metrics.csv. Updates the early-stopping state.
+void checkpoint_epoch(const TrainOptions& o, const RunPaths& paths, const RunModel& model,
+                      torch::optim::Adam& optimizer, const nlohmann::json& provenance,
+                      const TrainResult& result, bool has_val, RunState& state) {
+  const auto& heads = o.model.heads;
+  const EpochMetrics& m = state.history.back();
+  const int epoch = m.epoch;
+  // Best = lowest validation loss; without validation data every epoch is the best so far.
+  const bool improved = !has_val || m.val_loss < state.best_loss;
+  if (improved) {
+    state.best_loss = !has_val ? kNaN : m.val_loss;
+    state.best_epoch = epoch;
+    state.since_best = 0;
+    auto best_meta = model.meta;
+    best_meta.provenance = provenance;
+    best_meta.provenance["best_epoch"] = epoch;
+    best_meta.metrics = metrics_json(m, result.n_val);
+    save_from_device(paths.best_dir, model.net, best_meta, model.device);
+    if (!has_val) state.best_loss = std::numeric_limits<double>::infinity();
+  } else {
+    ++state.since_best;
+  }
+  // Last checkpoint + optimizer + state, for resume.
+  auto last_meta = model.meta;
+  last_meta.provenance = provenance;
+  last_meta.provenance["epoch"] = epoch;
+  save_from_device(paths.last_dir, model.net, last_meta, model.device);
+  save_optimizer(paths.last_dir / "optimizer.pt", optimizer);
+  nlohmann::json hist = nlohmann::json::array();
+  for (const auto& e : state.history) hist.push_back(epoch_json(e));
+  nlohmann::json saved = {
+      {"epoch", epoch},
+      {"best_epoch", state.best_epoch},
+      {"best_loss", evaluate::json_number(state.best_loss)},
+      {"since_best", state.since_best},
+      {"options", to_json(o)},
+      {"history", hist},
+      {"transferred", result.transferred},
+      {"rng", "every random stream is derived from (seed, epoch); nothing else to restore"}};
+  write_file_atomically(paths.state_file, saved.dump(1) + "\n");
+  std::string csv = metrics_csv_header(heads);
+  for (const auto& e : state.history) csv += metrics_csv_row(e, heads);
+  write_file_atomically(o.out / "metrics.csv", csv);
+}
+
+// After the epochs: the decision thresholds tuned on the validation set with the best weights
+// (with `o.tune_thresholds`), the result's summary and the curves.
+void finish_run(const TrainOptions& o, const RunPaths& paths, const EpochInputs& in,
+                const RunModel& model, const RunState& state, TrainResult& result) {
+  const auto& heads = o.model.heads;
+  const auto& val_records = in.data.val;
+  auto best = models::load_checkpoint(paths.best_dir);
   if (o.tune_thresholds && !val_records.empty()) {
     auto best_net = models::make_network(best.metadata);
     models::copy_matching_parameters(best_net, best.model);
-    best_net->to(device);
-    const auto v = run_validation(best_net, val_records, pre, loss_options, o, val_cache.get(),
-                                  device, nullptr);
+    best_net->to(model.device);
+    const auto v = run_validation(best_net, val_records, in.pre, in.loss_options, o,
+                                  in.caches.val.get(), model.device, nullptr);
     std::vector<double> scores;
     std::vector<uint8_t> truth;
     for (const auto& key : accuracy_keys(heads)) {
@@ -749,21 +831,82 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
       best.metadata.thresholds[label] = tune_threshold(scores, truth);
     }
     best.metadata.provenance["thresholds_tuned_on"] = "validation set, max balanced accuracy";
-    save_checkpoint(best_dir, best.model, best.metadata);
+    save_checkpoint(paths.best_dir, best.model, best.metadata);
   }
   result.thresholds = best.metadata.thresholds;
   result.metadata_json = models::to_json(best.metadata);
-  result.best_checkpoint = best_dir;
-  result.best_epoch = best_epoch;
-  result.best_val_loss = val_records.empty() ? kNaN : best_loss;
-  result.history = history;
+  result.best_checkpoint = paths.best_dir;
+  result.best_epoch = state.best_epoch;
+  result.best_val_loss = val_records.empty() ? kNaN : state.best_loss;
+  result.history = state.history;
   if (o.plots) {
     try {
-      write_plots(o.out, history, heads);
+      write_plots(o.out, state.history, heads);
     } catch (const Error& e) {
       log_message(LogLevel::kWarning, std::string("training curves not drawn: ") + e.what());
     }
   }
+}
+
+}  // namespace
+
+TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress) {
+  validate(o);
+  const auto t_start = Clock::now();
+  const RunData data = prepare_data(o);
+  TrainResult result;
+  result.n_train = static_cast<int64_t>(data.train.size());
+  result.n_val = static_cast<int64_t>(data.val.size());
+  RunModel model = build_model(o, result);
+  const RunPaths paths = run_paths(o.out);
+  RunState state = resume_state(o, paths, model, result);
+  const auto optimizer = make_optimizer(o, paths, model);
+  const models::Preprocessor pre(model.meta.preprocess);
+  const models::LossOptions loss_options = make_loss_options(o, data.train, model.device);
+  const RunCaches caches = make_caches(o, data, pre, result);
+  fs::create_directories(o.out);
+  const nlohmann::json provenance = make_provenance(o, result);
+  const EpochInputs in{o, data, pre, loss_options, caches};
+
+  const int64_t n_train_batches = (result.n_train + o.batch_size - 1) / o.batch_size;
+  const int64_t n_val_batches = (result.n_val + o.batch_size - 1) / o.batch_size;
+  RunProgress run_progress(
+      progress, t_start, o.epochs,
+      static_cast<int64_t>(std::max(o.epochs - state.start_epoch, 0)) *
+          (n_train_batches + n_val_batches));
+  for (int epoch = state.start_epoch + 1; epoch <= o.epochs; ++epoch) {
+    if (o.patience > 0 && state.since_best >= o.patience) {
+      result.stopped_early = true;
+      break;
+    }
+    const auto t_epoch = Clock::now();
+    EpochMetrics m = train_epoch(epoch, t_epoch, in, model, *optimizer, run_progress);
+    validate_epoch(epoch, in, model, run_progress, m);
+    m.seconds = seconds_since(t_epoch);
+    state.history.push_back(m);
+    checkpoint_epoch(o, paths, model, *optimizer, provenance, result, !data.val.empty(), state);
+    ++result.epochs_run;
+    result.last_epoch = epoch;
+    model.net->train();
+    if (run_progress.active()) {
+      TrainProgress p;
+      p.phase = TrainProgress::Phase::kEpochDone;
+      p.epoch = epoch;
+      p.batch = n_train_batches;  // every training batch of the epoch was done
+      p.n_batches = n_train_batches;
+      p.loss = m.train_loss;
+      p.frames_per_s = m.train_frames_per_s;
+      p.metrics = &state.history.back();
+      run_progress.report(p);
+    }
+  }
+  if (o.patience > 0 && state.since_best >= o.patience && result.last_epoch < o.epochs) {
+    result.stopped_early = true;
+  }
+  DT_CHECK(state.best_epoch > 0, ConfigError, "epochs ", o.epochs, ": the run in ",
+           o.out.string(), " has already finished ", state.start_epoch,
+           " epochs; raise epochs to continue");
+  finish_run(o, paths, in, model, state, result);
   return result;
 }
 

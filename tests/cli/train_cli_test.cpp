@@ -138,6 +138,50 @@ TEST(TrainCli, ResumeThroughTheCliReproducesTheUninterruptedRun) {
   EXPECT_NE(r.err.find((tmp / "none").string()), std::string::npos) << r.err;
 }
 
+// The library names option fields; the CLI puts the flag in front of them.
+TEST(TrainCli, ErrorsNameTheFlagBesideTheField) {
+  TempDir tmp;
+  const std::string out = (tmp / "o").string();
+  auto r = run_cli({"train", "--data", "x", "--out", out, "--batch", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--batch: batch_size must be in 1..65536, got 0"), std::string::npos)
+      << r.err;
+  r = run_cli({"train", "--data", "x", "--out", out, "--schedule", "step"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--schedule: unknown value 'step' (accepted: constant, cosine)"),
+            std::string::npos)
+      << r.err;
+  r = run_cli({"train", "--data", "x", "--out", out, "--freeze-blocks", "1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--freeze-blocks: freeze_blocks needs init"), std::string::npos) << r.err;
+  // "model: dropout: ..." (a field, then the message): the flags replace the field.
+  r = run_cli({"train", "--data", "x", "--out", out, "--dropout", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--arch/--heads/--input-*: dropout: expected [0, 1), got 2"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(TrainCli, HelpDocumentsEveryFlag) {
+  const auto r = run_cli({"train", "--help"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* flag :
+       {"--data", "--val ", "--val-fraction", "--out", "--arch", "--heads", "--widths",
+        "--stem-pool", "--stem-conv", "--dropout", "--input-mode", "--input-size", "--transform",
+        "--normalization", "--epochs", "--batch", "--lr", "--schedule", "--weight-decay",
+        "--seed", "--threads", "--workers", "--device", "--balance", "--augment ",
+        "--no-augment", "--augment-gain", "--augment-offset", "--init", "--freeze-blocks",
+        "--patience", "--resume", "--cache ", "--cache-max-mb", "--tune-thresholds",
+        "--no-plots", "--quiet"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+  // The enum options show their words and defaults.
+  for (const char* text : {"constant, or cosine", "auto (a CUDA GPU", "pos-weight (BCE",
+                           "=constant", "=auto", "=pos-weight"}) {
+    EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
+  }
+}
+
 TEST(TrainCli, BadFlagsExitTwoMissingModelExitsThree) {
   TempDir tmp;
   const std::string out = (tmp / "o").string();
@@ -145,7 +189,8 @@ TEST(TrainCli, BadFlagsExitTwoMissingModelExitsThree) {
   for (const auto& bad : std::vector<std::vector<std::string>>{
            {"--epochs", "0"}, {"--balance", "bogus"}, {"--heads", "quality,nonsense"},
            {"--arch", "resnet"}, {"--input-mode", "zoom"}, {"--lr", "-1"},
-           {"--freeze-blocks", "2"}}) {
+           {"--freeze-blocks", "2"}, {"--schedule", "step"}, {"--device", "gpu"},
+           {"--batch", "0"}, {"--threads", "0"}, {"--weight-decay", "-1"}}) {
     std::vector<std::string> args = {"train", "--data", "x", "--out", out};
     args.insert(args.end(), bad.begin(), bad.end());
     const auto r = run_cli(args);

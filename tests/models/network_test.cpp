@@ -174,6 +174,33 @@ TEST_F(Models, MaskedLossIgnoresMissingLabels) {
   EXPECT_THROW(compute_losses(out, wrong), ConfigError);
 }
 
+TEST_F(Models, MosaicLossIsAnEnumParsedByName) {
+  for (const auto loss : {MosaicLoss::kMse, MosaicLoss::kL1}) {
+    EXPECT_EQ(parse_mosaic_loss(mosaic_loss_name(loss)), loss);
+  }
+  EXPECT_STREQ(mosaic_loss_name(MosaicLoss::kL1), "l1");
+  try {
+    (void)parse_mosaic_loss("huber");
+    ADD_FAILURE() << "huber accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "mosaic_loss: unknown value 'huber' (accepted: mse, l1)");
+  }
+  // Every element off by the same d: L1 gives d, MSE d².
+  HeadOutputs out;
+  out["mosaic"] = torch::zeros({2, 2});
+  Targets t;
+  t["mosaic"] = {torch::full({2, 2}, 0.3f), {}};
+  LossOptions l1;
+  l1.mosaic_loss = MosaicLoss::kL1;
+  const float d = compute_losses(out, t, l1).per_head.at("mosaic").item<float>();
+  const float d2 = compute_losses(out, t).per_head.at("mosaic").item<float>();  // kMse default
+  EXPECT_GT(d, 0.0f);
+  EXPECT_NEAR(d2, d * d, 1e-6);
+  LossOptions bad;
+  bad.mosaic_loss = static_cast<MosaicLoss>(5);
+  EXPECT_THROW(compute_losses(out, t, bad), ConfigError);
+}
+
 TEST_F(Models, FrozenBlocksStayBitIdenticalAfterAnAdamStep) {
   TriageNet net(default_architecture("compact"), std::vector<std::string>{"labels"});
   net->freeze_blocks(2);

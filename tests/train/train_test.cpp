@@ -92,7 +92,7 @@ train::TrainOptions small_options(const fs::path& out, std::vector<std::string> 
   o.n_workers = 2;
   o.val_fraction = 0;
   o.plots = false;
-  o.device = "cpu";  // the bit-identity these tests assert is a CPU contract
+  o.device = train::Device::kCpu;  // the bit-identity these tests assert is a CPU contract
   return o;
 }
 
@@ -320,14 +320,17 @@ TEST(Train, SpotsHeadLearnsTheBrightSpotCountFromSidecars) {
   ASSERT_TRUE(classified.bright_spots.has_value());
   EXPECT_NEAR(std::log10(1.0 + *classified.bright_spots), *preds.frames[0].log_bright_spots, 1e-4);
 
-  // Without any sidecar the head cannot learn: a clear error naming the flag.
+  // Without any sidecar the head cannot learn: a clear error naming the option.
   auto no_sidecars = small_options(tmp / "run2", {"spots"});
   no_sidecars.data = {fixture().hits};
   try {
     (void)train::train_model(no_sidecars);
     ADD_FAILURE() << "expected a FormatError";
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("--heads spots"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.heads has spots, but no training frame has a "
+                                         "simulator sidecar"),
+              std::string::npos)
+        << e.what();
   }
 }
 
@@ -402,71 +405,110 @@ TEST(Train, CosineScheduleLowersTheRateEachEpoch) {
   o.data = {fixture().hits};
   o.epochs = 3;
   o.lr = 2e-3;
-  o.schedule = "cosine";
+  o.schedule = train::Schedule::kCosine;
   const auto r = train::train_model(o);
   ASSERT_EQ(r.history.size(), 3u);
   // lr · (0.02 + 0.98 · ½(1 + cos(π(e−1)/3))): 1, 0.755, 0.265 of lr.
   EXPECT_DOUBLE_EQ(r.history[0].lr, 2e-3);
   EXPECT_NEAR(r.history[1].lr, 2e-3 * 0.755, 1e-12);
   EXPECT_NEAR(r.history[2].lr, 2e-3 * 0.265, 1e-12);
-  o.schedule = "step";
+  o.schedule = static_cast<train::Schedule>(7);  // outside the enum
   EXPECT_THROW(train::validate(o), ConfigError);
 }
 
-TEST(Train, BadOptionsNameTheFlag) {
+// The message of the ConfigError that `f` throws ("" when it throws none).
+template <typename F>
+std::string config_error_of(F f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Train, OptionEnumsRoundTripThroughTheirNames) {
+  for (const auto s : {train::Schedule::kConstant, train::Schedule::kCosine}) {
+    EXPECT_EQ(train::parse_schedule(train::schedule_name(s)), s);
+  }
+  for (const auto d : {train::Device::kAuto, train::Device::kCpu, train::Device::kCuda}) {
+    EXPECT_EQ(train::parse_device(train::device_name(d)), d);
+  }
+  for (const auto b :
+       {train::Balance::kNone, train::Balance::kPosWeight, train::Balance::kSampler}) {
+    EXPECT_EQ(train::parse_balance(train::balance_name(b)), b);
+  }
+  // The words are those of the CLI, run.json and the provenance.
+  EXPECT_STREQ(train::schedule_name(train::Schedule::kCosine), "cosine");
+  EXPECT_STREQ(train::device_name(train::Device::kAuto), "auto");
+  EXPECT_STREQ(train::balance_name(train::Balance::kPosWeight), "pos-weight");
+  EXPECT_STREQ(train::balance_name(static_cast<train::Balance>(9)), "?");
+  const auto json = train::to_json(train::TrainOptions{});
+  EXPECT_EQ(json.at("device"), "auto");
+  EXPECT_EQ(json.at("balance"), "pos-weight");
+
+  // A bad word: the option named (the field by default, the flag when the CLI passes it), and
+  // the accepted words listed.
+  EXPECT_EQ(config_error_of([] { train::parse_schedule("step"); }),
+            "schedule: unknown value 'step' (accepted: constant, cosine)");
+  EXPECT_EQ(config_error_of([] { train::parse_device("gpu"); }),
+            "device: unknown value 'gpu' (accepted: auto, cpu, cuda)");
+  EXPECT_EQ(config_error_of([] { train::parse_balance("bogus"); }),
+            "balance: unknown value 'bogus' (accepted: pos-weight, sampler, none)");
+  EXPECT_EQ(config_error_of([] { train::parse_balance("bogus", "--balance"); }),
+            "--balance: unknown value 'bogus' (accepted: pos-weight, sampler, none)");
+}
+
+TEST(Train, BadOptionsNameTheField) {
   train::TrainOptions o;
   o.out = "x";
-  try {
-    train::validate(o);
-    FAIL();
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("--data"), std::string::npos);
-  }
+  EXPECT_EQ(config_error_of([&] { train::validate(o); }),
+            "data: at least one training folder is required");
   o.data = {"d"};
   o.epochs = 0;
-  EXPECT_THROW(train::validate(o), ConfigError);
+  EXPECT_EQ(config_error_of([&] { train::validate(o); }), "epochs must be >= 1, got 0");
   o.epochs = 1;
-  o.balance = "bogus";
-  EXPECT_THROW(train::validate(o), ConfigError);
-  o.balance = "sampler";
-  o.freeze_blocks = 2;  // without --init
-  EXPECT_THROW(train::validate(o), ConfigError);
+  o.batch_size = 0;
+  EXPECT_EQ(config_error_of([&] { train::validate(o); }),
+            "batch_size must be in 1..65536, got 0");
+  o.batch_size = 8;
+  o.balance = static_cast<train::Balance>(9);  // outside the enum
+  EXPECT_EQ(config_error_of([&] { train::validate(o); }), "balance: not a known value (9)");
+  o.balance = train::Balance::kSampler;
+  o.freeze_blocks = 2;  // without init
+  EXPECT_EQ(config_error_of([&] { train::validate(o); }),
+            "freeze_blocks needs init (freezing random weights is pointless)");
 }
 
-TEST(Train, DeviceFlagResolvesAndCudaWithoutAGpuIsAConfigError) {
+TEST(Train, DeviceResolvesAndCudaWithoutAGpuIsAConfigError) {
   train::TrainOptions o;
   o.out = "x";
   o.data = {"d"};
-  o.device = "gpu";
-  try {
-    train::validate(o);
-    FAIL() << "--device gpu accepted";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("--device"), std::string::npos) << e.what();
-  }
-  EXPECT_EQ(train::resolve_device("cpu"), "cpu");
+  o.device = static_cast<train::Device>(7);  // outside the enum
+  EXPECT_EQ(config_error_of([&] { train::validate(o); }), "device: not a known value (7)");
+  EXPECT_EQ(train::resolve_device(train::Device::kCpu), train::Device::kCpu);
   const bool gpu = torch::cuda::is_available();
-  EXPECT_EQ(train::resolve_device("auto"), gpu ? "cuda" : "cpu");
+  EXPECT_EQ(train::resolve_device(train::Device::kAuto),
+            gpu ? train::Device::kCuda : train::Device::kCpu);
   if (gpu) {
-    EXPECT_EQ(train::resolve_device("cuda"), "cuda");
+    EXPECT_EQ(train::resolve_device(train::Device::kCuda), train::Device::kCuda);
   } else {
-    try {
-      (void)train::resolve_device("cuda");
-      FAIL() << "--device cuda accepted without a CUDA device";
-    } catch (const ConfigError& e) {
-      EXPECT_NE(std::string(e.what()).find("--device cuda"), std::string::npos) << e.what();
-    }
+    const std::string message =
+        config_error_of([] { (void)train::resolve_device(train::Device::kCuda); });
+    EXPECT_NE(message.find("device cuda: this LibTorch sees no usable CUDA device"),
+              std::string::npos)
+        << message;
   }
-  EXPECT_THROW(train::resolve_device("tpu"), ConfigError);
+  EXPECT_THROW(train::resolve_device(static_cast<train::Device>(7)), ConfigError);
 
   // A CPU run records where it trained, in the result and in the model's provenance.
   testing::TempDir tmp;
   auto run = small_options(tmp / "run", {"blank"});
   run.data = {fixture().hits};
   run.epochs = 1;
-  run.device = "cpu";
+  run.device = train::Device::kCpu;
   const auto r = train::train_model(run);
-  EXPECT_EQ(r.device, "cpu");
+  EXPECT_EQ(r.device, train::Device::kCpu);
   EXPECT_EQ(r.metadata_json.at("provenance").at("device"), "cpu");
 }
 
@@ -480,9 +522,9 @@ TEST(Train, CudaRunLearnsSavesCpuCheckpointsAndResumes) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   testing::TempDir tmp;
   auto o = overfit_options(tmp / "run");
-  o.device = "cuda";
+  o.device = train::Device::kCuda;
   const auto r = train::train_model(o);
-  EXPECT_EQ(r.device, "cuda");
+  EXPECT_EQ(r.device, train::Device::kCuda);
   EXPECT_EQ(r.metadata_json.at("provenance").at("device"), "cuda");
   for (const auto& [name, t] : named_state(r.best_checkpoint)) {
     EXPECT_TRUE(t.device().is_cpu()) << name;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli_common.h"
@@ -36,6 +37,10 @@ struct TrainArgs {
   bool no_augment = false;
   bool augment = false;
   int64_t cache_max_mb = 4096;
+  // Words of the enum options, parsed in run_train (defaults: TrainOptions').
+  std::string schedule = train::schedule_name(train::TrainOptions{}.schedule);
+  std::string device = train::device_name(train::TrainOptions{}.device);
+  std::string balance = train::balance_name(train::TrainOptions{}.balance);
   bool quiet = false;
   std::string command;
 };
@@ -48,6 +53,59 @@ std::vector<std::string> split_list(const std::string& s) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+// The flag of each TrainOptions field that library messages name.
+constexpr std::pair<const char*, const char*> kFieldFlags[] = {
+    {"data", "--data"},
+    {"val_fraction", "--val-fraction"},
+    {"val", "--val"},
+    {"out", "--out"},
+    {"model.heads", "--heads"},
+    {"model", "--arch/--heads/--input-*"},
+    {"epochs", "--epochs"},
+    {"batch_size", "--batch"},
+    {"lr", "--lr"},
+    {"schedule", "--schedule"},
+    {"weight_decay", "--weight-decay"},
+    {"seed", "--seed"},
+    {"n_threads", "--threads"},
+    {"n_workers", "--workers"},
+    {"device", "--device"},
+    {"balance", "--balance"},
+    {"augment_gain", "--augment-gain"},
+    {"augment_offset", "--augment-offset"},
+    {"init", "--init"},
+    {"freeze_blocks", "--freeze-blocks"},
+    {"patience", "--patience"},
+    {"resume", "--resume"},
+};
+
+// A message that opens with a field gets its flag: "batch_size must be ..." becomes "--batch:
+// batch_size must be ...", and "data: no training frame ..." becomes "--data: no training
+// frame ...". Other messages are unchanged.
+std::string name_flag(const std::string& message) {
+  for (const auto& [field, flag] : kFieldFlags) {
+    const size_t n = std::char_traits<char>::length(field);
+    if (message.compare(0, n, field) != 0) continue;
+    if (message.size() > n && message[n] == ':') return flag + message.substr(n);
+    if (message.size() > n && message[n] == ' ') return std::string(flag) + ": " + message;
+  }
+  return message;
+}
+
+// Runs `work`, adding the flag to a training error that names an option field.
+template <typename Work>
+auto with_flags_named(Work work) {
+  try {
+    return work();
+  } catch (const ConfigError& e) {
+    throw ConfigError(name_flag(e.what()));
+  } catch (const FormatError& e) {
+    throw FormatError(name_flag(e.what()));
+  } catch (const ModelError& e) {
+    throw ModelError(name_flag(e.what()));
+  }
 }
 
 std::string format_duration(double s) {
@@ -131,6 +189,9 @@ void run_train(TrainArgs& a) {
   o.augment = !a.no_augment;
   o.cache_max_bytes = static_cast<uint64_t>(a.cache_max_mb) << 20;
   o.command = a.command;
+  o.schedule = train::parse_schedule(a.schedule, "--schedule");
+  o.device = train::parse_device(a.device, "--device");
+  o.balance = train::parse_balance(a.balance, "--balance");
   const auto heads = split_list(a.heads);
   DT_CHECK(!heads.empty(), ConfigError, "--heads: give at least one head");
   try {
@@ -149,7 +210,7 @@ void run_train(TrainArgs& a) {
     pp.normalization = models::parse_normalization(a.normalization, "--normalization");
   }
   if (a.input_size > 0) pp.input_size = a.input_size;
-  train::validate(o);
+  with_flags_named([&] { train::validate(o); });
 
   make_output_dir(o.out);
   write_run_json(o.out, "train", train::to_json(o));
@@ -159,7 +220,7 @@ void run_train(TrainArgs& a) {
     printer = std::make_unique<ProgressPrinter>(heads);
     cb = [&](const train::TrainProgress& p) { (*printer)(p); };
   }
-  const auto r = train::train_model(o, cb);
+  const auto r = with_flags_named([&] { return train::train_model(o, cb); });
 
   auto run = train::to_json(o);
   run["result"] = {{"best_epoch", r.best_epoch},
@@ -170,7 +231,7 @@ void run_train(TrainArgs& a) {
                    {"last_epoch", r.last_epoch},
                    {"stopped_early", r.stopped_early},
                    {"cache_used", r.cache_used},
-                   {"device", r.device},
+                   {"device", train::device_name(r.device)},
                    {"n_train", r.n_train},
                    {"n_val", r.n_val},
                    {"n_transferred", r.transferred.size()},
@@ -178,7 +239,7 @@ void run_train(TrainArgs& a) {
   write_run_json(o.out, "train", run);
   std::printf("best epoch %d (val loss %s), %d epoch(s) run on %s%s; model: %s\n", r.best_epoch,
               std::isfinite(r.best_val_loss) ? std::to_string(r.best_val_loss).c_str() : "n/a",
-              r.epochs_run, r.device.c_str(), r.stopped_early ? ", stopped early" : "",
+              r.epochs_run, train::device_name(r.device), r.stopped_early ? ", stopped early" : "",
               r.best_checkpoint.string().c_str());
 }
 
@@ -228,7 +289,7 @@ void register_train(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--batch", o.batch_size, "Batch size")->capture_default_str();
   cmd->add_option("--lr", o.lr, "Adam learning rate")->capture_default_str();
-  cmd->add_option("--schedule", o.schedule,
+  cmd->add_option("--schedule", a->schedule,
                   "Learning-rate schedule: constant, or cosine (from --lr down to 2 % of it over "
                   "--epochs)")
       ->capture_default_str();
@@ -241,11 +302,11 @@ void register_train(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--workers", o.n_workers, "Image decoding threads (0 = inline)")
       ->capture_default_str();
-  cmd->add_option("--device", o.device,
+  cmd->add_option("--device", a->device,
                   "Where the network trains: auto (a CUDA GPU when this LibTorch build sees one, "
                   "else the CPU), cpu or cuda. Decoding and the input cache stay on the CPU")
       ->capture_default_str();
-  cmd->add_option("--balance", o.balance,
+  cmd->add_option("--balance", a->balance,
                   "Class balance: pos-weight (BCE positive weights from label frequencies), "
                   "sampler (balanced sampling with replacement) or none")
       ->capture_default_str();

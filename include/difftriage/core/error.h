@@ -55,8 +55,9 @@ std::string concat(Args&&... args) {
 }  // namespace difftriage
 
 /// Precondition check that stays on in release builds. Throws `ExcType` (a difftriage::Error
-/// subclass) with the streamed message parts when `cond` is false.
-///   DT_CHECK(distance_mm > 0, ConfigError, "--distance must be > 0, got ", distance_mm);
+/// subclass) with the streamed message parts when `cond` is false. Messages name the option
+/// field at fault (`distance_mm`), never a CLI flag: the CLI maps fields to its flags.
+///   DT_CHECK(distance_mm > 0, ConfigError, "distance_mm must be > 0, got ", distance_mm);
 #define DT_CHECK(cond, ExcType, ...)                                   \
   do {                                                                 \
     if (!(cond)) throw ::difftriage::ExcType(::difftriage::detail::concat(__VA_ARGS__)); \

@@ -37,7 +37,7 @@
 ///   Exposure_time, Count_cutoff, Detector) and, for imgCIF, from the CIF items (wavelength,
 ///   distance, pixel size, overload, beam centre from the detector axes); imgCIF values win
 ///   where both exist (as in dxtbx's FormatCBFFull).
-/// - HDF5 (src/io/hdf5.cpp; libhdf5, no filter plugin needed). Layouts, in this order:
+/// - HDF5 (src/io/hdf5*.cpp; libhdf5, no filter plugin needed). Layouts, in this order:
 ///   EIGER/NeXus master (/entry/data/data_NNNNNN links, usually external links into
 ///   <prefix>_data_NNNNNN.h5, resolved next to the master; frame N counts across the data files
 ///   in name order), EIGER data file or single NeXus stack (/entry/data/data), CXI

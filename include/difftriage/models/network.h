@@ -128,14 +128,24 @@ struct HeadTarget {
 /// Head name → targets. A head of the model without an entry contributes 0.
 using Targets = std::map<std::string, HeadTarget>;
 
+/// Loss of the mosaic head, on its sigmoid outputs.
+enum class MosaicLoss {
+  kMse,  ///< "mse": squared error
+  kL1,   ///< "l1": absolute error
+};
+/// "mse", "l1"; "?" for a value outside the enum.
+const char* mosaic_loss_name(MosaicLoss loss) noexcept;
+/// Parses the names above. @throws ConfigError naming `option` and the accepted values.
+MosaicLoss parse_mosaic_loss(const std::string& word, const std::string& option = "mosaic_loss");
+
 /// Loss options.
 struct LossOptions {
   /// [6] float positive weights of the labels BCE (undefined = none).
   torch::Tensor labels_pos_weight;
   /// Positive weight per binary head (absent = 1).
   std::map<std::string, double> binary_pos_weight;
-  /// "mse" or "l1" for the mosaic head.
-  std::string mosaic_loss = "mse";
+  /// Loss of the mosaic head.
+  MosaicLoss mosaic_loss = MosaicLoss::kMse;
   /// Weight of each head in the total (absent = 1).
   std::map<std::string, double> head_weights;
 };
@@ -152,7 +162,7 @@ struct LossResult {
 
 /// Masked multi-head loss: quality cross-entropy, labels / binary BCE-with-logits, mosaic MSE or
 /// L1 on the sigmoid outputs. Thread-safe (pure). @throws ConfigError for a target whose shape
-/// does not fit its head, or an unknown `mosaic_loss` (option named).
+/// does not fit its head, or a `mosaic_loss` outside the enum (option named).
 LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,
                           const LossOptions& options = {});
 

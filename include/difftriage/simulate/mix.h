@@ -1,4 +1,4 @@
-/// Label proportions of a simulated data set ("--mix"): which kinds of frames to draw.
+/// Label proportions of a simulated data set (SimulateOptions::mix): which kinds of frames to draw.
 ///
 /// A frame's kind is drawn in this order: quality class (weights blank/noxtal/weak/good/strong);
 /// for a crystal (weak/good/strong) which lattices (weights photo1/photo2/both, plus custom when a

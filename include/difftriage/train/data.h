@@ -29,6 +29,7 @@
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/models/network.h"
 #include "difftriage/models/preprocess.h"
+#include "difftriage/train/options.h"
 
 namespace difftriage::train {
 
@@ -93,20 +94,6 @@ struct AugmentOptions {
 /// Applies the augmentation drawn from `seed` to `data` (S×S float32, row-major) in place.
 /// Pure function of (data, side, options, seed); thread-safe.
 void augment_in_place(float* data, int64_t side, const AugmentOptions& options, uint64_t seed);
-
-/// How class imbalance is handled.
-enum class Balance {
-  kNone,
-  /// Positive weights (negatives / positives over known elements, clamped to [1/20, 20]) for
-  /// the labels head and binary heads (see compute_pos_weights).
-  kPosWeight,
-  /// Sample with replacement, each frame weighted 1 / frequency of its class: the quality class
-  /// when known, else blank / crystal from the labels (see balanced_order).
-  kSampler,
-};
-/// "none", "pos-weight", "sampler". @throws ConfigError naming `option`.
-Balance parse_balance(const std::string& word, const std::string& option = "balance");
-const char* balance_name(Balance balance) noexcept;
 
 /// Positive weights from label frequencies of `records`: "labels" → 6 weights, and one per
 /// binary head in `heads`. A label without a positive or negative gets weight 1. Pure.

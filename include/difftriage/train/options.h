@@ -1,5 +1,6 @@
 /// Options of a training run (train.h), without LibTorch. Field names map one-to-one onto the
-/// `difftriage train` flags and onto run.json (to_json).
+/// `difftriage train` flags and onto run.json (to_json). Option values that are words on the
+/// command line and in JSON are enums here, parsed once at the edge (parse_schedule, ...).
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,44 @@
 
 namespace difftriage::train {
 
-/// Everything a training run needs. Plain value type. Option names in errors are the CLI flags.
+/// Learning-rate schedule of a run.
+enum class Schedule {
+  kConstant,  ///< "constant": lr every epoch
+  /// "cosine": epoch e of E uses lr·(0.02 + 0.98·½(1 + cos(π(e−1)/E))): full lr first, 2 % of
+  /// it in the last epochs.
+  kCosine,
+};
+
+/// Where the network trains. Decoding, preprocessing and the input cache stay on the CPU; only
+/// the network moves.
+enum class Device {
+  kAuto,  ///< "auto": CUDA when this LibTorch build sees a GPU, else the CPU (resolve_device)
+  kCpu,   ///< "cpu"
+  kCuda,  ///< "cuda"
+};
+
+/// How class imbalance is handled.
+enum class Balance {
+  kNone,  ///< "none"
+  /// "pos-weight": positive weights (negatives / positives over known elements, clamped to
+  /// [1/20, 20]) for the labels head and binary heads (see compute_pos_weights, data.h).
+  kPosWeight,
+  /// "sampler": sample with replacement, each frame weighted 1 / frequency of its class: the
+  /// quality class when known, else blank / crystal from the labels (see balanced_order).
+  kSampler,
+};
+
+/// "constant", "cosine" (and the same for the other enums); "?" for a value outside the enum.
+const char* schedule_name(Schedule schedule) noexcept;
+const char* device_name(Device device) noexcept;
+const char* balance_name(Balance balance) noexcept;
+/// Parses the names above. @throws ConfigError naming `option` and the accepted values.
+Schedule parse_schedule(const std::string& word, const std::string& option = "schedule");
+Device parse_device(const std::string& word, const std::string& option = "device");
+Balance parse_balance(const std::string& word, const std::string& option = "balance");
+
+/// Everything a training run needs. Plain value type. Errors name the field at fault
+/// ("batch_size must be ..."); the CLI flag of each field is given beside it.
 struct TrainOptions {
   /// Training dataset folders (--data, one or more; label types may differ between them).
   std::vector<std::filesystem::path> data;
@@ -30,17 +68,13 @@ struct TrainOptions {
   int epochs = 10;             ///< --epochs ≥ 1 (total, a resumed run included)
   int64_t batch_size = 32;     ///< --batch ≥ 1
   double lr = 1e-3;            ///< --lr, Adam learning rate > 0
-  /// --schedule: "constant" (lr every epoch) or "cosine" (epoch e of E uses
-  /// lr·(0.02 + 0.98·½(1 + cos(π(e−1)/E))): full lr first, 2 % of it in the last epochs).
-  std::string schedule = "constant";
+  Schedule schedule = Schedule::kConstant;  ///< --schedule constant|cosine
   double weight_decay = 0.0;   ///< --weight-decay ≥ 0 (Adam L2)
   uint64_t seed = 0;           ///< --seed
   int n_threads = 2;           ///< --threads: Torch intra-op threads (≥ 1)
   int n_workers = 2;           ///< --workers: decoding threads (≥ 0)
-  /// --device: "auto" (CUDA when this LibTorch build sees a GPU, else the CPU), "cpu" or "cuda".
-  /// Decoding, preprocessing and the input cache stay on the CPU; only the network moves.
-  std::string device = "auto";
-  std::string balance = "pos-weight";  ///< --balance pos-weight|sampler|none
+  Device device = Device::kAuto;          ///< --device auto|cpu|cuda
+  Balance balance = Balance::kPosWeight;  ///< --balance pos-weight|sampler|none
   bool augment = true;                 ///< --augment / --no-augment
   double augment_gain = 1.2;           ///< --augment-gain ≥ 1 (see AugmentOptions::gain_max)
   double augment_offset = 0.1;         ///< --augment-offset ≥ 0
@@ -58,7 +92,7 @@ struct TrainOptions {
 /// Resolved options as JSON (run.json, provenance).
 nlohmann::json to_json(const TrainOptions& options);
 
-/// Checks the options. @throws ConfigError naming the flag at fault.
+/// Checks the options. @throws ConfigError naming the field at fault.
 void validate(const TrainOptions& options);
 
 }  // namespace difftriage::train

@@ -90,7 +90,7 @@ struct TrainResult {
   int last_epoch = 0;
   bool stopped_early = false;
   bool cache_used = false;
-  std::string device;  ///< where the network trained: "cpu" or "cuda" (--device resolved)
+  Device device = Device::kCpu;  ///< where the network trained: kCpu or kCuda (device resolved)
   int64_t n_train = 0;
   int64_t n_val = 0;
   std::vector<EpochMetrics> history;  ///< every epoch of the run, resumed ones included
@@ -101,20 +101,20 @@ struct TrainResult {
 
 /// Trains a model as described by `options`. Not thread-safe with respect to other Torch work
 /// in the process: it sets at::set_num_threads(options.n_threads) and the global Torch seed.
-/// @throws ConfigError naming the option (as the CLI flag, e.g. "--epochs") for bad options or
+/// @throws ConfigError naming the option field (e.g. "epochs") for bad options or
 /// a run folder that cannot be resumed (no `last/state.json`, different heads); IoError /
 /// FormatError for unreadable or malformed data or images (naming the file); ModelError for a
 /// bad `init` or resume checkpoint.
 TrainResult train_model(const TrainOptions& options,
                         const ProgressCallback& progress = nullptr);
 
+/// Resolves TrainOptions::device: kAuto → kCuda when this LibTorch build sees a CUDA device,
+/// else kCpu; kCpu → kCpu; kCuda → kCuda. @throws ConfigError for kCuda without a usable CUDA
+/// device (saying that Debian's LibTorch is CPU-only) and for a value outside the enum.
+Device resolve_device(Device requested);
+
 /// Threshold in [0.02, 0.98] (step 0.01) maximising balanced accuracy of `scores` against
 /// `truth` (0/1); 0.5 when a class is absent. Ties: the threshold closest to 0.5. Pure.
-/// Resolves --device: "auto" → "cuda" when this LibTorch build sees a CUDA device, else "cpu";
-/// "cpu" → "cpu"; "cuda" → "cuda". @throws ConfigError for "cuda" without a usable CUDA device
-/// (naming whether the LibTorch build has CUDA at all) and for any other value.
-std::string resolve_device(const std::string& requested);
-
 double tune_threshold(const std::vector<double>& scores, const std::vector<uint8_t>& truth);
 
 /// The metrics.csv header for `heads` and one row (NaN written as empty cells).
