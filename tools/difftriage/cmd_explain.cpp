@@ -121,12 +121,8 @@ void register_explain(CLI::App& root) {
   cmd->add_option("--shells", a->options.n_shells, "Resolution shells of the saliency profile")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
-  cmd->add_option("--geometry", a->geometry_file,
-                  "JSON file with the beam and detector of the ORIGINAL frames (default: each "
-                  "frame's metadata): an object with exactly the keys wavelength_angstrom, "
-                  "distance_mm, pixel_size_mm, beam_center_fast_px, beam_center_slow_px (pixels "
-                  "from the frame's corner, 0-based pixel edges) and optionally n_fast, n_slow")
-      ->check(CLI::ExistingFile);
+  add_geometry_option(*cmd, a->geometry_file,
+                      "as they were before the model's crop/binning, for resolution shells");
   cmd->add_option("--wavelength", a->wavelength_angstrom,
                   "Wavelength in Angstrom of the original frames (default: frame metadata; "
                   "with --distance and --pixel-size, beam centre from each frame)");
