@@ -103,8 +103,9 @@ double DetectorGeometry::corner_radius_px() const {
 double DetectorGeometry::edge_radius_px() const {
   DT_CHECK(has_size(), ConfigError,
            "edge resolution: the detector size (n_fast, n_slow) is not known");
-  const double r = std::min({beam_center_fast_px, static_cast<double>(n_fast) - beam_center_fast_px,
-                             beam_center_slow_px, static_cast<double>(n_slow) - beam_center_slow_px});
+  const double r =
+      std::min({beam_center_fast_px, static_cast<double>(n_fast) - beam_center_fast_px,
+                beam_center_slow_px, static_cast<double>(n_slow) - beam_center_slow_px});
   return std::max(0.0, r);
 }
 
@@ -124,8 +125,7 @@ std::optional<std::array<double, 2>> DetectorGeometry::project_ray_px(
                                t * s1.y / pixel_size_mm + beam_center_slow_px - 0.5};
 }
 
-GeometryLookup geometry_from_metadata(const DetectorMetadata& md, int64_t n_fast,
-                                      int64_t n_slow) {
+GeometryLookup geometry_from_metadata(const DetectorMetadata& md, int64_t n_fast, int64_t n_slow) {
   GeometryLookup out;
   if (md.surface != DetectorSurface::kFlat) {
     out.why_not = detail::concat("the detector is not flat (", detector_surface_name(md.surface),
@@ -202,10 +202,10 @@ DetectorGeometry geometry_from_json(const std::string& text, const std::string& 
   const auto size = [&](const char* key) -> int32_t {
     const auto it = j.find(key);
     if (it == j.end()) return 0;
-    DT_CHECK(it->is_number_integer() && it->get<int64_t>() >= 1 &&
-                 it->get<int64_t>() <= kMaxImageExtent,
-             ConfigError, "geometry file ", source, ": '", key, "' must be an integer in 1..",
-             kMaxImageExtent, ", got ", it->dump());
+    DT_CHECK(
+        it->is_number_integer() && it->get<int64_t>() >= 1 && it->get<int64_t>() <= kMaxImageExtent,
+        ConfigError, "geometry file ", source, ": '", key, "' must be an integer in 1..",
+        kMaxImageExtent, ", got ", it->dump());
     return static_cast<int32_t>(it->get<int64_t>());
   };
   DetectorGeometry g;
@@ -216,8 +216,8 @@ DetectorGeometry geometry_from_json(const std::string& text, const std::string& 
   g.beam_center_slow_px = number("beam_center_slow_px");
   g.n_fast = size("n_fast");
   g.n_slow = size("n_slow");
-  DT_CHECK((g.n_fast == 0) == (g.n_slow == 0), ConfigError, "geometry file ", source,
-           ": '", g.n_fast == 0 ? "n_slow" : "n_fast", "' is given without '",
+  DT_CHECK((g.n_fast == 0) == (g.n_slow == 0), ConfigError, "geometry file ", source, ": '",
+           g.n_fast == 0 ? "n_slow" : "n_fast", "' is given without '",
            g.n_fast == 0 ? "n_fast" : "n_slow", "' (give both or neither)");
   try {
     g.validate();

@@ -47,7 +47,7 @@ TEST(DetectorGeometry, BraggAndFlatDetectorByHand) {
   EXPECT_FALSE(g.radius_px_for_resolution(0.4).has_value());
   EXPECT_FALSE(g.two_theta_rad_for_resolution(0.4).has_value());
   EXPECT_FALSE(g.radius_px_for_resolution(1.0 / std::sqrt(2.0) - 1e-9).has_value());  // 2θ > 90°
-  EXPECT_TRUE(g.radius_px_for_resolution(0.75).has_value());                         // 2θ ≈ 83.6°
+  EXPECT_TRUE(g.radius_px_for_resolution(0.75).has_value());  // 2θ ≈ 83.6°
   EXPECT_FALSE(g.radius_px_for_resolution(0.0).has_value());
   EXPECT_FALSE(g.radius_px_for_resolution(-3.0).has_value());
   EXPECT_FALSE(g.radius_px_for_resolution(std::nan("")).has_value());
@@ -132,8 +132,8 @@ TEST(DetectorGeometry, CornerAndEdgeResolution) {
   g.beam_center_slow_px = 50.0;
   EXPECT_NEAR(g.corner_radius_px(), std::hypot(900.0, 750.0), 1e-12);
   EXPECT_DOUBLE_EQ(g.edge_radius_px(), 50.0);
-  EXPECT_NEAR(g.corner_resolution_angstrom(), g.resolution_at_radius_angstrom(std::hypot(900.0, 750.0)),
-              1e-15);
+  EXPECT_NEAR(g.corner_resolution_angstrom(),
+              g.resolution_at_radius_angstrom(std::hypot(900.0, 750.0)), 1e-15);
   // Beam outside the frame: no complete ring.
   g.beam_center_fast_px = -20.0;
   EXPECT_DOUBLE_EQ(g.edge_radius_px(), 0.0);
@@ -157,9 +157,8 @@ TEST(DetectorGeometry, ValidationNamesTheField) {
                       {"distance_mm", "-5"});
   expect_config_error([&] { with([](auto& g) { g.pixel_size_mm = std::nan(""); }).validate(); },
                       {"pixel_size_mm"});
-  expect_config_error(
-      [&] { with([](auto& g) { g.beam_center_fast_px = INFINITY; }).validate(); },
-      {"beam_center_fast_px"});
+  expect_config_error([&] { with([](auto& g) { g.beam_center_fast_px = INFINITY; }).validate(); },
+                      {"beam_center_fast_px"});
   expect_config_error(
       [&] { with([](auto& g) { g.beam_center_slow_px = std::nan(""); }).validate(); },
       {"beam_center_slow_px"});
@@ -262,7 +261,9 @@ TEST(DetectorGeometry, JsonErrorsNameTheKey) {
                       {"f.json", "missing key", "beam_center_slow_px"});
   // Unknown key (units in the name matter: distance without _mm is not the key).
   expect_config_error(
-      [&] { geometry_from_json("{" + keys + R"(, "beam_center_slow_px": 1, "distance": 3})", "f.json"); },
+      [&] {
+        geometry_from_json("{" + keys + R"(, "beam_center_slow_px": 1, "distance": 3})", "f.json");
+      },
       {"f.json", "unknown key", "'distance'"});
   // Wrong types.
   expect_config_error(
@@ -273,10 +274,16 @@ TEST(DetectorGeometry, JsonErrorsNameTheKey) {
       },
       {"f.json", "wavelength_angstrom", "number"});
   expect_config_error(
-      [&] { geometry_from_json("{" + keys + R"(, "beam_center_slow_px": 1, "n_fast": 512.5, "n_slow": 512})", "f.json"); },
+      [&] {
+        geometry_from_json(
+            "{" + keys + R"(, "beam_center_slow_px": 1, "n_fast": 512.5, "n_slow": 512})",
+            "f.json");
+      },
       {"f.json", "n_fast", "integer"});
   expect_config_error(
-      [&] { geometry_from_json("{" + keys + R"(, "beam_center_slow_px": 1, "n_slow": 512})", "f.json"); },
+      [&] {
+        geometry_from_json("{" + keys + R"(, "beam_center_slow_px": 1, "n_slow": 512})", "f.json");
+      },
       {"f.json", "n_slow", "n_fast"});
   // Unphysical value: the key and the file.
   expect_config_error(

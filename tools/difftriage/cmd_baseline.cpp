@@ -1,7 +1,7 @@
 // difftriage baseline --data D --out OUT [--geometry G.json] — the classical baselines
 // (spot-counting hit finder, shell-median ice score) evaluated on a labelled dataset with chance
-// baselines beside every accuracy. The work is in difftriage::evaluate (baseline.h); this file parses flags, writes
-// files and draws the figures.
+// baselines beside every accuracy. The work is in difftriage::evaluate (baseline.h); this file
+// parses flags, writes files and draws the figures.
 //
 // Frames that fail to read or decode do not stop the run: they are listed in predictions.jsonl
 // with their error, left out of the metrics (metrics.json counts them in n_errors), named on

@@ -1,7 +1,7 @@
 // difftriage explain --model M --images F... --out OUT [--data D] [--geometry G.json] — what a
 // network looks at: filters, feature maps, dead maps, Grad-CAM per head/label and its mass per
-// resolution shell, with an index.html showing everything. The work is in difftriage::explain (explain.h); this
-// file parses flags and writes run.json.
+// resolution shell, with an index.html showing everything. The work is in difftriage::explain
+// (explain.h); this file parses flags and writes run.json.
 #include <cstdio>
 #include <memory>
 #include <optional>

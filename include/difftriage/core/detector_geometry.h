@@ -25,10 +25,9 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "difftriage/core/image.h"
 #include "difftriage/core/vec3.h"
@@ -42,13 +41,13 @@ inline constexpr Vec3 kBeamDirection{0.0, 0.0, 1.0};
 /// A plain value type: construct, set the fields, `validate()`. The members are pure and
 /// thread-safe; none of them validates (call `validate()` once where the values come in).
 struct DetectorGeometry {
-  double wavelength_angstrom = 0.0;   ///< λ, > 0
-  double distance_mm = 0.0;           ///< sample–detector distance along the beam, > 0
-  double pixel_size_mm = 0.0;         ///< square pixels, > 0
-  double beam_center_fast_px = 0.0;   ///< where the direct beam hits, pixels from the corner
-  double beam_center_slow_px = 0.0;   ///< likewise along the slow axis
-  int32_t n_fast = 0;                 ///< detector columns; 0 = not known (set both or neither)
-  int32_t n_slow = 0;                 ///< detector rows; 0 = not known
+  double wavelength_angstrom = 0.0;  ///< λ, > 0
+  double distance_mm = 0.0;          ///< sample–detector distance along the beam, > 0
+  double pixel_size_mm = 0.0;        ///< square pixels, > 0
+  double beam_center_fast_px = 0.0;  ///< where the direct beam hits, pixels from the corner
+  double beam_center_slow_px = 0.0;  ///< likewise along the slow axis
+  int32_t n_fast = 0;                ///< detector columns; 0 = not known (set both or neither)
+  int32_t n_slow = 0;                ///< detector rows; 0 = not known
 
   /// Checks that the geometry is physical: wavelength, distance and pixel size finite and > 0,
   /// beam centre finite, n_fast/n_slow both 0 (unknown) or both in 1..kMaxImageExtent.
