@@ -12,6 +12,14 @@ const char* pixel_type_name(PixelType type) noexcept {
   return "unknown";
 }
 
+const char* detector_surface_name(DetectorSurface surface) noexcept {
+  switch (surface) {
+    case DetectorSurface::kFlat: return "flat";
+    case DetectorSurface::kCylinder: return "cylinder";
+  }
+  return "unknown";
+}
+
 PixelType pixel_type(const AnyImage& image) noexcept {
   return std::visit([](const auto& img) { return img.pixel_type(); }, image);
 }

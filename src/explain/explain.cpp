@@ -90,18 +90,35 @@ void validate(const ExplainOptions& o) {
   DT_CHECK(o.cam_block >= 0, ConfigError, "cam_block must be >= 0 (0 = last block), got ",
            o.cam_block);
   if (o.geometry) {
-    DT_CHECK(o.geometry->wavelength_angstrom > 0 && o.geometry->distance_mm > 0 &&
-                 o.geometry->pixel_size_mm > 0,
-             ConfigError, "geometry: --wavelength, --distance and --pixel-size must all be > 0");
+    try {
+      o.geometry->validate();
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string("geometry: ") + e.what());
+    }
   }
 }
 
-std::optional<ShellGeometry> frame_geometry(const ExplainOptions& o, const DetectorMetadata& m) {
-  if (o.geometry) return o.geometry;
-  if (m.wavelength_angstrom && m.distance_mm && m.pixel_size_mm && *m.wavelength_angstrom > 0 &&
-      *m.distance_mm > 0 && *m.pixel_size_mm > 0)
-    return ShellGeometry{*m.wavelength_angstrom, *m.distance_mm, *m.pixel_size_mm};
-  return std::nullopt;
+// The geometry of one frame's shells (see ExplainOptions::geometry). An explicit geometry's beam
+// centre becomes the mapping's centre (the shells' origin) unless the frame's is asked for; the
+// region the model saw stays where the preprocessor put it.
+std::optional<DetectorGeometry> frame_geometry(const ExplainOptions& o, const DetectorMetadata& m,
+                                               int64_t n_fast, int64_t n_slow,
+                                               InputMapping& mapping) {
+  if (o.geometry) {
+    DetectorGeometry g = o.geometry->with_frame_size(n_fast, n_slow);
+    if (o.geometry_beam_center_from_frame) {
+      g.beam_center_fast_px = mapping.center_fast_px;
+      g.beam_center_slow_px = mapping.center_slow_px;
+    } else {
+      mapping.center_fast_px = g.beam_center_fast_px;
+      mapping.center_slow_px = g.beam_center_slow_px;
+    }
+    return g;
+  }
+  DetectorMetadata md = m;
+  md.beam_center_fast_px = mapping.center_fast_px;
+  md.beam_center_slow_px = mapping.center_slow_px;
+  return geometry_from_metadata(md, n_fast, n_slow).geometry;
 }
 
 void write_rgb_png(const fs::path& file, const std::vector<uint8_t>& rgb, int64_t h, int64_t w) {
@@ -330,8 +347,13 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
     // Grad-CAM of every head/output, its overlay and its shell profile.
     const auto& fm = metadata(frames[i]);
     const auto [n_slow, n_fast] = extents(frames[i]);
-    const auto mapping = input_mapping(meta.preprocess, n_slow, n_fast, &fm);
-    const auto geometry = frame_geometry(options, fm);
+    auto mapping = input_mapping(meta.preprocess, n_slow, n_fast, &fm);
+    std::optional<DetectorGeometry> geometry;
+    try {
+      geometry = frame_geometry(options, fm, n_fast, n_slow, mapping);
+    } catch (const ConfigError& e) {
+      throw ConfigError(images[i].string() + ": " + e.what());
+    }
     const auto cams = grad_cam_all(net, inputs[i], meta, options.cam_block - 1);
     std::vector<std::pair<std::string, ShellProfile>> profiles;
     std::vector<Figure> cam_figs, shell_figs;

@@ -6,7 +6,6 @@
 
 #include "difftriage/core/error.h"
 #include "difftriage/explain/explain.h"
-#include "difftriage/features/radial.h"
 
 namespace difftriage::explain {
 namespace {
@@ -56,17 +55,17 @@ int64_t ShellProfile::peak_shell() const noexcept {
 }
 
 ShellProfile shell_profile(const float* map, const InputMapping& mapping,
-                           const std::optional<ShellGeometry>& geometry, int n_shells) {
+                           const std::optional<DetectorGeometry>& geometry, int n_shells) {
   DT_CHECK(map != nullptr, ConfigError, "shell_profile: null map");
   DT_CHECK(n_shells >= 1, ConfigError, "n_shells must be >= 1, got ", n_shells);
   DT_CHECK(mapping.input_size > 0 && mapping.region_side_px > 0, ConfigError,
            "shell_profile: empty input mapping");
   if (geometry) {
-    DT_CHECK(geometry->wavelength_angstrom > 0 && geometry->distance_mm > 0 &&
-                 geometry->pixel_size_mm > 0,
-             ConfigError, "geometry: wavelength, distance and pixel size must be > 0 (got ",
-             geometry->wavelength_angstrom, " Å, ", geometry->distance_mm, " mm, ",
-             geometry->pixel_size_mm, " mm)");
+    try {
+      geometry->validate();
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string("shell_profile: geometry: ") + e.what());
+    }
   }
   const int64_t S = mapping.input_size;
   // Coordinate per input pixel: radius (px) or 1/d (1/Å). 1/d grows monotonically with radius,
@@ -78,8 +77,7 @@ ShellProfile shell_profile(const float* map, const InputMapping& mapping,
       const double radius = mapping.radius_px(r, c);
       double v = radius;
       if (geometry) {
-        const double d = features::d_for_radius_px(radius, geometry->wavelength_angstrom,
-                                                   geometry->distance_mm, geometry->pixel_size_mm);
+        const double d = geometry->resolution_at_radius_angstrom(radius);
         v = std::isfinite(d) && d > 0 ? 1.0 / d : 0.0;
       }
       coord[static_cast<size_t>(r * S + c)] = v;
@@ -110,9 +108,8 @@ ShellProfile shell_profile(const float* map, const InputMapping& mapping,
       p.inverse_d.push_back(centre);
       p.d_angstrom.push_back(1.0 / centre);
       // Radius of that resolution, for readers who think in pixels.
-      p.radius_px.push_back(features::radius_px_for_d(1.0 / centre, geometry->wavelength_angstrom,
-                                                      geometry->distance_mm,
-                                                      geometry->pixel_size_mm));
+      const auto radius = geometry->radius_px_for_resolution(1.0 / centre);
+      p.radius_px.push_back(radius ? *radius : std::numeric_limits<double>::quiet_NaN());
     } else {
       p.radius_px.push_back(centre);
     }

@@ -10,14 +10,19 @@
 namespace difftriage::features {
 namespace {
 
-std::optional<IceGeometry> resolve_geometry(const ImageView<float>& image,
-                                            const IceScoreOptions& options) {
+// The geometry whose ring radii the score checks: the option, else the frame's metadata with
+// the beam centre the shells were built around (centre_fast/slow_px: the option, the
+// metadata's or the frame centre), so a frame without a beam centre in its metadata keeps its
+// resolution rings. Only wavelength, distance and pixel size enter the ring radii.
+std::optional<DetectorGeometry> resolve_geometry(const ImageView<float>& image,
+                                                 const IceScoreOptions& options,
+                                                 double center_fast_px, double center_slow_px) {
   if (options.geometry) return options.geometry;
-  const DetectorMetadata* md = image.metadata();
-  if (md != nullptr && md->wavelength_angstrom && md->distance_mm && md->pixel_size_mm) {
-    return IceGeometry{*md->wavelength_angstrom, *md->distance_mm, *md->pixel_size_mm};
-  }
-  return std::nullopt;
+  if (image.metadata() == nullptr) return std::nullopt;
+  DetectorMetadata md = *image.metadata();
+  md.beam_center_fast_px = center_fast_px;
+  md.beam_center_slow_px = center_slow_px;
+  return geometry_from_metadata(md, image.n_fast(), image.n_slow()).geometry;
 }
 
 /// Robust per-shell statistics: the median (Bragg spots barely move it, rings do) and the
@@ -99,18 +104,24 @@ double ring_contrast(const ShellStats& p, int64_t k, int w, int flank) {
 IceScore ice_score(const ImageView<float>& image, const IceScoreOptions& options) {
   IceScore best;
   DT_CHECK(options.profile.bin_width_px > 0, ConfigError, "ice score: bin width must be > 0");
-  const auto [cf, cs] = beam_center_px(image, options.profile);
+  RadialProfileOptions profile = options.profile;
+  if (options.geometry) {
+    options.geometry->validate();
+    if (!profile.center_fast_px) profile.center_fast_px = options.geometry->beam_center_fast_px;
+    if (!profile.center_slow_px) profile.center_slow_px = options.geometry->beam_center_slow_px;
+  }
+  const auto [cf, cs] = beam_center_px(image, profile);
   const ShellStats p = shell_stats(image, cf, cs, options.profile.bin_width_px);
   const double width = options.profile.bin_width_px;
   const int w = std::max(0, options.ring_half_width_bins);
   const int flank = std::max(2, options.flank_bins);
   best.score = -1e300;
-  if (const auto geometry = resolve_geometry(image, options)) {
+  if (const auto geometry = resolve_geometry(image, options, cf, cs)) {
     best.used_geometry = true;
     for (double d : kIceRingsAngstrom) {
-      const double r = radius_px_for_d(d, geometry->wavelength_angstrom, geometry->distance_mm,
-                                       geometry->pixel_size_mm);
-      if (!std::isfinite(r)) continue;
+      const auto radius = geometry->radius_px_for_resolution(d);
+      if (!radius) continue;
+      const double r = *radius;
       const auto k = static_cast<int64_t>(r / width);
       if (k >= static_cast<int64_t>(p.median.size())) continue;
       const double c = ring_contrast(p, k, w, flank);

@@ -1,7 +1,6 @@
 #include "difftriage/features/radial.h"
 
 #include <cmath>
-#include <limits>
 #include <tuple>
 
 #include "difftriage/core/error.h"
@@ -55,22 +54,6 @@ RadialProfile radial_profile(const ImageView<float>& image, const RadialProfileO
     p.mean[k] = p.n_pixels[k] > 0 ? sum[k] / static_cast<double>(p.n_pixels[k]) : 0.0;
   }
   return p;
-}
-
-double radius_px_for_d(double d_angstrom, double wavelength_angstrom, double distance_mm,
-                       double pixel_size_mm) {
-  const double sin_theta = wavelength_angstrom / (2.0 * d_angstrom);
-  if (!(sin_theta >= 0.0 && sin_theta <= 1.0)) return std::numeric_limits<double>::quiet_NaN();
-  const double two_theta = 2.0 * std::asin(sin_theta);
-  if (two_theta >= 0.5 * M_PI) return std::numeric_limits<double>::quiet_NaN();
-  return distance_mm * std::tan(two_theta) / pixel_size_mm;
-}
-
-double d_for_radius_px(double radius_px, double wavelength_angstrom, double distance_mm,
-                       double pixel_size_mm) {
-  if (radius_px <= 0) return std::numeric_limits<double>::infinity();
-  const double two_theta = std::atan(radius_px * pixel_size_mm / distance_mm);
-  return wavelength_angstrom / (2.0 * std::sin(0.5 * two_theta));
 }
 
 }  // namespace difftriage::features

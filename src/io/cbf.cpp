@@ -24,6 +24,8 @@
 //    takes get_pixel_coordinates_fs(0, 0) for the panel origin. Otherwise the beam centre (and
 //    anything else missing) stays unset. When both flavours are present (DLS I03 full CBFs),
 //    the imgCIF values win, as in dxtbx; the PILATUS lines fill the gaps.
+//  - The PILATUS 12M of DLS I23 is marked DetectorSurface::kCylinder: its header describes a
+//    flat detector, but its modules sit on a cylinder (no flat DetectorGeometry).
 //
 // Pixels -1 (gap between modules) and -2 (bad or excluded pixel) keep their value and are
 // masked. Only one binary section (frame 0) and only x-CBF_BYTE_OFFSET are read; other
@@ -37,6 +39,7 @@
 #include <string_view>
 #include <vector>
 
+#include "difftriage/core/vec3.h"
 #include "difftriage/io/byte_offset.h"
 #include "format_registry.h"
 #include "header_text.h"
@@ -234,8 +237,6 @@ std::optional<double> lookup_number(const CifColumns& cif, std::string_view key_
   return value ? parse_double(*value) : std::nullopt;
 }
 
-using Vec3 = std::array<double, 3>;
-
 struct AxisPixels {
   std::string axis;
   double start_mm = 0;      // displacement of pixel 0 along the axis
@@ -266,7 +267,7 @@ std::optional<AxisPixels> array_axis(const CifColumns& cif, const std::string& i
 
 std::optional<Vec3> axis_vector(const CifColumns& cif, const std::string& axis,
                                 const char* prefix) {
-  Vec3 v{};
+  std::array<double, 3> v{};
   for (int k = 0; k < 3; ++k) {
     const auto x = lookup_number(cif, "_axis.id", axis, concat("_axis.", prefix, "[", k + 1, "]"));
     if (!x) {
@@ -278,31 +279,29 @@ std::optional<Vec3> axis_vector(const CifColumns& cif, const std::string& axis,
     }
     v[k] = *x;
   }
-  return v;
+  return Vec3{v[0], v[1], v[2]};
 }
 
-// Where the beam (the lab z axis) meets the detector, in pixels from pixel (0, 0), and the
-// perpendicular sample-detector distance; nullopt unless the geometry is simple enough.
-struct BeamGeometry {
-  double fast_px = 0, slow_px = 0, distance_mm = 0;
-};
-
-std::optional<BeamGeometry> derive_beam(const CifColumns& cif) {
+// Fills the beam centre of `md` (where the beam, the lab z axis, meets the detector, in pixels
+// from pixel (0, 0)) and, when the header gave no distance, the perpendicular sample-detector
+// distance. Leaves them unset unless the detector geometry is simple enough; returns whether it
+// filled them. DetectorGeometry (core) is then built from the metadata like any format's.
+bool derive_beam(const CifColumns& cif, DetectorMetadata& md) {
   const auto fast = array_axis(cif, "1");
   const auto slow = array_axis(cif, "2");
-  if (!fast || !slow) return std::nullopt;
+  if (!fast || !slow) return false;
   const auto fast_dir = axis_vector(cif, fast->axis, "vector");
   const auto slow_dir = axis_vector(cif, slow->axis, "vector");
-  if (!fast_dir || !slow_dir) return std::nullopt;
+  if (!fast_dir || !slow_dir) return false;
 
   // Walk from the fast axis down its depends_on chain, adding each translation.
-  Vec3 origin{};
+  Vec3 origin;
   std::string axis = fast->axis;
   for (int depth = 0; depth < 16 && axis != "." && axis != "?"; ++depth) {
     const auto type = lookup(cif, "_axis.id", axis, "_axis.type");
     const auto vector = axis_vector(cif, axis, "vector");
     const auto offset = axis_vector(cif, axis, "offset");
-    if (!type || !vector || !offset) return std::nullopt;
+    if (!type || !vector || !offset) return false;
     double displacement = 0;
     if (axis == fast->axis) {
       displacement = fast->start_mm;
@@ -320,35 +319,33 @@ std::optional<BeamGeometry> derive_beam(const CifColumns& cif) {
       const double angle = lookup_number(cif, "_diffrn_scan_frame_axis.axis_id", axis,
                                          "_diffrn_scan_frame_axis.angle")
                                .value_or(0.0);
-      if (angle != 0) return std::nullopt;  // a tilted detector: not derived here
+      if (angle != 0) return false;  // a tilted detector: not derived here
       displacement = 0;
     } else if (to_lower(*type) != "translation") {
-      return std::nullopt;
+      return false;
     }
-    for (int k = 0; k < 3; ++k) origin[k] += (*offset)[k] + displacement * (*vector)[k];
+    origin = origin + (*offset + displacement * *vector);
     axis = lookup(cif, "_axis.id", axis, "_axis.depends_on").value_or(".");
   }
-  if (axis != "." && axis != "?") return std::nullopt;  // a cycle or a very deep chain
+  if (axis != "." && axis != "?") return false;  // a cycle or a very deep chain
 
-  Vec3 f{}, s{};
-  for (int k = 0; k < 3; ++k) {
-    f[k] = (*fast_dir)[k] * fast->increment_mm;
-    s[k] = (*slow_dir)[k] * slow->increment_mm;
-  }
+  const Vec3 f = fast->increment_mm * *fast_dir;
+  const Vec3 s = slow->increment_mm * *slow_dir;
   // origin + a f + b s has zero x and y: a 2x2 system.
-  const double det = f[0] * s[1] - f[1] * s[0];
-  if (std::abs(det) < 1e-12) return std::nullopt;
-  BeamGeometry g;
-  g.fast_px = (-origin[0] * s[1] + origin[1] * s[0]) / det;
-  g.slow_px = (-f[0] * origin[1] + f[1] * origin[0]) / det;
-  // Perpendicular distance: |origin . n| with n the unit normal f x s.
-  const Vec3 n = {f[1] * s[2] - f[2] * s[1], f[2] * s[0] - f[0] * s[2], f[0] * s[1] - f[1] * s[0]};
-  const double norm = std::sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-  g.distance_mm = std::abs(origin[0] * n[0] + origin[1] * n[1] + origin[2] * n[2]) / norm;
-  if (!std::isfinite(g.fast_px) || !std::isfinite(g.slow_px) || !std::isfinite(g.distance_mm)) {
-    return std::nullopt;
+  const double det = f.x * s.y - f.y * s.x;
+  if (std::abs(det) < 1e-12) return false;
+  const double fast_px = (-origin.x * s.y + origin.y * s.x) / det;
+  const double slow_px = (-f.x * origin.y + f.y * origin.x) / det;
+  // Perpendicular distance: |origin . n| with n the normal f x s.
+  const Vec3 n = cross(f, s);
+  const double distance_mm = std::abs(dot(origin, n)) / norm(n);
+  if (!std::isfinite(fast_px) || !std::isfinite(slow_px) || !std::isfinite(distance_mm)) {
+    return false;
   }
-  return g;
+  md.beam_center_fast_px = fast_px;
+  md.beam_center_slow_px = slow_px;
+  if (!md.distance_mm) md.distance_mm = distance_mm;
+  return true;
 }
 
 // ---- PILATUS_1.2 header lines ----------------------------------------------------------------
@@ -434,11 +431,7 @@ DetectorMetadata read_metadata(std::string_view header_text) {
     }
     md.saturation_value = first_number(cif, "_array_intensities.overload");
     md.exposure_s = first_number(cif, "_diffrn_scan_frame.integration_time");
-    if (const auto beam = derive_beam(cif)) {
-      md.beam_center_fast_px = beam->fast_px;
-      md.beam_center_slow_px = beam->slow_px;
-      if (!md.distance_mm) md.distance_mm = beam->distance_mm;
-    }
+    derive_beam(cif, md);
   }
   if (!md.wavelength_angstrom) md.wavelength_angstrom = pilatus.wavelength_angstrom;
   if (!md.distance_mm) md.distance_mm = pilatus.distance_mm;
@@ -451,6 +444,13 @@ DetectorMetadata read_metadata(std::string_view header_text) {
   }
   md.detector = pilatus.detector;
   if (md.detector.empty()) md.detector = first_value(cif, "_diffrn_detector.type").value_or("");
+  // The DLS I23 PILATUS 12M (the only one built, S/N 120-0100) is 24 rows of modules on a
+  // cylinder around the sample, but its miniCBF header reads like a flat detector's (Beam_xy,
+  // one Detector_distance). dxtbx recognises it by that name (FormatCBFMiniPilatusDLS12M) and
+  // builds one panel per module; here it has no flat geometry.
+  if (to_lower(md.detector).find("pilatus 12m") != std::string::npos) {
+    md.surface = DetectorSurface::kCylinder;
+  }
   md.detector += md.detector.empty() ? "" : " ";
   md.detector += imgcif ? "(imgCIF)" : "(miniCBF)";
   return md;

@@ -1,5 +1,6 @@
 #include "difftriage/simulate/crystal.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "difftriage/core/error.h"
@@ -96,6 +97,13 @@ Mat3 random_rotation_by(Rng& rng, double angle_deg) {
   const double z = 2.0 * rng.uniform() - 1.0, phi = 2.0 * M_PI * rng.uniform();
   const double r = std::sqrt(std::max(0.0, 1.0 - z * z));
   return rotation_about_axis(Vec3{r * std::cos(phi), r * std::sin(phi), z}, angle_deg * kDeg);
+}
+
+double misorientation_deg(const Mat3& a, const Mat3& b) {
+  const Mat3 r = transpose(a) * b;
+  // trace(R) = 1 + 2 cos(angle)
+  const double c = std::clamp((r.m[0][0] + r.m[1][1] + r.m[2][2] - 1.0) / 2.0, -1.0, 1.0);
+  return std::acos(c) * 180.0 / M_PI;
 }
 
 bool is_systematically_absent(SpaceGroup group, int h, int k, int l) noexcept {

@@ -51,7 +51,7 @@ std::vector<Block> draw_blocks(const CrystalSpec& crystal) {
 
 void predict_piece(const FrameSpec& spec, int16_t ci, int16_t pi, const PredictOptions& opt,
                    std::vector<Reflection>& out) {
-  const Geometry& g = spec.geometry;
+  const DetectorGeometry& g = spec.geometry;
   const CrystalSpec& crystal = spec.crystals[static_cast<size_t>(ci)];
   const SubCrystal& piece = crystal.pieces[static_cast<size_t>(pi)];
   const double inv_lambda = 1.0 / g.wavelength_angstrom;
@@ -84,7 +84,7 @@ void predict_piece(const FrameSpec& spec, int16_t ci, int16_t pi, const PredictO
   std::vector<uint8_t> hit(n_blocks);
   const double block_weight = discrete ? 1.0 / static_cast<double>(crystal.n_domains) : 1.0;
 
-  const double g_max = 1.0 / (0.995 * corner_resolution_angstrom(g));
+  const double g_max = 1.0 / (0.995 * g.corner_resolution_angstrom());
   const double g_min = 1.0 / opt.max_d_angstrom;
   const double sigma_mosaic = discrete ? 0.0 : crystal.mosaic_deg * kDeg * kFwhmToSigma;
   const double sigma_div = spec.divergence_deg * kDeg;
@@ -119,7 +119,7 @@ void predict_piece(const FrameSpec& spec, int16_t ci, int16_t pi, const PredictO
     const Vec3 k_out = k_in + gv;
     const double k_len = norm(k_out);
     const Vec3 s1 = (1.0 / k_len) * k_out;
-    const auto px = project_ray_px(g, s1);
+    const auto px = g.project_ray_px(s1);
     if (!px) return;
     const double fast = (*px)[0], slow = (*px)[1];
     if (fast < -margin || slow < -margin || fast > g.n_fast - 1 + margin ||
@@ -248,7 +248,7 @@ constexpr double kTableStep = 4.0;
 }  // namespace
 
 std::vector<Reflection> predict_reflections(const FrameSpec& spec, const PredictOptions& options) {
-  validate_geometry(spec.geometry);
+  validate_simulated_geometry(spec.geometry);
   std::vector<Reflection> out;
   for (size_t ci = 0; ci < spec.crystals.size(); ++ci) {
     for (size_t pi = 0; pi < spec.crystals[ci].pieces.size(); ++pi) {
@@ -265,16 +265,13 @@ double spot_peak_fraction(const Reflection& r) noexcept {
 }
 
 Image<float> render_background(const FrameSpec& spec) {
-  const Geometry& g = spec.geometry;
-  validate_geometry(g);
+  const DetectorGeometry& g = spec.geometry;
+  validate_simulated_geometry(g);
   const BackgroundSpec& bg = spec.background;
   const IceSpec& ice = spec.ice;
   Image<float> out(g.n_slow, g.n_fast, 0.0f);
 
-  double r_max = 0.0;
-  for (double f : {0.0, static_cast<double>(g.n_fast)})
-    for (double s : {0.0, static_cast<double>(g.n_slow)})
-      r_max = std::max(r_max, std::hypot(f - g.beam_center_fast_px, s - g.beam_center_slow_px));
+  const double r_max = g.corner_radius_px();
   const size_t n_table = static_cast<size_t>(r_max * kTableStep) + 3;
 
   // Ice ring radii (px) and per-ring peak photons.
@@ -282,7 +279,7 @@ Image<float> render_background(const FrameSpec& spec) {
   double ring_r[kRings];
   double ring_peak[kRings];
   for (int i = 0; i < kRings; ++i) {
-    const auto rr = radius_px_for_resolution(g, kIceRingD[i]);
+    const auto rr = g.radius_px_for_resolution(kIceRingD[i]);
     ring_r[i] = rr ? *rr : -1e9;
     ring_peak[i] = ice.present ? ice.peak_photons * kIceRingRelIntensity[i] : 0.0;
   }
@@ -294,7 +291,7 @@ Image<float> render_background(const FrameSpec& spec) {
   const double ring_w2 = 2.0 * ice.ring_sigma_px * ice.ring_sigma_px;
   for (size_t i = 0; i < n_table; ++i) {
     const double r = static_cast<double>(i) / kTableStep;
-    const double two_theta = std::atan2(r * g.pixel_size_mm, g.distance_mm);
+    const double two_theta = g.two_theta_rad_at_radius(r);
     const double s = 2.0 * std::sin(two_theta / 2.0) / g.wavelength_angstrom;  // 1/d
     const double c2t = std::cos(two_theta);
     const double obliquity = c2t * c2t * c2t;
@@ -441,7 +438,7 @@ namespace {
 // multiply-adds).
 struct BeamstopShape {
   explicit BeamstopShape(const FrameSpec& spec) {
-    const Geometry& g = spec.geometry;
+    const DetectorGeometry& g = spec.geometry;
     const BackgroundSpec& bg = spec.background;
     cx = g.beam_center_fast_px - 0.5, cy = g.beam_center_slow_px - 0.5;
     r2 = bg.beamstop_radius_px * bg.beamstop_radius_px;

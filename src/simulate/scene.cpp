@@ -57,8 +57,8 @@ void validate_scene_options(const SceneOptions& o) {
 
 namespace {
 
-Geometry draw_geometry(const SceneOptions& o, Rng& rng) {
-  Geometry g;
+DetectorGeometry draw_geometry(const SceneOptions& o, Rng& rng) {
+  DetectorGeometry g;
   g.n_fast = g.n_slow = o.full_size;
   g.wavelength_angstrom = o.wavelength_angstrom ? *o.wavelength_angstrom : rng.uniform(0.9, 1.8);
   g.pixel_size_mm = o.pixel_size_mm ? *o.pixel_size_mm : rng.uniform(0.075, 0.172);
@@ -140,7 +140,7 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
   Rng rng(seed);
   FrameSpec s;
   s.geometry = draw_geometry(o, rng);
-  validate_geometry(s.geometry);
+  validate_simulated_geometry(s.geometry);
   s.bin_factor = o.full_size / o.output_size;
   s.binning = o.binning;
   s.polarization_fraction = rng.uniform(0.5, 0.99);
@@ -215,6 +215,27 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
                      : (kind.solvent || ice.present) ? Quality::kNoxtal
                                                      : Quality::kBlank;
   return s;
+}
+
+void validate_simulated_geometry(const DetectorGeometry& g) {
+  g.validate();
+  DT_CHECK(g.n_fast > 0 && g.n_slow > 0 && g.n_fast <= 8192 && g.n_slow <= 8192, ConfigError,
+           "detector size must be 1..8192 pixels per axis, got ", g.n_fast, " x ", g.n_slow);
+}
+
+DetectorGeometry output_geometry(const FrameSpec& spec) {
+  validate_simulated_geometry(spec.geometry);
+  const int32_t b = spec.bin_factor;
+  DT_CHECK(b >= 1 && spec.geometry.n_fast % b == 0 && spec.geometry.n_slow % b == 0,
+           ConfigError, "bin_factor ", b, " does not divide the detector ", spec.geometry.n_fast,
+           " x ", spec.geometry.n_slow);
+  DetectorGeometry g = spec.geometry;
+  g.pixel_size_mm *= b;
+  g.n_fast /= b;
+  g.n_slow /= b;
+  g.beam_center_fast_px /= b;
+  g.beam_center_slow_px /= b;
+  return g;
 }
 
 }  // namespace difftriage::simulate

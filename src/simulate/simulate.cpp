@@ -95,7 +95,7 @@ std::vector<BrightSpot> bright_spots_on_output(const std::vector<Reflection>& re
                                                const FrameSpec& spec, int64_t* n_pixels) {
   const int64_t bin = std::max<int64_t>(spec.bin_factor, 1);
   const double offset = 0.5 * static_cast<double>(bin - 1);
-  const Geometry& g = spec.geometry;
+  const DetectorGeometry& g = spec.geometry;
   std::vector<BrightSpot> spots;
   std::vector<std::pair<int64_t, int64_t>> pixels;
   for (size_t i = 0; i < reflections.size(); ++i) {

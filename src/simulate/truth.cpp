@@ -2,7 +2,8 @@
 
 #include <cmath>
 
-#include "difftriage/simulate/geometry.h"
+#include "difftriage/core/detector_geometry.h"
+#include "difftriage/simulate/crystal.h"
 
 namespace difftriage::simulate {
 namespace {
@@ -18,7 +19,7 @@ nlohmann::json matrix_json(const Mat3& m) {
 nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
   using nlohmann::json;
   const FrameSpec& s = frame.spec;
-  const Geometry& g = s.geometry;
+  const DetectorGeometry& g = s.geometry;
   json j;
   j["format_version"] = kTruthFormatVersion;
   j["file_stem"] = frame_file_stem(frame.index);
@@ -39,7 +40,7 @@ nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
                    {"n_slow", g.n_slow},
                    {"beam_center_fast_px", g.beam_center_fast_px},
                    {"beam_center_slow_px", g.beam_center_slow_px},
-                   {"corner_resolution_angstrom", corner_resolution_angstrom(g)},
+                   {"corner_resolution_angstrom", g.corner_resolution_angstrom()},
                    {"polarization_fraction", s.polarization_fraction},
                    {"divergence_deg", s.divergence_deg},
                    {"bandwidth", s.bandwidth},
@@ -87,7 +88,7 @@ nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
   json rings = json::array();
   if (s.ice.present) {
     for (int i = 0; i < 8; ++i) {
-      const auto r = radius_px_for_resolution(g, kIceRingD[i]);
+      const auto r = g.radius_px_for_resolution(kIceRingD[i]);
       rings.push_back({{"d_angstrom", kIceRingD[i]},
                        {"relative_intensity", kIceRingRelIntensity[i]},
                        {"peak_photons", s.ice.peak_photons * kIceRingRelIntensity[i]},

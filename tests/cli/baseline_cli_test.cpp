@@ -63,6 +63,36 @@ TEST(BaselineCli, BadArgumentsExitTwoAndMissingDataExitThree) {
   EXPECT_NE(r.err.find("missing"), std::string::npos) << r.err;
 }
 
+TEST(BaselineCli, TakesAGeometryFileForTheIceRings) {
+  TempDir tmp;
+  const std::string data = (tmp / "sim").string();
+  auto r = run_cli({"simulate", "--out", data, "--count", "4", "--seed", "3", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  testing::write_text(tmp / "g.json", R"({"wavelength_angstrom": 1.3, "distance_mm": 100,
+      "pixel_size_mm": 0.22, "beam_center_fast_px": 256, "beam_center_slow_px": 256})");
+  const fs::path out = tmp / "out";
+  r = run_cli({"baseline", "--data", data, "--out", out.string(), "--no-plots", "--geometry",
+               (tmp / "g.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto run = nlohmann::json::parse(testing::read_bytes(out / "run.json"));
+  EXPECT_DOUBLE_EQ(run["options"]["geometry"]["pixel_size_mm"].get<double>(), 0.22) << run.dump();
+  // The ice rings are looked for at the ice spacings: every candidate radius is one of them.
+  std::ifstream jsonl(out / "predictions.jsonl");
+  std::string line;
+  while (std::getline(jsonl, line)) {
+    const double radius = nlohmann::json::parse(line)["ice_radius_px"].get<double>();
+    EXPECT_GT(radius, 158.0) << line;  // 3.897 Å at 1.3 Å, 100 mm, 0.22 mm: r = 158.3 px
+  }
+  // A key that is not one of the five (or six, seven) is a usage error naming the key.
+  testing::write_text(tmp / "typo.json", R"({"wavelength_angstrom": 1.3, "distance": 100,
+      "pixel_size_mm": 0.22, "beam_center_fast_px": 256, "beam_center_slow_px": 256})");
+  r = run_cli({"baseline", "--data", data, "--out", (tmp / "o2").string(), "--no-plots",
+               "--geometry", (tmp / "typo.json").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("'distance'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("typo.json"), std::string::npos) << r.err;
+}
+
 TEST(BaselineCli, BrokenFrameIsRecordedAndExitsThreeAfterWriting) {
   TempDir tmp;
   const fs::path data = tmp / "ds";

@@ -13,7 +13,6 @@
 
 #include "difftriage/core/error.h"
 #include "difftriage/explain/attribution.h"
-#include "difftriage/features/radial.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"
 #include "difftriage/models/preprocess.h"
@@ -140,15 +139,14 @@ TEST(GradCam, QuadrantModelPutsMassInItsQuadrant) {
 }
 
 // A 512² frame holding only a hexagonal-ice (002) ring at d = 3.669 Å.
-Image<float> ice_ring_frame(double d, const ShellGeometry& g) {
+Image<float> ice_ring_frame(double d, const DetectorGeometry& g) {
   Image<float> img(512, 512, 0.0f);
   img.metadata().beam_center_slow_px = 250.0;
   img.metadata().beam_center_fast_px = 262.0;
   img.metadata().wavelength_angstrom = g.wavelength_angstrom;
   img.metadata().distance_mm = g.distance_mm;
   img.metadata().pixel_size_mm = g.pixel_size_mm;
-  const double r0 =
-      features::radius_px_for_d(d, g.wavelength_angstrom, g.distance_mm, g.pixel_size_mm);
+  const double r0 = g.radius_px_for_resolution(d).value();
   for (int64_t s = 0; s < 512; ++s) {
     for (int64_t f = 0; f < 512; ++f) {
       const double r = std::hypot(s + 0.5 - 250.0, f + 0.5 - 262.0);
@@ -160,9 +158,10 @@ Image<float> ice_ring_frame(double d, const ShellGeometry& g) {
 }
 
 TEST(Shells, IceRingFramePeaksAtTheRingResolution) {
-  const ShellGeometry g{1.0, 150.0, 0.172};
+  // The frame's beam centre (262, 250) is in its metadata; the shells take it from the mapping.
+  const DetectorGeometry g{1.0, 150.0, 0.172, 262.0, 250.0, 512, 512};
   const double d_ring = 3.669;
-  const double r_ring = features::radius_px_for_d(d_ring, 1.0, 150.0, 0.172);
+  const double r_ring = g.radius_px_for_resolution(d_ring).value();
   ASSERT_GT(r_ring, 200.0);
   ASSERT_LT(r_ring, 245.0);
   const auto frame = ice_ring_frame(d_ring, g);
@@ -194,7 +193,9 @@ TEST(Shells, IceRingFramePeaksAtTheRingResolution) {
   const double rw = q.radius_px[1] - q.radius_px[0];
   EXPECT_NEAR(q.radius_px[static_cast<size_t>(q.peak_shell())], r_ring, rw);
 
-  EXPECT_THROW(shell_profile(x.data_ptr<float>(), mapping, ShellGeometry{0, 1, 1}, 8), ConfigError);
+  EXPECT_THROW(shell_profile(x.data_ptr<float>(), mapping,
+                             DetectorGeometry{0, 1, 1, 256, 256, 512, 512}, 8),
+               ConfigError);
   EXPECT_THROW(shell_profile(x.data_ptr<float>(), mapping, g, 0), ConfigError);
 }
 
@@ -213,7 +214,7 @@ class ExplainModel : public ::testing::Test {
 
 TEST_F(ExplainModel, WritesEveryPictureAndTheIndex) {
   ExplainOptions o;
-  o.geometry = ShellGeometry{1.0, 100.0, 0.172};
+  o.geometry = DetectorGeometry{1.0, 100.0, 0.172, 48.0, 48.0, 0, 0};
   const auto out = dir_ / "out";
   const auto s = explain_model(dir_ / "model", {dir_ / "frame.png"}, out, std::nullopt, o);
   for (const char* f :
@@ -260,6 +261,83 @@ TEST_F(ExplainModel, BadPathsAreClearErrors) {
   o.n_filters = 0;
   EXPECT_THROW(explain_model(dir_ / "model", {dir_ / "frame.png"}, out, std::nullopt, o),
                ConfigError);
+}
+
+TEST_F(ExplainModel, AGeometrysBeamCentreIsTheShellsOrigin) {
+  ExplainOptions o;
+  o.plots = false;
+  o.gradient_input = false;
+  const auto masses = [&](const ExplainOptions& options, const char* out) {
+    const auto s = explain_model(dir_ / "model", {dir_ / "frame.png"}, dir_ / out, std::nullopt,
+                                 options);
+    std::vector<std::vector<double>> m;
+    for (const auto& [name, p] : s.shell_profiles.at(0)) {
+      EXPECT_TRUE(p.has_resolution) << name;
+      m.push_back(p.mass);
+    }
+    return m;
+  };
+  // The PNG has no metadata: the frame's beam centre is its centre (48, 48).
+  o.geometry = DetectorGeometry{1.0, 100.0, 0.172, 48.0, 48.0, 96, 96};
+  const auto centred = masses(o, "a");
+  o.geometry->beam_center_fast_px = o.geometry->beam_center_slow_px = 10.0;
+  const auto off_centre = masses(o, "b");
+  EXPECT_NE(centred, off_centre);
+  o.geometry_beam_center_from_frame = true;  // the 10, 10 is ignored: the frame's centre
+  EXPECT_EQ(masses(o, "c"), centred);
+  // A size in the geometry must be the frame's.
+  o.geometry = DetectorGeometry{1.0, 100.0, 0.172, 48.0, 48.0, 128, 96};
+  try {
+    explain_model(dir_ / "model", {dir_ / "frame.png"}, dir_ / "d", std::nullopt, o);
+    FAIL() << "no throw";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("frame.png"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("n_fast"), std::string::npos) << e.what();
+  }
+  o.geometry = DetectorGeometry{1.0, -100.0, 0.172, 48.0, 48.0, 0, 0};
+  try {
+    explain_model(dir_ / "model", {dir_ / "frame.png"}, dir_ / "e", std::nullopt, o);
+    FAIL() << "no throw";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("geometry: distance_mm"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ExplainModel, CliTakesAGeometryFile) {
+  if (!std::filesystem::exists(testing::cli_path())) GTEST_SKIP() << "CLI not built";
+  const auto base = std::vector<std::string>{"explain",  "--model", (dir_ / "model").string(),
+                                             "--images", (dir_ / "frame.png").string(),
+                                             "--no-plots", "--no-gradient-input"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return testing::run_cli(args);
+  };
+  testing::write_text(dir_ / "g.json",
+                      R"({"wavelength_angstrom": 1.0, "distance_mm": 100, "pixel_size_mm": 0.172,
+                          "beam_center_fast_px": 48, "beam_center_slow_px": 48})");
+  const auto ok = with({"--out", (dir_ / "ok").string(), "--geometry", (dir_ / "g.json").string()});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  const auto shells = testing::read_bytes(dir_ / "ok" / "shells.json");
+  EXPECT_NE(shells.find("\"inverse_d\""), std::string::npos);
+  const auto run = nlohmann::json::parse(testing::read_bytes(dir_ / "ok" / "run.json"));
+  const auto geometry = run["options"]["geometry"];
+  ASSERT_TRUE(geometry.is_object()) << run.dump();
+  EXPECT_DOUBLE_EQ(geometry["beam_center_fast_px"].get<double>(), 48.0);
+
+  testing::write_text(dir_ / "bad.json",
+                      R"({"wavelength_angstrom": 1.0, "distance_mm": 100, "pixel_size_mm": 0.172,
+                          "beam_center_fast_px": 48, "beam_center_slow_px": 48, "clen": 1})");
+  const auto bad = with({"--out", (dir_ / "bad").string(), "--geometry",
+                         (dir_ / "bad.json").string()});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("clen"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("bad.json"), std::string::npos) << bad.err;
+
+  const auto both = with({"--out", (dir_ / "both").string(), "--geometry",
+                          (dir_ / "g.json").string(), "--wavelength", "1", "--distance", "100",
+                          "--pixel-size", "0.172"});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
 }
 
 TEST_F(ExplainModel, CliExitsThreeOnABadModel) {

@@ -37,14 +37,8 @@ TEST(RadialProfile, UsesMetadataCentreAndSkipsMaskedPixels) {
   EXPECT_THROW(radial_profile(img.view(), bad), ConfigError);
 }
 
-TEST(ResolutionGeometry, BraggAndFlatDetectorByHand) {
-  // λ = 1 Å, d = 2 Å: sin θ = 0.25, 2θ = 28.955°, r = 100 mm · tan 2θ / 0.1 mm = 553.4 px.
-  const double r = radius_px_for_d(2.0, 1.0, 100.0, 0.1);
-  EXPECT_NEAR(r, 1000.0 * std::tan(2 * std::asin(0.25)), 1e-9);
-  EXPECT_NEAR(d_for_radius_px(r, 1.0, 100.0, 0.1), 2.0, 1e-9);
-  EXPECT_TRUE(std::isnan(radius_px_for_d(0.4, 1.0, 100.0, 0.1)));
-  EXPECT_TRUE(std::isinf(d_for_radius_px(0.0, 1.0, 100.0, 0.1)));
-}
+// The pixel <-> resolution relations are DetectorGeometry's (tests/core/detector_geometry_test.cpp
+// has the hand-computed case that was here).
 
 }  // namespace
 }  // namespace difftriage::features

@@ -3,16 +3,19 @@
 
 #include <cmath>
 
+#include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/error.h"
 #include "difftriage/simulate/crystal.h"
-#include "difftriage/simulate/geometry.h"
 #include "difftriage/simulate/random.h"
+#include "difftriage/simulate/scene.h"
 
 namespace difftriage::simulate {
 namespace {
 
+// The simulator's detector is the core DetectorGeometry (tests/core/detector_geometry_test.cpp
+// tests it in full); these check it as the simulator uses it.
 TEST(Geometry, PixelResolutionFollowsBraggsLaw) {
-  Geometry g;
+  DetectorGeometry g = FrameSpec{}.geometry;
   g.wavelength_angstrom = 1.2;
   g.distance_mm = 120.0;
   g.pixel_size_mm = 0.1;
@@ -20,35 +23,62 @@ TEST(Geometry, PixelResolutionFollowsBraggsLaw) {
   g.beam_center_slow_px = 512.5;
   // Pixel 812 is 300 px (30 mm) right of the beam: 2θ = atan(30/120), d = λ/(2 sin θ).
   const double two_theta = std::atan(30.0 / 120.0);
-  EXPECT_NEAR(pixel_resolution_angstrom(g, 812.0, 512.0), 1.2 / (2.0 * std::sin(two_theta / 2)),
-              1e-9);
-  EXPECT_TRUE(std::isinf(pixel_resolution_angstrom(g, 512.0, 512.0)));
-  const auto r = radius_px_for_resolution(g, 3.0);
+  EXPECT_NEAR(g.resolution_angstrom(812.0, 512.0), 1.2 / (2.0 * std::sin(two_theta / 2)), 1e-9);
+  EXPECT_TRUE(std::isinf(g.resolution_angstrom(512.0, 512.0)));
+  const auto r = g.radius_px_for_resolution(3.0);
   ASSERT_TRUE(r.has_value());
-  EXPECT_NEAR(resolution_at_radius_angstrom(g, *r), 3.0, 1e-9);
-  EXPECT_FALSE(radius_px_for_resolution(g, 0.5).has_value());  // λ > 2d
+  EXPECT_NEAR(g.resolution_at_radius_angstrom(*r), 3.0, 1e-9);
+  EXPECT_FALSE(g.radius_px_for_resolution(0.5).has_value());  // λ > 2d
   // A ray through the pixel projects back onto it.
-  const auto px = project_ray_px(g, pixel_position_mm(g, 700.0, 300.0));
+  const auto px = g.project_ray_px(g.pixel_position_mm(700.0, 300.0));
   ASSERT_TRUE(px.has_value());
   EXPECT_NEAR((*px)[0], 700.0, 1e-9);
   EXPECT_NEAR((*px)[1], 300.0, 1e-9);
 }
 
 TEST(Geometry, RejectsUnphysicalValuesNamingTheField) {
-  Geometry g;
+  DetectorGeometry g = FrameSpec{}.geometry;
+  EXPECT_NO_THROW(validate_simulated_geometry(g));
   g.distance_mm = -5.0;
   try {
-    validate_geometry(g);
+    validate_simulated_geometry(g);
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("distance_mm"), std::string::npos);
   }
-  g = Geometry{};
+  g = FrameSpec{}.geometry;
   g.wavelength_angstrom = 0.0;
-  EXPECT_THROW(validate_geometry(g), ConfigError);
-  g = Geometry{};
+  EXPECT_THROW(validate_simulated_geometry(g), ConfigError);
+  g = FrameSpec{}.geometry;
   g.pixel_size_mm = -0.1;
-  EXPECT_THROW(validate_geometry(g), ConfigError);
+  EXPECT_THROW(validate_simulated_geometry(g), ConfigError);
+  // The simulator needs a known size, at most 8192 pixels per axis.
+  g = FrameSpec{}.geometry;
+  g.n_fast = g.n_slow = 0;
+  EXPECT_THROW(validate_simulated_geometry(g), ConfigError);
+  g.n_fast = g.n_slow = 8193;
+  EXPECT_THROW(validate_simulated_geometry(g), ConfigError);
+}
+
+TEST(Geometry, OutputGeometryIsTheBinnedDetector) {
+  FrameSpec s;
+  s.geometry = {1.3, 100.0, 0.11, 512.0, 500.5, 1024, 1024};
+  s.bin_factor = 2;
+  const DetectorGeometry out = output_geometry(s);
+  EXPECT_DOUBLE_EQ(out.pixel_size_mm, 0.22);
+  EXPECT_EQ(out.n_fast, 512);
+  EXPECT_EQ(out.n_slow, 512);
+  EXPECT_DOUBLE_EQ(out.beam_center_fast_px, 256.0);
+  EXPECT_DOUBLE_EQ(out.beam_center_slow_px, 250.25);
+  EXPECT_DOUBLE_EQ(out.wavelength_angstrom, 1.3);
+  EXPECT_DOUBLE_EQ(out.distance_mm, 100.0);
+  // Same physical point, same resolution: output pixel (j) covers full pixels 2j, 2j + 1, so
+  // the output pixel centre 300.0 (+0.5) is the full-frame edge 601 = full coordinate 600.5.
+  EXPECT_NEAR(out.resolution_angstrom(300.0, 100.0), s.geometry.resolution_angstrom(600.5, 200.5),
+              1e-12);
+  EXPECT_NEAR(out.corner_resolution_angstrom(), s.geometry.corner_resolution_angstrom(), 1e-12);
+  s.bin_factor = 3;  // does not divide 1024
+  EXPECT_THROW(output_geometry(s), ConfigError);
 }
 
 TEST(Crystal, ReciprocalBasisGivesInterplanarSpacings) {

@@ -139,7 +139,7 @@ TEST(Physics, IceRingsSitAtTheRadiiOfTheirSpacings) {
   s.ice.ring_sigma_px = 0.8;
   s.ice.graininess = 0.0;
   const Image<float> img = render_background(s);
-  const Geometry& g = s.geometry;
+  const DetectorGeometry& g = s.geometry;
   for (double d : kIceRingD) {
     // Bragg: 2θ = 2 asin(λ/2d); flat detector: r = D tan 2θ / pixel.
     const double r_expected =
@@ -195,7 +195,7 @@ TEST(Physics, DiscreteMosaicBlocksGiveSharpSpotsOnTheirOwnEwaldSpheres) {
     s.crystals = {p.crystal};
     const auto refl = predict_reflections(s);
     ASSERT_FALSE(refl.empty());
-    const Geometry& g = s.geometry;
+    const DetectorGeometry& g = s.geometry;
     for (const Reflection& r : refl) {
       EXPECT_LE(r.sigma_tangential_px, s.detector.point_spread_px + 1e-9);
       EXPECT_GT(r.partiality, 0.0);

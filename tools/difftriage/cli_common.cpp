@@ -57,4 +57,15 @@ void add_inference_options(CLI::App& command, int& threads, int& workers, int64_
       ->capture_default_str();
 }
 
+void add_geometry_option(CLI::App& command, std::string& file, const std::string& use) {
+  command
+      .add_option("--geometry", file,
+                  "JSON file with the beam and detector of the frames " + use +
+                      " (default: each frame's metadata): an object with exactly the keys "
+                      "wavelength_angstrom, distance_mm, pixel_size_mm, beam_center_fast_px, "
+                      "beam_center_slow_px (pixels from the frame's corner, 0-based pixel "
+                      "edges) and optionally n_fast, n_slow")
+      ->check(CLI::ExistingFile);
+}
+
 }  // namespace difftriage::cli

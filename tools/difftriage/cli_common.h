@@ -39,4 +39,8 @@ std::string command_line(const CLI::App& command);
 /// forward pass) of the commands that run a model over a dataset, with their ranges.
 void add_inference_options(CLI::App& command, int& threads, int& workers, int64_t& batch);
 
+/// --geometry FILE: the detector geometry JSON file (read with read_geometry_json); `use` says
+/// what the command does with it, e.g. "for the ice score's rings at the ice spacings".
+void add_geometry_option(CLI::App& command, std::string& file, const std::string& use);
+
 }  // namespace difftriage::cli

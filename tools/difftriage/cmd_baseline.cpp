@@ -1,7 +1,7 @@
-// difftriage baseline --data D --out OUT — the classical baselines (spot-counting hit finder,
-// shell-median ice score) evaluated on a labelled dataset with chance baselines beside every
-// accuracy. The work is in difftriage::evaluate (baseline.h); this file parses flags, writes
-// files and draws the figures.
+// difftriage baseline --data D --out OUT [--geometry G.json] — the classical baselines
+// (spot-counting hit finder, shell-median ice score) evaluated on a labelled dataset with chance
+// baselines beside every accuracy. The work is in difftriage::evaluate (baseline.h); this file
+// parses flags, writes files and draws the figures.
 //
 // Frames that fail to read or decode do not stop the run: they are listed in predictions.jsonl
 // with their error, left out of the metrics (metrics.json counts them in n_errors), named on
@@ -19,6 +19,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "difftriage/core/atomic_file.h"
+#include "difftriage/core/detector_geometry.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/evaluate/baseline.h"
 #include "difftriage/report/charts.h"
@@ -29,6 +30,7 @@ namespace {
 struct BaselineArgs {
   std::string data;
   std::string out;
+  std::string geometry_file;
   evaluate::BaselineOptions options;
   bool no_plots = false;
 };
@@ -129,7 +131,10 @@ void plot_histograms(const std::vector<evaluate::FrameResult>& frames,
       [](const evaluate::BaselineTruth& t) { return t.ice; }, "ice", "no ice");
 }
 
-void run_baseline(const BaselineArgs& args) {
+void run_baseline(BaselineArgs& args) {
+  if (!args.geometry_file.empty()) {
+    args.options.ice.geometry = read_geometry_json(args.geometry_file);
+  }
   const auto ds = dataset::load_dataset(args.data);
   DT_CHECK(!ds.samples.empty(), FormatError, args.data, ": the label files list no images");
   const std::filesystem::path out = args.out;
@@ -156,6 +161,9 @@ void run_baseline(const BaselineArgs& args) {
                   {"keep_fraction", o.veto.keep_fraction},
                   {"threads", o.n_threads},
                   {"plots", !args.no_plots},
+                  {"geometry_file", args.geometry_file},
+                  {"geometry", o.ice.geometry ? geometry_to_json(*o.ice.geometry)
+                                              : nlohmann::json(nullptr)},
                   {"spot_finder",
                    {{"background_radius_px", o.spot_finder.background_radius_px},
                     {"peak_radius_px", o.spot_finder.peak_radius_px},
@@ -210,6 +218,8 @@ void register_baseline(CLI::App& root) {
   cmd->add_option("--threads", args->options.n_threads, "Worker threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  add_geometry_option(*cmd, args->geometry_file,
+                      "(all of them), for the ice score's rings at the ice spacings");
   cmd->add_flag("--no-plots", args->no_plots, "Do not draw the PNG figures (no gnuplot needed)");
   cmd->callback([args] { run_baseline(*args); });
 }

@@ -1,7 +1,7 @@
-// difftriage explain --model M --images F... --out OUT [--data D] — what a network looks at:
-// filters, feature maps, dead maps, Grad-CAM per head/label and its mass per resolution shell,
-// with an index.html showing everything. The work is in difftriage::explain (explain.h); this
-// file parses flags and writes run.json.
+// difftriage explain --model M --images F... --out OUT [--data D] [--geometry G.json] — what a
+// network looks at: filters, feature maps, dead maps, Grad-CAM per head/label and its mass per
+// resolution shell, with an index.html showing everything. The work is in difftriage::explain
+// (explain.h); this file parses flags and writes run.json.
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -10,6 +10,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/error.h"
 #include "difftriage/explain/explain.h"
 
@@ -21,6 +22,7 @@ struct ExplainArgs {
   std::vector<std::string> images;
   std::string out;
   std::string data;
+  std::string geometry_file;
   double wavelength_angstrom = 0;
   double distance_mm = 0;
   double pixel_size_mm = 0;
@@ -34,9 +36,20 @@ void run_explain(ExplainArgs& a) {
   const int n_geometry = (a.wavelength_angstrom > 0) + (a.distance_mm > 0) + (a.pixel_size_mm > 0);
   DT_CHECK(n_geometry == 0 || n_geometry == 3, ConfigError,
            "--wavelength, --distance and --pixel-size must be given together (all > 0)");
-  if (n_geometry == 3)
-    a.options.geometry =
-        explain::ShellGeometry{a.wavelength_angstrom, a.distance_mm, a.pixel_size_mm};
+  DT_CHECK(a.geometry_file.empty() || n_geometry == 0, ConfigError,
+           "--geometry and --wavelength/--distance/--pixel-size exclude each other (the file "
+           "holds all of them)");
+  if (!a.geometry_file.empty()) {
+    a.options.geometry = read_geometry_json(a.geometry_file);
+  } else if (n_geometry == 3) {
+    // No beam centre among these flags: each frame's own (metadata, else the frame centre).
+    DetectorGeometry g;
+    g.wavelength_angstrom = a.wavelength_angstrom;
+    g.distance_mm = a.distance_mm;
+    g.pixel_size_mm = a.pixel_size_mm;
+    a.options.geometry = g;
+    a.options.geometry_beam_center_from_frame = true;
+  }
   a.options.plots = !a.no_plots;
   a.options.grad_cam = !a.no_grad_cam;
   a.options.gradient_input = !a.no_gradient_input;
@@ -50,6 +63,9 @@ void run_explain(ExplainArgs& a) {
                   {"images", a.images},
                   {"data", a.data},
                   {"out", a.out},
+                  {"geometry_file", a.geometry_file},
+                  {"geometry", a.geometry_file.empty() ? nlohmann::json(nullptr)
+                                                       : geometry_to_json(*o.geometry)},
                   {"n_filters", o.n_filters},
                   {"n_feature_maps", o.n_feature_maps},
                   {"dead_epsilon", o.dead_epsilon},
@@ -105,8 +121,11 @@ void register_explain(CLI::App& root) {
   cmd->add_option("--shells", a->options.n_shells, "Resolution shells of the saliency profile")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
+  add_geometry_option(*cmd, a->geometry_file,
+                      "as they were before the model's crop/binning, for resolution shells");
   cmd->add_option("--wavelength", a->wavelength_angstrom,
-                  "Wavelength in Angstrom of the original frames (default: frame metadata)");
+                  "Wavelength in Angstrom of the original frames (default: frame metadata; "
+                  "with --distance and --pixel-size, beam centre from each frame)");
   cmd->add_option("--distance", a->distance_mm,
                   "Sample-detector distance in mm (default: frame metadata)");
   cmd->add_option("--pixel-size", a->pixel_size_mm,

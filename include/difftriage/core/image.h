@@ -42,6 +42,15 @@ constexpr PixelType pixel_type_of() {
   }
 }
 
+/// Shape of the detector's sensitive surface, as far as the format says.
+enum class DetectorSurface {
+  kFlat,      ///< one plane (assumed unless the format says otherwise)
+  kCylinder,  ///< modules on a cylinder around the sample (the DLS I23 PILATUS 12M)
+};
+
+/// "flat", "cylinder".
+const char* detector_surface_name(DetectorSurface surface) noexcept;
+
 /// Detector and beam facts that came with a frame. Every field is optional: a PGM has none, a
 /// CBF header has most. Lengths in mm, wavelength in Å, beam centre in pixels (fast, slow) from
 /// the first pixel's corner as DIALS/CrystFEL count.
@@ -56,6 +65,9 @@ struct DetectorMetadata {
   std::optional<double> saturation_value;
   /// Free text: detector model, format variant.
   std::string detector;
+  /// Not kFlat when the reader knows the detector is not one plane: such a frame has no
+  /// DetectorGeometry (core/detector_geometry.h), and the other fields describe it only roughly.
+  DetectorSurface surface = DetectorSurface::kFlat;
 };
 
 /// Non-owning view of a row-major slow × fast pixel block. Cheap to copy; valid while the

@@ -4,7 +4,7 @@
 /// header does not include LibTorch (the tensor-level functions are in attribution.h).
 ///
 ///   difftriage::explain::ExplainOptions options;
-///   options.geometry = difftriage::explain::ShellGeometry{1.0, 150.0, 0.172};  // Å, mm, mm
+///   options.geometry = difftriage::read_geometry_json("geometry.json");  // else: frame metadata
 ///   auto summary = difftriage::explain::explain_model("runs/a/model", {"f1.cbf"}, "out/explain",
 ///                                                     "sim/val", options);
 ///   // out/explain/index.html shows every figure; summary.dead_maps holds the numbers.
@@ -27,18 +27,11 @@
 #include <utility>
 #include <vector>
 
+#include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/image.h"
 #include "difftriage/models/model_info.h"
 
 namespace difftriage::explain {
-
-/// Beam and detector of the ORIGINAL frame (before the model's crop/binning): wavelength in Å,
-/// sample–detector distance and pixel size in mm. Detector assumed flat and normal to the beam.
-struct ShellGeometry {
-  double wavelength_angstrom = 0;  ///< Å, > 0
-  double distance_mm = 0;          ///< sample–detector distance, mm, > 0
-  double pixel_size_mm = 0;        ///< pixel of the original (unbinned) frame, mm, > 0
-};
 
 /// Where the network input's pixels lie on the original frame: the preprocessing region
 /// (a square of side `region_side_px` at rows/cols `region_row0`/`region_col0`, resampled to
@@ -67,7 +60,8 @@ InputMapping input_mapping(const models::PreprocessOptions& preprocess, int64_t 
 struct ShellProfile {
   /// True when the shells are resolution shells (geometry known); false: radius shells.
   bool has_resolution = false;
-  std::vector<double> radius_px;      ///< shell centre, original-frame pixels
+  /// Shell centre, original-frame pixels (NaN where its resolution cannot reach the detector).
+  std::vector<double> radius_px;
   std::vector<double> inverse_d;      ///< shell centre in 1/Å (has_resolution only)
   std::vector<double> d_angstrom;     ///< 1 / inverse_d (has_resolution only; inf at 0)
   std::vector<double> mass;           ///< sum of the map over the shell's input pixels
@@ -82,11 +76,13 @@ struct ShellProfile {
 };
 
 /// Sums `map` (input_size² floats, row-major, e.g. a Grad-CAM map or |gradient × input|) in
-/// `n_shells` shells covering radius 0 to the farthest input pixel. With `geometry` the shells
-/// are equal-width in 1/d (d from features::d_for_radius_px), else in radius. Pure, thread-safe.
-/// @throws ConfigError if map is null, n_shells < 1, or the geometry is not positive.
+/// `n_shells` shells covering radius 0 to the farthest input pixel. With `geometry` (of the
+/// ORIGINAL frame) the shells are equal-width in 1/d (d from
+/// DetectorGeometry::resolution_at_radius_angstrom of the radius from the mapping's centre),
+/// else in radius. Pure, thread-safe.
+/// @throws ConfigError if map is null, n_shells < 1, or the geometry is unphysical.
 ShellProfile shell_profile(const float* map, const InputMapping& mapping,
-                           const std::optional<ShellGeometry>& geometry, int n_shells = 48);
+                           const std::optional<DetectorGeometry>& geometry, int n_shells = 48);
 
 /// Dead-channel statistics of one trunk block over a set of images.
 struct BlockDeadMaps {
@@ -119,9 +115,16 @@ struct ExplainOptions {
   double dead_image_fraction = 0.99;
   int64_t max_dataset_images = 0;  ///< images of the dataset used for dead maps; 0 = all
   int batch_size = 8;              ///< images per forward pass for the dead-map statistics
-  /// Geometry of the original frames; unset: each frame's metadata when complete, else radius
-  /// shells in pixels.
-  std::optional<ShellGeometry> geometry;
+  /// Geometry of the ORIGINAL frames (before the model's crop/binning), e.g. from
+  /// read_geometry_json: its wavelength, distance, pixel size and beam centre place every
+  /// frame's resolution shells; a size in it must match each frame's. Unset: each frame's
+  /// metadata when it has wavelength, distance and pixel size and a flat detector (beam centre
+  /// from the metadata, else the frame centre), else radius shells in pixels.
+  std::optional<DetectorGeometry> geometry;
+  /// With `geometry`: take each frame's beam centre (its metadata, else the frame centre)
+  /// instead of the geometry's. For a geometry that knows no beam centre (the CLI's
+  /// --wavelength/--distance/--pixel-size).
+  bool geometry_beam_center_from_frame = false;
   int n_shells = 48;
   bool grad_cam = true;  ///< Grad-CAM overlays and shell profiles
   /// Block whose output Grad-CAM uses, 1-based ("block2" = 2); 0 = the last block. Earlier
@@ -154,7 +157,8 @@ struct ExplainSummary {
 /// linking them all. Logs progress through the log sink; never prints.
 /// @throws ModelError naming the checkpoint; IoError/FormatError naming an image or `data`;
 /// ConfigError naming the option at fault (n_filters, n_feature_maps, cam_block, dead_epsilon,
-/// dead_image_fraction, batch_size, n_shells, geometry; images must not be empty);
+/// dead_image_fraction, batch_size, n_shells, geometry and its field; images must not be empty;
+/// a geometry size that is not a frame's);
 /// IoError if gnuplot or writing fails.
 ExplainSummary explain_model(const std::filesystem::path& model,
                              const std::vector<std::filesystem::path>& images,

@@ -6,6 +6,7 @@
 #include <array>
 #include <optional>
 
+#include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/image.h"
 #include "difftriage/features/radial.h"
 
@@ -16,18 +17,15 @@ namespace difftriage::features {
 inline constexpr std::array<double, 8> kIceRingsAngstrom = {3.897, 3.669, 3.441, 2.671,
                                                             2.249, 2.072, 1.918, 1.880};
 
-/// Geometry needed to look for rings at the ice d-spacings. Without it the score searches every
-/// radius (a ring anywhere counts).
-struct IceGeometry {
-  double wavelength_angstrom = 0;
-  double distance_mm = 0;
-  double pixel_size_mm = 0;
-};
-
-/// Options of ice_score.
+/// Options of ice_score. With a geometry the score looks for rings at the ice d-spacings;
+/// without one it searches every radius (a ring anywhere counts).
 struct IceScoreOptions {
-  RadialProfileOptions profile;        ///< beam centre; bin width 1 px by default
-  std::optional<IceGeometry> geometry;  ///< unset: use the frame's metadata when complete
+  /// Beam centre (unset: the geometry's, else the frame's metadata, else the frame centre); bin
+  /// width 1 px by default.
+  RadialProfileOptions profile;
+  /// Unset: the frame's metadata when it has wavelength, distance and pixel size and a flat
+  /// detector (the beam centre then is the one the profile uses). Its size, if known, is unused.
+  std::optional<DetectorGeometry> geometry;
   int ring_half_width_bins = 1;        ///< shells counted as "on the ring" either side of it
   int flank_bins = 6;                  ///< shells each side used as the local baseline
   double min_radius_px = 20;           ///< ignore the beamstop region in the blind search
@@ -42,6 +40,7 @@ struct IceScore {
 };
 
 /// Computes the score. Pure; thread-safe.
+/// @throws ConfigError if the bin width is not > 0 or `options.geometry` is unphysical.
 IceScore ice_score(const ImageView<float>& image, const IceScoreOptions& options = {});
 
 }  // namespace difftriage::features

@@ -42,14 +42,4 @@ std::pair<double, double> beam_center_px(const ImageView<float>& image,
 RadialProfile radial_profile(const ImageView<float>& image,
                              const RadialProfileOptions& options = {});
 
-/// Radius in pixels at which resolution `d_angstrom` lands on a flat detector normal to the beam:
-/// 2θ = 2 asin(λ / 2d), r = distance · tan 2θ / pixel size. NaN if unreachable (λ > 2d or
-/// 2θ ≥ 90°).
-double radius_px_for_d(double d_angstrom, double wavelength_angstrom, double distance_mm,
-                       double pixel_size_mm);
-
-/// Resolution d in Å at radius `radius_px` (inverse of radius_px_for_d; +inf at r = 0).
-double d_for_radius_px(double radius_px, double wavelength_angstrom, double distance_mm,
-                       double pixel_size_mm);
-
 }  // namespace difftriage::features

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "difftriage/simulate/geometry.h"
+#include "difftriage/core/vec3.h"
 #include "difftriage/simulate/random.h"
 
 namespace difftriage::simulate {
@@ -72,6 +72,9 @@ Mat3 random_rotation(Rng& rng);
 
 /// A rotation by exactly `angle_deg` about a uniformly random axis.
 Mat3 random_rotation_by(Rng& rng, double angle_deg);
+
+/// Angle of the rotation R_a^T·R_b in degrees (misorientation between two orientations).
+double misorientation_deg(const Mat3& a, const Mat3& b);
 
 /// True if reflection hkl is systematically absent in `group` (screw-axis extinctions only).
 bool is_systematically_absent(SpaceGroup group, int h, int k, int l) noexcept;

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/labels.h"
 #include "difftriage/simulate/crystal.h"
-#include "difftriage/simulate/geometry.h"
 
 namespace difftriage::simulate {
 
@@ -143,7 +143,8 @@ struct IntensityMapSpec {
 
 /// Everything on one frame. Rendering is a pure function of it.
 struct FrameSpec {
-  Geometry geometry;                    ///< full-resolution detector
+  /// Full-resolution detector (defaults: 1.3 Å, 150 mm, 0.172 mm pixels, 1024², centred).
+  DetectorGeometry geometry{1.3, 150.0, 0.172, 512.0, 512.0, 1024, 1024};
   double polarization_fraction = 0.95;  ///< fraction of the beam polarised along +fast
   double divergence_deg = 0.0;          ///< beam divergence, σ (adds to mosaic smearing)
   double bandwidth = 0.0;               ///< Δλ/λ, σ (radial spot smearing, partiality)
@@ -220,5 +221,15 @@ void validate_scene_options(const SceneOptions& options);
 /// photon scale is a placeholder until quality targeting (simulate_frame) sets it.
 /// @throws ConfigError if options are invalid or `kind` asks for a custom cell without one.
 FrameSpec make_frame_spec(const SceneOptions& options, const FrameKind& kind, uint64_t seed);
+
+/// Checks a frame's full-resolution detector for rendering: DetectorGeometry::validate() and a
+/// known size of 1..8192 pixels per axis. @throws ConfigError naming the field.
+void validate_simulated_geometry(const DetectorGeometry& geometry);
+
+/// The geometry of the frame written to disk: `spec.geometry` binned by `spec.bin_factor`
+/// (pixel size × b, size ÷ b, beam centre ÷ b: output pixel j covers full pixels
+/// j·b … j·b + b − 1, so pixel edges map onto pixel edges).
+/// @throws ConfigError if the geometry or the bin factor is invalid.
+DetectorGeometry output_geometry(const FrameSpec& spec);
 
 }  // namespace difftriage::simulate
