@@ -39,8 +39,7 @@ void fill_truth(FramePrediction& f, const dataset::Sample& s) {
   }
   if (s.quality) {
     f.truth_quality = static_cast<int>(*s.quality);
-    const bool crystal =
-        *s.quality != dataset::Quality::kBlank && *s.quality != dataset::Quality::kNoxtal;
+    const bool crystal = has_crystal(*s.quality);
     if (!f.truth_has_crystal) f.truth_has_crystal = crystal;
     if (!s.labels) {
       f.truth_labels[0] = crystal ? 0 : 1;
@@ -67,9 +66,9 @@ void fill_outputs(FramePrediction& f, const models::Prediction& p,
   f.quality_probabilities = p.quality_probabilities;
   f.quality = p.quality;
   f.label_probabilities = p.label_probabilities;
-  for (size_t j = 0; j < f.label_probabilities.size() && j < models::kLabelNames.size(); ++j) {
+  for (size_t j = 0; j < f.label_probabilities.size() && j < kLabelNames.size(); ++j) {
     f.label_predictions.push_back(
-        f.label_probabilities[j] >= meta.threshold(models::kLabelNames[j]) ? 1 : 0);
+        f.label_probabilities[j] >= meta.threshold(kLabelNames[j]) ? 1 : 0);
   }
   f.mosaic = p.mosaic;
   f.log_bright_spots = p.log_bright_spots;
@@ -181,12 +180,12 @@ ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
           scores.push_back(f.label_probabilities[j]);
           truth.push_back(f.truth_labels[j]);
         }
-        add_binary(models::kLabelNames[j], meta.threshold(models::kLabelNames[j]));
+        add_binary(kLabelNames[j], meta.threshold(kLabelNames[j]));
       }
     } else if (h != models::kQualityHead && h != models::kMosaicHead) {
-      size_t j = 0;
-      while (j < 6 && h != models::kLabelNames[j]) ++j;
-      if (j == 6) continue;
+      const int index = label_index(h);
+      if (index < 0) continue;
+      const auto j = static_cast<size_t>(index);
       scores.clear();
       truth.clear();
       for (const auto& f : preds.frames) {

@@ -411,9 +411,9 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
                               fmt(geometry->wavelength_angstrom) + " &Aring;, " +
                               fmt(geometry->distance_mm) + " mm, " + fmt(geometry->pixel_size_mm) +
                               " mm pixels"
-                        : std::string("no geometry (give --wavelength, --distance and "
-                                      "--pixel-size): shells of equal radius in original frame "
-                                      "pixels")) +
+                        : std::string("no geometry (the frames carry no complete flat-detector "
+                                      "metadata and none was given): shells of equal radius in "
+                                      "original frame pixels")) +
               ".</p>\n");
       sec.figures(shell_figs, 600);
     }

@@ -59,7 +59,7 @@ TriageDecision decide_triage(const FrameResult& result, const models::ModelMetad
 
 json result_row(const FrameResult& result, const TriageDecision& decision,
                 const models::ModelMetadata& meta) {
-  const auto& labels = models::kLabelNames;
+  const auto& labels = kLabelNames;
   const auto& qualities = kQualityNames;
   json row = {{"path", result.address.path.string()},
               {"frame", result.address.frame},

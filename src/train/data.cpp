@@ -37,8 +37,7 @@ std::vector<FrameRecord> make_records(const dataset::Dataset& ds, const RecordOp
     }
     if (s.quality) {
       r.quality = static_cast<int>(*s.quality);
-      const bool crystal = *s.quality != dataset::Quality::kBlank &&
-                           *s.quality != dataset::Quality::kNoxtal;
+      const bool crystal = has_crystal(*s.quality);
       if (!r.has_crystal) r.has_crystal = crystal;
       if (!s.labels && options.derive_blank_from_quality) {
         r.labels[0] = crystal ? 0.0f : 1.0f;
@@ -93,7 +92,8 @@ uint64_t bounded(std::mt19937_64& rng, uint64_t n) {
   return x % n;
 }
 // Uniform in [0, 1) from 53 random bits.
-double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+// A uniform double in [0, 1) from the top 53 bits of one draw (core/random.h's unit_double).
+double uniform01(std::mt19937_64& rng) { return unit_double(rng()); }
 
 }  // namespace
 
@@ -142,12 +142,6 @@ void augment_in_place(float* data, int64_t side, const AugmentOptions& options, 
 
 namespace {
 
-int label_index(const std::string& name) {
-  for (size_t j = 0; j < models::kLabelNames.size(); ++j) {
-    if (name == models::kLabelNames[j]) return static_cast<int>(j);
-  }
-  return -1;
-}
 
 double pos_weight(int64_t pos, int64_t neg) {
   if (pos == 0 || neg == 0) return 1.0;

@@ -46,12 +46,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-int label_index(const std::string& name) {
-  for (size_t j = 0; j < models::kLabelNames.size(); ++j) {
-    if (name == models::kLabelNames[j]) return static_cast<int>(j);
-  }
-  return -1;
-}
 
 bool has_head(const std::vector<std::string>& heads, const char* name) {
   return std::find(heads.begin(), heads.end(), name) != heads.end();
@@ -63,7 +57,7 @@ std::vector<std::string> accuracy_keys(const std::vector<std::string>& heads) {
   std::vector<std::string> keys;
   for (const auto& h : heads) {
     if (h == models::kLabelsHead) {
-      for (const char* n : models::kLabelNames) keys.emplace_back(n);
+      for (const char* n : kLabelNames) keys.emplace_back(n);
     } else if (label_index(h) >= 0) {
       keys.push_back(h + "_head");
     }
@@ -473,7 +467,7 @@ RunModel build_model(const TrainOptions& o, TrainResult& result) {
   at::set_num_threads(o.n_threads);
   torch::manual_seed(o.seed);
   model.meta = o.model;
-  for (const char* n : models::kLabelNames) model.meta.thresholds.emplace(n, 0.5);
+  for (const char* n : kLabelNames) model.meta.thresholds.emplace(n, 0.5);
   model.net = models::make_network(model.meta);
   if (!o.init.empty()) {
     const auto report = models::init_from_checkpoint(model.net, o.init);

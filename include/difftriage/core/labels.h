@@ -40,6 +40,9 @@ inline constexpr size_t kNumQualities = kQualityNames.size();
 /// "blank", "noxtal", "weak", "good" or "strong" for a Quality ("unknown" for a value outside the
 /// enumeration). Thread-safe.
 const char* quality_name(Quality quality) noexcept;
+/// Index of the binary label `name` in kLabelNames, or -1 when it is not one. Thread-safe.
+int label_index(const std::string& name) noexcept;
+
 /// Parses a quality word; std::nullopt if it is not one of kQualityNames. Thread-safe.
 std::optional<Quality> parse_quality(const std::string& word) noexcept;
 /// True for the classes that have a crystal on the frame: weak, good and strong.

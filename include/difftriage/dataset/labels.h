@@ -22,8 +22,6 @@ namespace difftriage::dataset {
 
 // The label vocabulary (kLabelNames, Label, Quality, kQualityNames, quality_name, parse_quality)
 // is core's: difftriage/core/labels.h.
-/// dataset::Quality names the same type as difftriage::Quality (for code that spells it so).
-using ::difftriage::Quality;
 
 /// One row of multiclasses.txt.
 struct MultiLabelRow {

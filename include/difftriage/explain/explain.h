@@ -100,7 +100,7 @@ struct DeadMapReport {
   int64_t n_images = 0;               ///< images the statistics ran over
   double epsilon = 0;                 ///< dead_epsilon used
   double dead_image_fraction = 0;     ///< threshold used
-  std::string source;                 ///< dataset folder, or "images" when computed on --images
+  std::string source;                 ///< dataset folder, or "images" when computed on explicit images
   std::vector<BlockDeadMaps> blocks;  ///< one per trunk block, in order
 };
 

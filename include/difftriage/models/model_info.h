@@ -41,8 +41,6 @@ inline constexpr int kCheckpointFormatVersion = 1;
 
 // The `labels` head outputs follow kLabelNames and the `quality` logits kQualityNames, the label
 // vocabulary of difftriage/core/labels.h.
-/// models::kLabelNames names the same array as difftriage::kLabelNames (for code that spells it so).
-using ::difftriage::kLabelNames;
 /// Head names that are not single labels.
 inline constexpr const char* kQualityHead = "quality";  ///< [N,5] logits, softmax
 inline constexpr const char* kLabelsHead = "labels";    ///< [N,6] logits, sigmoids
