@@ -87,20 +87,31 @@ AnyImage read_hdf5(const fs::path& path, const ReadOptions& options) {
   return finish(std::move(read));
 }
 
+namespace {
+// Runs `use(info, file)` on an in-memory HDF5 file under the library lock, after the isolation
+// check of `options`: what decode_hdf5 and count_hdf5 share.
+template <typename Use>
+auto with_described_bytes(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                          const ReadOptions& options, Use&& use) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  QuietErrors quiet;
+  IsolationScope isolation(options);
+  hdf5::check_bytes_in_child_first(bytes, n_bytes, name);
+  Hid file = hdf5::open_file_image(bytes, n_bytes, name);
+  std::shared_ptr<FileInfo> info = hdf5::describe_file(file.get(), name, nullptr);
+  LazyFile lazy(name, file.get());
+  return use(*info, lazy);
+}
+}  // namespace
+
 AnyImage decode_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options) {
   if (options.frame < 0) throw_format_error(name, "frame ", options.frame, " out of range");
-  FrameRead read;
-  {
-    std::lock_guard<std::mutex> lock(hdf5_mutex());
-    QuietErrors quiet;
-    IsolationScope isolation(options);
-    hdf5::check_bytes_in_child_first(bytes, n_bytes, name);
-    Hid file = hdf5::open_file_image(bytes, n_bytes, name);
-    std::shared_ptr<FileInfo> info = hdf5::describe_file(file.get(), name, nullptr);
-    LazyFile lazy(name, file.get());
-    read = hdf5::read_described(*info, lazy, name, nullptr, options.frame, false);
-  }
+  FrameRead read = with_described_bytes(bytes, n_bytes, name, options,
+                                        [&](FileInfo& info, LazyFile& lazy) {
+                                          return hdf5::read_described(info, lazy, name, nullptr,
+                                                                      options.frame, false);
+                                        });
   return finish(std::move(read));
 }
 
@@ -118,14 +129,9 @@ int64_t count_hdf5_path(const fs::path& path, const ReadOptions& options) {
 
 int64_t count_hdf5(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                    const ReadOptions& options) {
-  std::lock_guard<std::mutex> lock(hdf5_mutex());
-  QuietErrors quiet;
-  IsolationScope isolation(options);
-  hdf5::check_bytes_in_child_first(bytes, n_bytes, name);
-  Hid file = hdf5::open_file_image(bytes, n_bytes, name);
-  std::shared_ptr<FileInfo> info = hdf5::describe_file(file.get(), name, nullptr);
-  LazyFile lazy(name, file.get());
-  return hdf5::count_described(*info, lazy, name, nullptr);
+  return with_described_bytes(bytes, n_bytes, name, options, [&](FileInfo& info, LazyFile& lazy) {
+    return hdf5::count_described(info, lazy, name, nullptr);
+  });
 }
 
 void clear_hdf5_cache() noexcept {

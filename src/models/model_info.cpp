@@ -6,27 +6,13 @@
 #include <cmath>
 
 #include "difftriage/core/atomic_file.h"
+#include "difftriage/core/enum_words.h"
 #include "difftriage/core/error.h"
 
 namespace difftriage::models {
 namespace {
 
-bool is_label_name(const std::string& name) {
-  return std::find_if(kLabelNames.begin(), kLabelNames.end(),
-                      [&](const char* n) { return name == n; }) != kLabelNames.end();
-}
 
-template <typename Enum, size_t N>
-Enum parse_enum(const std::string& word, const std::string& option,
-                const std::array<std::pair<const char*, Enum>, N>& table) {
-  std::string accepted;
-  for (const auto& [name, value] : table) {
-    if (word == name) return value;
-    accepted += accepted.empty() ? name : std::string(", ") + name;
-  }
-  throw ConfigError(detail::concat(option, ": unknown value '", word, "' (accepted: ", accepted,
-                                   ")"));
-}
 
 constexpr std::array<std::pair<const char*, InputMode>, 3> kModeTable = {
     {{"bin-mean", InputMode::kBinMean}, {"bin-max", InputMode::kBinMax}, {"crop", InputMode::kCrop}}};
@@ -65,7 +51,7 @@ int head_output_size(const std::string& name) {
   if (name == kQualityHead) return static_cast<int>(kQualityNames.size());
   if (name == kLabelsHead) return static_cast<int>(kLabelNames.size());
   if (name == kMosaicHead) return 2;
-  if (name == kSpotsHead || is_label_name(name)) return 1;
+  if (name == kSpotsHead || label_index(name) >= 0) return 1;
   throw ConfigError(detail::concat(
       "heads: unknown head '", name,
       "' (accepted: quality, labels, mosaic, spots, blank, photo1, photo2, multilattice, ice, "
@@ -142,28 +128,22 @@ ModelMetadata default_metadata(const std::string& architecture, std::vector<std:
 }
 
 const char* input_mode_name(InputMode mode) noexcept {
-  for (const auto& [name, value] : kModeTable)
-    if (value == mode) return name;
-  return "?";
+  return enum_word(mode, kModeTable);
 }
 const char* transform_name(IntensityTransform transform) noexcept {
-  for (const auto& [name, value] : kTransformTable)
-    if (value == transform) return name;
-  return "?";
+  return enum_word(transform, kTransformTable);
 }
 const char* normalization_name(Normalization normalization) noexcept {
-  for (const auto& [name, value] : kNormTable)
-    if (value == normalization) return name;
-  return "?";
+  return enum_word(normalization, kNormTable);
 }
 InputMode parse_input_mode(const std::string& word, const std::string& option) {
-  return parse_enum(word, option, kModeTable);
+  return parse_enum_word(word, option, kModeTable);
 }
 IntensityTransform parse_transform(const std::string& word, const std::string& option) {
-  return parse_enum(word, option, kTransformTable);
+  return parse_enum_word(word, option, kTransformTable);
 }
 Normalization parse_normalization(const std::string& word, const std::string& option) {
-  return parse_enum(word, option, kNormTable);
+  return parse_enum_word(word, option, kNormTable);
 }
 
 void validate(const PreprocessOptions& options) {

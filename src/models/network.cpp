@@ -12,6 +12,7 @@
 
 #include <algorithm>
 
+#include "difftriage/core/enum_words.h"
 #include "difftriage/core/error.h"
 
 namespace difftriage::models {
@@ -271,18 +272,15 @@ torch::Tensor masked_mean(const torch::Tensor& loss, const torch::Tensor& mask) 
 
 }  // namespace
 
+constexpr EnumWords<MosaicLoss, 2> kMosaicLossWords = {
+    {{"mse", MosaicLoss::kMse}, {"l1", MosaicLoss::kL1}}};
+
 const char* mosaic_loss_name(MosaicLoss loss) noexcept {
-  switch (loss) {
-    case MosaicLoss::kMse: return "mse";
-    case MosaicLoss::kL1: return "l1";
-  }
-  return "?";
+  return enum_word(loss, kMosaicLossWords);
 }
 
 MosaicLoss parse_mosaic_loss(const std::string& word, const std::string& option) {
-  if (word == "mse") return MosaicLoss::kMse;
-  if (word == "l1") return MosaicLoss::kL1;
-  throw ConfigError(detail::concat(option, ": unknown value '", word, "' (accepted: mse, l1)"));
+  return parse_enum_word(word, option, kMosaicLossWords);
 }
 
 LossResult compute_losses(const HeadOutputs& outputs, const Targets& targets,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <utility>
 
+#include "difftriage/core/enum_words.h"
 #include "difftriage/core/error.h"
 
 namespace difftriage::train {
@@ -20,50 +21,30 @@ constexpr std::array<std::pair<const char*, Balance>, 3> kBalanceTable = {
      {"sampler", Balance::kSampler},
      {"none", Balance::kNone}}};
 
-template <typename Enum, size_t N>
-const char* enum_name(Enum value, const std::array<std::pair<const char*, Enum>, N>& table) {
-  for (const auto& [name, v] : table) {
-    if (v == value) return name;
-  }
-  return "?";
-}
-
-template <typename Enum, size_t N>
-Enum parse_enum(const std::string& word, const std::string& option,
-                const std::array<std::pair<const char*, Enum>, N>& table) {
-  std::string accepted;
-  for (const auto& [name, value] : table) {
-    if (word == name) return value;
-    accepted += accepted.empty() ? name : std::string(", ") + name;
-  }
-  throw ConfigError(detail::concat(option, ": unknown value '", word, "' (accepted: ", accepted,
-                                   ")"));
-}
-
 // A value outside the enum (a cast integer) has no name.
 template <typename Enum, size_t N>
 void check_known(Enum value, const char* field,
-                 const std::array<std::pair<const char*, Enum>, N>& table) {
-  DT_CHECK(std::string(enum_name(value, table)) != "?", ConfigError, field,
+                 const EnumWords<Enum, N>& table) {
+  DT_CHECK(std::string(enum_word(value, table)) != "?", ConfigError, field,
            ": not a known value (", static_cast<int>(value), ")");
 }
 
 }  // namespace
 
 const char* schedule_name(Schedule schedule) noexcept {
-  return enum_name(schedule, kScheduleTable);
+  return enum_word(schedule, kScheduleTable);
 }
-const char* device_name(Device device) noexcept { return enum_name(device, kDeviceTable); }
-const char* balance_name(Balance balance) noexcept { return enum_name(balance, kBalanceTable); }
+const char* device_name(Device device) noexcept { return enum_word(device, kDeviceTable); }
+const char* balance_name(Balance balance) noexcept { return enum_word(balance, kBalanceTable); }
 
 Schedule parse_schedule(const std::string& word, const std::string& option) {
-  return parse_enum(word, option, kScheduleTable);
+  return parse_enum_word(word, option, kScheduleTable);
 }
 Device parse_device(const std::string& word, const std::string& option) {
-  return parse_enum(word, option, kDeviceTable);
+  return parse_enum_word(word, option, kDeviceTable);
 }
 Balance parse_balance(const std::string& word, const std::string& option) {
-  return parse_enum(word, option, kBalanceTable);
+  return parse_enum_word(word, option, kBalanceTable);
 }
 
 nlohmann::json to_json(const TrainOptions& o) {
