@@ -300,7 +300,7 @@ TEST(DetectorGeometry, JsonErrorsNameTheKey) {
 
 TEST(DetectorGeometry, Pilatus12mFixtureHasNoFlatGeometry) {
   const auto path = testing::shared_fixtures_dir() / "DLS_I23_P12M_thau_00001.cbf.gz";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "fixture not found: " << path;
+  DT_REQUIRE_SHARED(path);
   const AnyImage any = io::read_image(path);
   const DetectorMetadata& md = metadata(any);
   // The header has every flat-detector field, but the I23 detector is a cylinder.
@@ -317,7 +317,7 @@ TEST(DetectorGeometry, Pilatus12mFixtureHasNoFlatGeometry) {
 TEST(DetectorGeometry, FlatCbfFixturesHaveAGeometry) {
   for (const char* file : {"DLS_I03_smargon_0001.cbf.gz", "dlsnxs2cbf_therm_0001.cbf.gz"}) {
     const auto path = testing::shared_fixtures_dir() / file;
-    if (!std::filesystem::exists(path)) GTEST_SKIP() << "fixture not found: " << path;
+    DT_REQUIRE_SHARED(path);
     const AnyImage any = io::read_image(path);
     EXPECT_EQ(metadata(any).surface, DetectorSurface::kFlat) << file;
     const auto [n_slow, n_fast] = extents(any);

@@ -304,7 +304,7 @@ TEST_F(ExplainModel, AGeometrysBeamCentreIsTheShellsOrigin) {
 }
 
 TEST_F(ExplainModel, CliTakesAGeometryFile) {
-  if (!std::filesystem::exists(testing::cli_path())) GTEST_SKIP() << "CLI not built";
+  ASSERT_TRUE(std::filesystem::exists(testing::cli_path())) << "CLI not built: " << testing::cli_path();
   const auto base = std::vector<std::string>{"explain",  "--model", (dir_ / "model").string(),
                                              "--images", (dir_ / "frame.png").string(),
                                              "--no-plots", "--no-gradient-input"};
