@@ -187,7 +187,13 @@ TEST(ClassifyCli, NoModelFoundIsExitTwoNamingWhereItLooked) {
   auto r = run_cli({"simulate", "--out", (tmp / "sim").string(), "--count", "2", "--seed", "3",
                     "--quiet"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  ASSERT_EQ(setenv("DIFFTRIAGE_DEFAULT_MODEL", (tmp / "site").c_str(), 1), 0);
+  // Set for this test only, even when an assertion below returns early.
+  struct SiteModelVariable {
+    explicit SiteModelVariable(const fs::path& dir) {
+      setenv("DIFFTRIAGE_DEFAULT_MODEL", dir.c_str(), 1);
+    }
+    ~SiteModelVariable() { unsetenv("DIFFTRIAGE_DEFAULT_MODEL"); }
+  } site_model(tmp / "site");
   r = run_cli({"classify", (tmp / "sim").string(), "--out", (tmp / "cls").string(), "--quiet"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find((tmp / "site").string()), std::string::npos) << r.err;
@@ -196,7 +202,6 @@ TEST(ClassifyCli, NoModelFoundIsExitTwoNamingWhereItLooked) {
   fs::copy(testing::source_dir() / "models" / "default", tmp / "site",
            fs::copy_options::overwrite_existing | fs::copy_options::recursive);
   r = run_cli({"classify", (tmp / "sim").string(), "--out", (tmp / "cls").string(), "--quiet"});
-  unsetenv("DIFFTRIAGE_DEFAULT_MODEL");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto summary =
       nlohmann::json::parse(testing::read_bytes(tmp / "cls" / "summary.json"));
