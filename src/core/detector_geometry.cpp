@@ -29,6 +29,18 @@ void DetectorGeometry::validate() const {
            "n_fast and n_slow must both be known or both be 0, got ", n_fast, " x ", n_slow);
 }
 
+DetectorGeometry DetectorGeometry::binned(int32_t factor) const {
+  DT_CHECK(factor >= 1 && n_fast % factor == 0 && n_slow % factor == 0, ConfigError,
+           "bin factor ", factor, " does not divide the detector ", n_fast, " x ", n_slow);
+  DetectorGeometry g = *this;
+  g.pixel_size_mm *= factor;
+  g.n_fast /= factor;
+  g.n_slow /= factor;
+  g.beam_center_fast_px /= factor;
+  g.beam_center_slow_px /= factor;
+  return g;
+}
+
 DetectorGeometry DetectorGeometry::with_frame_size(int64_t frame_n_fast,
                                                    int64_t frame_n_slow) const {
   DT_CHECK(frame_n_fast > 0 && frame_n_slow > 0 && frame_n_fast <= kMaxImageExtent &&

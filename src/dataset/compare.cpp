@@ -122,6 +122,9 @@ Comparison compare(const CompareOptions& options) {
   c.options = options;
   c.a = summarise_classes(load_dataset(options.dir_a), options.max_per_class);
   c.b = summarise_classes(load_dataset(options.dir_b), options.max_per_class);
+  c.realism = score_realism(
+      measure_dataset(load_dataset(options.dir_a), options.geometry_a, options.max_per_class),
+      measure_dataset(load_dataset(options.dir_b), options.geometry_b, options.max_per_class));
   for (const auto& entry : c.a) c.class_names.push_back(entry.first);
   for (const auto& entry : c.b) {
     if (!c.a.count(entry.first)) c.class_names.push_back(entry.first);
@@ -133,7 +136,8 @@ nlohmann::json to_json(const Comparison& comparison) {
   const CompareOptions& o = comparison.options;
   nlohmann::json j = {{"a", {{"name", o.name_a}, {"dir", o.dir_a.string()}}},
                       {"b", {{"name", o.name_b}, {"dir", o.dir_b.string()}}},
-                      {"classes", nlohmann::json::object()}};
+                      {"classes", nlohmann::json::object()},
+                      {"realism", to_json(comparison.realism)}};
   for (const std::string& name : comparison.class_names) {
     for (const auto* side : {&comparison.a, &comparison.b}) {
       const auto it = side->find(name);

@@ -1,6 +1,7 @@
 #include "difftriage/simulate/render.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -164,16 +165,25 @@ void predict_piece(const FrameSpec& spec, int16_t ci, int16_t pi, const PredictO
     const double rad = std::sqrt(dxp * dxp + dyp * dyp);  // (std::hypot is slow in glibc)
     if (rad > 1e-9) r.radial_cos = dxp / rad, r.radial_sin = dyp / rad;
     // Continuous mosaic: the blocks in reflecting position form a continuum of rotations that
-    // move the spot along its ring by r·σ_angle. A discrete block is sharp (divergence only).
-    const double tangential = rad * sigma_angle;
-    // Bandwidth: Δ2θ = 2 tan θ · Δλ/λ; on a flat detector Δr = D/cos²2θ · Δ2θ.
-    // tan θ = sin 2θ / (1 + cos 2θ), with cos 2θ = s1.z (no acos/tan per reflection).
+    // move the spot along its ring by r·σ_mosaic. A discrete block is sharp.
+    const double tangential = rad * sigma_mosaic;
+    // On a flat detector an angular spread Δ2θ of the diffracted ray spreads the spot by
+    // Δr = D/cos²2θ · Δ2θ (radially; tangentially by D/cos 2θ · Δ2θ, taken equal here).
     const double cz = std::clamp(s1.z, -1.0, 1.0);
+    const double px_per_rad = g.distance_mm / (cz * cz) / g.pixel_size_mm;
+    // Bandwidth: Δ2θ = 2 tan θ · Δλ/λ, radial only. tan θ = sin 2θ / (1 + cos 2θ), with
+    // cos 2θ = s1.z (no acos/tan per reflection).
     const double tan_theta = std::sqrt(std::max(0.0, 1.0 - cz * cz)) / (1.0 + cz);
-    const double radial =
-        g.distance_mm / (s1.z * s1.z) * 2.0 * tan_theta * spec.bandwidth / g.pixel_size_mm;
-    r.sigma_tangential_px = std::sqrt(sigma_psf * sigma_psf + tangential * tangential);
-    r.sigma_radial_px = std::sqrt(sigma_psf * sigma_psf + radial * radial);
+    const double radial = px_per_rad * 2.0 * tan_theta * spec.bandwidth;
+    // Isotropic terms: the incident beam's divergence tilts the diffracted ray by as much, and a
+    // crystal L long diffracts into a cone of Δ2θ ≈ λ·σ_s with σ_s = 0.5/L its reciprocal
+    // point's σ (Scherrer): sub-pixel for micron crystals, pixels for 10 nm ones.
+    const double size_px = px_per_rad * g.wavelength_angstrom * sigma_size;
+    const double divergence_px = px_per_rad * sigma_div;
+    const double isotropic2 =
+        sigma_psf * sigma_psf + size_px * size_px + divergence_px * divergence_px;
+    r.sigma_tangential_px = std::sqrt(isotropic2 + tangential * tangential);
+    r.sigma_radial_px = std::sqrt(isotropic2 + radial * radial);
     out.push_back(r);
   };
 
@@ -264,6 +274,59 @@ double spot_peak_fraction(const Reflection& r) noexcept {
   return std::min(1.0, 1.0 / (2.0 * M_PI * std::sqrt(sr2 * st2)));
 }
 
+namespace {
+
+// Scherrer FWHM (rad, in 2θ) of ring k and the beam divergence, combined; 2θ of the ring.
+struct RingAngles {
+  bool reachable = false;
+  double two_theta = 0.0;
+  double fwhm_2theta = 0.0;
+};
+
+RingAngles ice_ring_angles(const FrameSpec& spec, int k) {
+  RingAngles a;
+  const DetectorGeometry& g = spec.geometry;
+  const auto two_theta = g.two_theta_rad_for_resolution(kIceRingD[k]);
+  if (!two_theta || *two_theta >= 0.5 * M_PI) return a;
+  a.reachable = true;
+  a.two_theta = *two_theta;
+  const double scherrer = 0.94 * g.wavelength_angstrom /
+                          (spec.ice.crystallite_nm * 10.0 * std::cos(0.5 * *two_theta));
+  const double divergence = 2.3548200450309493 * spec.divergence_deg * kDeg;
+  a.fwhm_2theta = std::sqrt(scherrer * scherrer + divergence * divergence);
+  return a;
+}
+
+}  // namespace
+
+std::array<double, 8> ice_ring_widths_px(const FrameSpec& spec) {
+  std::array<double, 8> out{};
+  const DetectorGeometry& g = spec.geometry;
+  const double psf = spec.detector.point_spread_px;
+  for (int k = 0; k < 8; ++k) {
+    const RingAngles a = ice_ring_angles(spec, k);
+    if (!a.reachable) continue;
+    const double c = std::cos(a.two_theta);
+    const double sigma = a.fwhm_2theta * kFwhmToSigma * g.distance_mm / (c * c) / g.pixel_size_mm;
+    out[static_cast<size_t>(k)] = std::sqrt(sigma * sigma + psf * psf);
+  }
+  return out;
+}
+
+std::array<double, 8> ice_grain_counts(const FrameSpec& spec) {
+  std::array<double, 8> out{};
+  const double l_nm = spec.ice.crystallite_nm;
+  const double n_crystallites = spec.ice.volume_um3 * 1e9 / (l_nm * l_nm * l_nm);
+  for (int k = 0; k < 8; ++k) {
+    const RingAngles a = ice_ring_angles(spec, k);
+    if (!a.reachable) continue;
+    const double half_theta_width = 0.25 * a.fwhm_2theta;  // Δθ = FWHM(2θ)/2, then /2 again
+    out[static_cast<size_t>(k)] = n_crystallites * kIceRingMultiplicity[k] * half_theta_width *
+                                  std::cos(0.5 * a.two_theta);
+  }
+  return out;
+}
+
 Image<float> render_background(const FrameSpec& spec) {
   const DetectorGeometry& g = spec.geometry;
   validate_simulated_geometry(g);
@@ -284,11 +347,11 @@ Image<float> render_background(const FrameSpec& spec) {
     ring_peak[i] = ice.present ? ice.peak_photons * kIceRingRelIntensity[i] : 0.0;
   }
 
+  const std::array<double, 8> ring_sigma = ice_ring_widths_px(spec);
   std::vector<float> t_bg(n_table), t_ice(n_table), t_sin2(n_table);
   std::vector<int8_t> t_ring(n_table, -1);
   const double w2 = 2.0 * bg.solvent_width_inv_angstrom * bg.solvent_width_inv_angstrom;
   const double s_w = 1.0 / bg.solvent_d_angstrom;
-  const double ring_w2 = 2.0 * ice.ring_sigma_px * ice.ring_sigma_px;
   for (size_t i = 0; i < n_table; ++i) {
     const double r = static_cast<double>(i) / kTableStep;
     const double two_theta = g.two_theta_rad_at_radius(r);
@@ -310,8 +373,9 @@ Image<float> render_background(const FrameSpec& spec) {
       double total = 0.0, best = 0.0;
       for (int k = 0; k < kRings; ++k) {
         const double dr = r - ring_r[k];
-        if (std::abs(dr) > 6.0 * ice.ring_sigma_px) continue;
-        const double v = ring_peak[k] * std::exp(-dr * dr / ring_w2);
+        const double sigma = ring_sigma[static_cast<size_t>(k)];
+        if (!(sigma > 0.0) || std::abs(dr) > 6.0 * sigma) continue;
+        const double v = ring_peak[k] * std::exp(-0.5 * dr * dr / (sigma * sigma));
         total += v;
         if (v > best) best = v, t_ring[i] = static_cast<int8_t>(k);
       }
@@ -319,34 +383,45 @@ Image<float> render_background(const FrameSpec& spec) {
     }
   }
 
-  // Grain modulation along each ring: finite crystallites → a sum of spots of the ring's own
-  // width, exponential weights, normalised to mean 1, blended with a smooth ring.
+  // Grain modulation along each ring: the ring is the sum of its crystallites in reflecting
+  // position (ice_grain_counts), each a spot as wide along the ring as the ring is across, with
+  // exponentially distributed intensities, normalised to mean 1. Beyond kMaxDrawnGrains grains
+  // the drawn modulation's fluctuation is scaled down by √(kMaxDrawnGrains/n), as a sum of n
+  // grains' would be.
   constexpr int kAzBins = 4096;
+  constexpr double kMaxDrawnGrains = 20000.0;
   std::vector<std::vector<float>> grain(kRings);
   if (ice.present) {
     Rng rng(ice.grain_seed);
+    const std::array<double, 8> n_grains = ice_grain_counts(spec);
     for (int k = 0; k < kRings; ++k) {
+      const double n = n_grains[static_cast<size_t>(k)];
+      if (!(n > 0.0) || ring_r[k] <= 0.0) continue;
+      const auto n_draw = static_cast<int64_t>(std::max(1.0, std::min(n, kMaxDrawnGrains)));
       std::vector<double> m(kAzBins, 0.0);
-      const double sigma_bins =
-          std::max(0.7, ice.ring_sigma_px / std::max(ring_r[k], 1.0) * kAzBins / (2.0 * M_PI));
-      const int half = static_cast<int>(std::ceil(4.0 * sigma_bins));
-      for (int n = 0; n < ice.n_grains; ++n) {
-        const double centre = rng.uniform() * kAzBins;
+      const double sigma_bins = std::max(
+          0.7, ring_sigma[static_cast<size_t>(k)] / ring_r[k] * kAzBins / (2.0 * M_PI));
+      const int half = std::min(kAzBins / 2 - 1, static_cast<int>(std::ceil(4.0 * sigma_bins)));
+      // Grain centres on bin centres (4096 bins: 0.09°), so one kernel serves every grain.
+      std::vector<double> kernel(static_cast<size_t>(2 * half + 1));
+      for (int b = -half; b <= half; ++b) {
+        kernel[static_cast<size_t>(b + half)] = std::exp(-0.5 * b * b / (sigma_bins * sigma_bins));
+      }
+      for (int64_t j = 0; j < n_draw; ++j) {
+        const int centre = static_cast<int>(rng.uniform() * kAzBins);
         const double w = rng.exponential();
         for (int b = -half; b <= half; ++b) {
-          const int bin = static_cast<int>(std::floor(centre)) + b;
-          const double d = bin + 0.5 - centre;
-          m[static_cast<size_t>((bin % kAzBins + kAzBins) % kAzBins)] +=
-              w * std::exp(-0.5 * d * d / (sigma_bins * sigma_bins));
+          const int bin = (centre + b + kAzBins) % kAzBins;
+          m[static_cast<size_t>(bin)] += w * kernel[static_cast<size_t>(b + half)];
         }
       }
       double mean = 0.0;
       for (double v : m) mean += v;
       mean /= kAzBins;
+      const double damp = std::sqrt(static_cast<double>(n_draw) / std::max(n, 1.0));
       grain[k].resize(kAzBins);
       for (int b = 0; b < kAzBins; ++b) {
-        grain[k][b] = static_cast<float>((1.0 - ice.graininess) +
-                                         ice.graininess * (mean > 0 ? m[b] / mean : 1.0));
+        grain[k][b] = static_cast<float>(1.0 + damp * (m[b] / mean - 1.0));
       }
     }
   }
@@ -372,7 +447,7 @@ Image<float> render_background(const FrameSpec& spec) {
         if (iv > 0.0) {
           const int ring = t_ring[frac < 0.5 ? i0 : i0 + 1];
           double mod = 1.0;
-          if (ring >= 0) {
+          if (ring >= 0 && !grain[static_cast<size_t>(ring)].empty()) {
             const double az = std::atan2(dy, dx) + M_PI;  // [0, 2π]
             auto bin = static_cast<int>(az * (kAzBins / (2.0 * M_PI)));
             mod = grain[static_cast<size_t>(ring)][static_cast<size_t>(std::min(bin, kAzBins - 1))];
@@ -386,11 +461,53 @@ Image<float> render_background(const FrameSpec& spec) {
   return out;
 }
 
+namespace {
+
+// A spot narrower than a pixel, integrated over each pixel's area rather than sampled at its
+// centre (a sampled σ = 0.1 px Gaussian would miss every centre but one, or all): separable, with
+// the ellipse's variances along fast and slow (its small tilt term left out).
+void add_narrow_spot(Image<float>& photons, const Reflection& r) {
+  const double c = r.radial_cos, s = r.radial_sin;
+  const double vr = r.sigma_radial_px * r.sigma_radial_px;
+  const double vt = r.sigma_tangential_px * r.sigma_tangential_px;
+  const double sx = std::sqrt(c * c * vr + s * s * vt), sy = std::sqrt(s * s * vr + c * c * vt);
+  constexpr int kHalf = 3;
+  double wx[2 * kHalf + 1], wy[2 * kHalf + 1];
+  const auto fx = static_cast<int64_t>(std::lround(r.fast_px));
+  const auto fy = static_cast<int64_t>(std::lround(r.slow_px));
+  // Pixel k spans [k − 0.5, k + 0.5) in these coordinates (centres at integers).
+  auto weights = [](double* w, int64_t centre, double mu, double sigma) {
+    const double inv = 1.0 / (std::sqrt(2.0) * std::max(sigma, 1e-6));
+    for (int i = -kHalf; i <= kHalf; ++i) {
+      const double lo = static_cast<double>(centre + i) - 0.5 - mu;
+      w[i + kHalf] = 0.5 * (std::erf((lo + 1.0) * inv) - std::erf(lo * inv));
+    }
+  };
+  weights(wx, fx, r.fast_px, sx);
+  weights(wy, fy, r.slow_px, sy);
+  for (int j = -kHalf; j <= kHalf; ++j) {
+    const int64_t y = fy + j;
+    if (y < 0 || y >= photons.n_slow() || wy[j + kHalf] < 1e-9) continue;
+    float* row = photons.data() + y * photons.n_fast();
+    for (int i = -kHalf; i <= kHalf; ++i) {
+      const int64_t x = fx + i;
+      if (x < 0 || x >= photons.n_fast()) continue;
+      row[x] += static_cast<float>(r.photons * wx[i + kHalf] * wy[j + kHalf]);
+    }
+  }
+}
+
+}  // namespace
+
 void add_spots(Image<float>& photons, const std::vector<Reflection>& reflections) {
   const int64_t n_fast = photons.n_fast(), n_slow = photons.n_slow();
   constexpr double kCut = 16.0;  // Q ≤ 16 ⇔ within 4σ
   for (const Reflection& r : reflections) {
     if (!(r.photons > 1e-3)) continue;
+    if (std::max(r.sigma_radial_px, r.sigma_tangential_px) < kNarrowSpotSigmaPx) {
+      add_narrow_spot(photons, r);
+      continue;
+    }
     const double c = r.radial_cos, s = r.radial_sin;
     const double ir = 1.0 / (r.sigma_radial_px * r.sigma_radial_px);
     const double it = 1.0 / (r.sigma_tangential_px * r.sigma_tangential_px);

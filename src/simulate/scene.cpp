@@ -8,6 +8,10 @@
 
 namespace difftriage::simulate {
 
+const char* ice_kind_name(IceKind kind) noexcept {
+  return kind == IceKind::kBroad ? "broad" : "hexagonal";
+}
+
 Quality quality_from_bright_spots(int64_t n_bright) noexcept {
   if (n_bright >= kStrongMinBrightSpots) return Quality::kStrong;
   if (n_bright >= kGoodMinBrightSpots) return Quality::kGood;
@@ -151,14 +155,18 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
 
   // Intensity scale of the frame: photons per 8-bit level sets how grainy the noise looks;
   // every scatter level below is drawn in 8-bit levels and converted, so backgrounds land in the
-  // study's 80–160 band whatever the photon budget.
-  const double photons_per_level = rng.log_uniform(0.7, 3.0);
+  // study's 80–160 band whatever the photon budget. 0.35–3 photons per level: how an 8-bit
+  // export scales counts is the exporter's choice; at 0.35 one photon is ~3 levels, and the
+  // noise of a blank frame (σ ≈ √(levels/photons per level)) spans 1–3.5 levels.
+  const double photons_per_level = rng.log_uniform(0.35, 3.0);
   DetectorSpec& det = s.detector;
   det.gain_adu_per_photon = rng.log_uniform(0.5, 4.0);
   det.readout_noise_adu = rng.uniform(0.0, 1.5) * det.gain_adu_per_photon;
   det.pedestal_adu = std::floor(rng.uniform(0.0, 50.0));
   det.saturation_adu = std::floor(rng.uniform(30000.0, 65535.0));
-  det.point_spread_px = rng.uniform(0.4, 0.9);
+  // Point spread: 60 % hybrid-pixel detectors (a photon counted in one pixel, charge shared at
+  // pixel borders: σ 0–0.3 px), 40 % integrating ones (phosphor, fibre optics: σ 0.4–1 px).
+  det.point_spread_px = rng.bernoulli(0.6) ? rng.uniform(0.0, 0.3) : rng.uniform(0.4, 1.0);
   s.intensity_map.offset_8bit = rng.uniform(60.0, 82.0);
   s.intensity_map.adu_per_level = photons_per_level * det.gain_adu_per_photon;
 
@@ -179,20 +187,24 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
   IceSpec& ice = s.ice;
   ice.present = kind.ice || kind.badice;
   ice.bad = kind.badice;
-  ice.ring_sigma_px = rng.uniform(0.6, 1.8) * size_scale;
   ice.grain_seed = rng.next();
+  // Two kinds of ice, equally often: hexagonal ice Ih of crystallites 40–250 nm (Scherrer: ring
+  // FWHM ≈ 0.5–3 mrad in 2θ, sharp rings of a pixel or two) and poorly crystalline ice of 6–25 nm
+  // crystallites (broad rings, the 3.90/3.67/3.44 Å triplet merged). Illuminated ice volume
+  // 3–300 µm³ (a 2–20 µm beam through 0.1–1 µm of ice): large crystallites in a small volume
+  // give rings of a few grains, small ones smooth rings.
+  ice.kind = rng.bernoulli(0.5) ? IceKind::kHexagonal : IceKind::kBroad;
+  ice.crystallite_nm = ice.kind == IceKind::kHexagonal ? rng.log_uniform(40.0, 250.0)
+                                                       : rng.log_uniform(6.0, 25.0);
+  ice.volume_um3 = rng.log_uniform(3.0, 300.0);
   if (ice.present) {
     if (ice.bad) {
       // Rings whose peak reaches 0.6–2× the detector's overload level.
       ice.peak_photons = rng.uniform(0.6, 2.0) * det.saturation_adu / det.gain_adu_per_photon;
-      ice.graininess = rng.uniform(0.0, 0.3);
-      ice.n_grains = static_cast<int32_t>(rng.log_uniform(500.0, 5000.0));
     } else {
-      // Mild rings: 0.5–4× the typical sample background at the 3.9 Å ring.
+      // Mild rings: 0.5–5× the typical sample background at the 3.9 Å ring.
       const double local = bg.solvent_peak_photons * 0.5 + bg.air_photons * 0.6;
       ice.peak_photons = rng.uniform(0.5, 5.0) * std::max(local, 10.0 * photons_per_level);
-      ice.graininess = rng.uniform(0.0, 1.0);
-      ice.n_grains = static_cast<int32_t>(rng.log_uniform(40.0, 3000.0));
     }
   }
 
@@ -225,17 +237,7 @@ void validate_simulated_geometry(const DetectorGeometry& g) {
 
 DetectorGeometry output_geometry(const FrameSpec& spec) {
   validate_simulated_geometry(spec.geometry);
-  const int32_t b = spec.bin_factor;
-  DT_CHECK(b >= 1 && spec.geometry.n_fast % b == 0 && spec.geometry.n_slow % b == 0,
-           ConfigError, "bin_factor ", b, " does not divide the detector ", spec.geometry.n_fast,
-           " x ", spec.geometry.n_slow);
-  DetectorGeometry g = spec.geometry;
-  g.pixel_size_mm *= b;
-  g.n_fast /= b;
-  g.n_slow /= b;
-  g.beam_center_fast_px /= b;
-  g.beam_center_slow_px /= b;
-  return g;
+  return spec.geometry.binned(spec.bin_factor);
 }
 
 }  // namespace difftriage::simulate

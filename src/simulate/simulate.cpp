@@ -30,7 +30,10 @@ double histogram_percentile(const std::array<int64_t, 256>& hist, int64_t n, dou
 int64_t draw_target_bright(Quality q, Rng& rng, int64_t n_possible) {
   switch (q) {
     case Quality::kWeak:
-      return rng.bernoulli(0.1) ? 0 : static_cast<int64_t>(rng.log_uniform(1.0, 100.0));
+      // Uniform rather than log-uniform: a weak crystal's Wilson population reaches the noise
+      // with tens of faint spots, not mostly one or two (the log-uniform draw put half the weak
+      // frames below 10 bright spots, and their 8-bit frames a median of 0 spots > 185).
+      return rng.bernoulli(0.1) ? 0 : static_cast<int64_t>(rng.uniform(1.0, 100.0));
     case Quality::kGood:
       return static_cast<int64_t>(rng.log_uniform(kGoodMinBrightSpots, kStrongMinBrightSpots));
     case Quality::kStrong: {

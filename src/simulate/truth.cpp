@@ -4,6 +4,7 @@
 
 #include "difftriage/core/detector_geometry.h"
 #include "difftriage/simulate/crystal.h"
+#include "difftriage/simulate/render.h"
 
 namespace difftriage::simulate {
 namespace {
@@ -87,20 +88,24 @@ nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
                      {"beamstop_transmission", b.beamstop_transmission}};
   json rings = json::array();
   if (s.ice.present) {
+    const auto widths = ice_ring_widths_px(s);
+    const auto grains = ice_grain_counts(s);
     for (int i = 0; i < 8; ++i) {
       const auto r = g.radius_px_for_resolution(kIceRingD[i]);
       rings.push_back({{"d_angstrom", kIceRingD[i]},
                        {"relative_intensity", kIceRingRelIntensity[i]},
                        {"peak_photons", s.ice.peak_photons * kIceRingRelIntensity[i]},
-                       {"radius_px", r ? json(*r) : json(nullptr)}});
+                       {"radius_px", r ? json(*r) : json(nullptr)},
+                       {"sigma_px", widths[static_cast<size_t>(i)]},
+                       {"n_grains", grains[static_cast<size_t>(i)]}});
     }
   }
   j["ice"] = {{"present", s.ice.present},
               {"bad", s.ice.bad},
+              {"kind", ice_kind_name(s.ice.kind)},
               {"peak_photons", s.ice.peak_photons},
-              {"ring_sigma_px", s.ice.ring_sigma_px},
-              {"n_grains", s.ice.n_grains},
-              {"graininess", s.ice.graininess},
+              {"crystallite_nm", s.ice.crystallite_nm},
+              {"volume_um3", s.ice.volume_um3},
               {"rings", rings}};
   const DetectorSpec& d = s.detector;
   j["detector"] = {{"gain_adu_per_photon", d.gain_adu_per_photon},

@@ -136,8 +136,8 @@ TEST(Physics, IceRingsSitAtTheRadiiOfTheirSpacings) {
   s.background.air_photons = 0.0;
   s.ice.present = true;
   s.ice.peak_photons = 1000.0;
-  s.ice.ring_sigma_px = 0.8;
-  s.ice.graininess = 0.0;
+  s.ice.crystallite_nm = 100.0;
+  s.ice.volume_um3 = 1e4;  // millions of grains: a smooth ring
   const Image<float> img = render_background(s);
   const DetectorGeometry& g = s.geometry;
   for (double d : kIceRingD) {

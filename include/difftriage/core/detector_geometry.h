@@ -61,6 +61,12 @@ struct DetectorGeometry {
   /// @throws ConfigError if the size is known and differs from the frame's.
   DetectorGeometry with_frame_size(int64_t frame_n_fast, int64_t frame_n_slow) const;
 
+  /// The geometry of this detector's frames binned `factor` × `factor`: pixel size × factor,
+  /// size and beam centre ÷ factor (output pixel j covers pixels j·factor … j·factor + factor − 1,
+  /// so pixel edges map onto pixel edges).
+  /// @throws ConfigError if factor < 1 or, with a known size, does not divide it.
+  DetectorGeometry binned(int32_t factor) const;
+
   /// Lab position (mm) of the centre of pixel (fast, slow) (fractional pixels allowed).
   Vec3 pixel_position_mm(double fast, double slow) const noexcept {
     return {(fast + 0.5 - beam_center_fast_px) * pixel_size_mm,

@@ -22,7 +22,9 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "difftriage/core/detector_geometry.h"
 #include "difftriage/dataset/dataset.h"
+#include "difftriage/dataset/realism.h"
 #include "difftriage/features/frame_stats.h"
 
 namespace difftriage::dataset {
@@ -32,6 +34,9 @@ struct CompareOptions {
   std::filesystem::path dir_a, dir_b;      ///< the two dataset folders (load_dataset)
   std::string name_a = "A", name_b = "B";  ///< their names in legends
   int max_per_class = 200;                 ///< frames read per class and dataset at most (≥ 1)
+  /// Geometry of the frames of a dataset that have no simulator sidecar (the realism measures in
+  /// Å need it); unset: those measures are left out for such frames.
+  std::optional<DetectorGeometry> geometry_a, geometry_b;
 };
 
 /// Averages of features::FrameStats (default options) over the frames of one class.
@@ -67,9 +72,11 @@ struct Comparison {
   ClassStatsMap a, b;
   /// Every class: those of `a` in name order, then those only in `b`.
   std::vector<std::string> class_names;
+  /// The realism score of `a` (ours) against `b` (the reference): dataset/realism.h.
+  RealismReport realism;
 };
 
-/// Loads both datasets (load_dataset) and summarises each.
+/// Loads both datasets (load_dataset), summarises each and scores a's realism against b.
 /// @throws ConfigError if max_per_class < 1; IoError / FormatError from loading or reading.
 Comparison compare(const CompareOptions& options);
 
@@ -78,7 +85,8 @@ Comparison compare(const CompareOptions& options);
 ///    "classes": {"photo1": {"a": {"n_frames": 40, "mean_percentiles": {"p1": .., "p5": .., ..},
 ///                                 "mean": .., "fraction_above_185": .., "mean_spots": ..,
 ///                                 "median_spots": .., "radial_profile": [..]},
-///                           "b": null /* class absent from b */}, ...}}
+///                           "b": null /* class absent from b */}, ...},
+///    "realism": {"rows": [...], "n_rows", "n_in_range", "flagged"}  /* realism.h to_json */}
 nlohmann::json to_json(const Comparison& comparison);
 
 /// Writes compare.json and, per class, radial_<class>.png (the mean radial profiles of both

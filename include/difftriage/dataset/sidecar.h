@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
+
+#include "difftriage/core/detector_geometry.h"
 
 namespace difftriage::dataset {
 
@@ -14,11 +17,20 @@ struct SidecarTruth {
   /// Reflections brighter than the bright-spot threshold (`stats.n_bright`): 0 means the crystal
   /// diffracts but no spot stands out of the background, a frame without usable diffraction.
   int64_t bright_spots = 0;
+  /// The geometry of the frame as written (the sidecar's full-resolution `geometry` binned by its
+  /// `bin_factor`, see simulate::output_geometry); absent when the sidecar has no `geometry`.
+  std::optional<DetectorGeometry> geometry;
+  /// "discrete" when a crystal on the frame has discrete mosaic blocks (`crystals[].n_domains`
+  /// > 0), "continuous" when every crystal uses the continuous mosaic model, empty without
+  /// crystals.
+  std::string mosaic_regime;
 };
 
 /// The sidecar of `image` (same path, extension `.json`), when that file exists.
-/// @throws FormatError naming the sidecar if it exists but is not JSON or lacks a non-negative
-///         integer `stats.n_bright`; IoError if it exists but cannot be read.
+/// @throws FormatError naming the sidecar if it exists but is not JSON, lacks a non-negative
+///         integer `stats.n_bright`, or has a `geometry` that is not a valid geometry with a
+///         positive integer `bin_factor` dividing its size; IoError if it exists but cannot be
+///         read.
 [[nodiscard]] std::optional<SidecarTruth> read_sidecar_truth(const std::filesystem::path& image);
 
 }  // namespace difftriage::dataset

@@ -8,6 +8,7 @@
 ///   apply_beamstop(photons, spec);
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -49,8 +50,11 @@ struct PredictOptions {
 ///   scale · w_piece · I_Wilson(hkl) · exp(−B/(2d²)) · partiality · polarisation
 /// (no cos³2θ: the pixel solid angle spreads a spot's photons, it does not remove them)
 /// with σ_ε² = (0.5/L)² + (|g|·σ_angle)² + (|g|²λ·Δλ/λ/2)², σ_angle² = σ_mosaic² + σ_divergence²,
-/// σ_mosaic = mosaic FWHM / 2.3548; spot σ_tangential² = σ_psf² + (r·σ_angle)² (rotation about the
-/// beam moves a spot along its ring), σ_radial² = σ_psf² + (Δr from the bandwidth)².
+/// σ_mosaic = mosaic FWHM / 2.3548. Spot profile on the detector (pixels), from the physics that
+/// sets it: σ_iso² = σ_psf² + (k·λ·0.5/L)² + (k·σ_divergence)² with k = D/(pixel·cos²2θ) (the
+/// detector's point spread; the diffraction cone of a crystal L long; the beam's divergence),
+/// σ_tangential² = σ_iso² + (r·σ_mosaic)² (continuous mosaic: rotation about the beam moves a
+/// spot along its ring), σ_radial² = σ_iso² + (k·2 tan θ·Δλ/λ)² (bandwidth).
 /// Discrete mosaic blocks (CrystalSpec::n_domains > 0): each block is a sharp crystal (σ_mosaic
 /// = 0 in σ_ε and σ_tangential) turned by its own small rotation R_j; a reflection gives one spot
 /// per block that reflects it, at R_j·g, holding 1/n_domains of the volume; spots of one hkl
@@ -63,11 +67,27 @@ std::vector<Reflection> predict_reflections(const FrameSpec& spec,
 /// profile with the pixel's box variance 1/12 added).
 double spot_peak_fraction(const Reflection& reflection) noexcept;
 
+/// Radial Gaussian σ (full-resolution pixels) of each ice ring (kIceRingD order) on the frame's
+/// detector: the Scherrer width of spec.ice.crystallite_nm (FWHM Δ2θ = 0.94·λ/(L·cos θ)) and the
+/// beam's divergence, both × D/(pixel·cos²2θ), with the point spread added in quadrature; 0 for a
+/// ring that does not reach the detector plane.
+std::array<double, 8> ice_ring_widths_px(const FrameSpec& spec);
+
+/// Expected number of ice crystallites in reflecting position on each ring (kIceRingD order):
+/// N·m·Δθ·cos θ / 2 with N = volume / L³, m the ring's multiplicity and Δθ half the ring's angular
+/// FWHM (Scherrer and divergence).
+std::array<double, 8> ice_grain_counts(const FrameSpec& spec);
+
 /// Expected photons per full-resolution pixel of solvent ring + air scatter + ice rings, with
 /// polarisation and the cos³2θ pixel solid angle; no beamstop, no Bragg spots.
 Image<float> render_background(const FrameSpec& spec);
 
-/// Adds the Bragg spots (each an anisotropic Gaussian holding `photons`, truncated at 4σ).
+/// Spots with both σ below this (pixels) are integrated over each pixel's area; wider ones are
+/// sampled at pixel centres (where the two agree to a few per cent).
+inline constexpr double kNarrowSpotSigmaPx = 0.6;
+
+/// Adds the Bragg spots (each an anisotropic Gaussian holding `photons`, truncated at 4σ; see
+/// kNarrowSpotSigmaPx).
 void add_spots(Image<float>& photons, const std::vector<Reflection>& reflections);
 
 /// Fraction of scatter that reaches pixel (fast, slow) past the beamstop (disc + holder arm).

@@ -103,14 +103,29 @@ struct BackgroundSpec {
   double beamstop_transmission = 0.03;   ///< fraction of scatter that passes the shadow
 };
 
-/// Hexagonal-ice (Ih) powder rings.
+/// What kind of ice a frame's rings come from.
+enum class IceKind {
+  kHexagonal,  ///< well-crystallised hexagonal ice Ih: sharp rings (crystallites 40–250 nm)
+  kBroad,      ///< poorly crystalline (nanocrystalline / stacking-disordered) ice: broad rings
+};
+
+/// "hexagonal", "broad".
+const char* ice_kind_name(IceKind kind) noexcept;
+
+/// Ice powder rings (the Ih d-spacings below). Their width and graininess follow from the ice:
+/// each ring's radial σ is the Scherrer width of crystallites `crystallite_nm` across
+/// (FWHM Δ2θ = 0.94·λ/(L·cos θ)) with the detector's point spread and the beam's divergence added;
+/// the ring is made of the crystallites in reflecting position, N·m·Δθ·cos θ/2 of them (N =
+/// volume / L³ crystallites, m the ring's multiplicity, Δθ half the ring's angular width), each a
+/// spot as wide as the ring: a few large crystallites give a spotty ring, many small ones a smooth
+/// one (see ice_ring_widths_px / ice_grain_counts).
 struct IceSpec {
   bool present = false;
   bool bad = false;                    ///< rings near detector saturation (label badice)
+  IceKind kind = IceKind::kHexagonal;
   double peak_photons = 0.0;           ///< peak photons/pixel of the strongest ring (3.897 Å)
-  double ring_sigma_px = 1.0;          ///< radial Gaussian σ of every ring (crystallite size)
-  int32_t n_grains = 500;              ///< crystallites in reflecting position per ring
-  double graininess = 0.5;             ///< 0 = smooth ring, 1 = made only of grain spots
+  double crystallite_nm = 100.0;       ///< mean crystallite size (Scherrer)
+  double volume_um3 = 5.0;             ///< illuminated ice volume
   uint64_t grain_seed = 0;
 };
 
@@ -118,6 +133,9 @@ struct IceSpec {
 /// (100, 002, 101, 102, 110, 103, 200, 112).
 inline constexpr double kIceRingD[8] = {3.897, 3.669, 3.441, 2.671, 2.249, 2.072, 1.918, 1.880};
 inline constexpr double kIceRingRelIntensity[8] = {1.0, 0.6, 0.55, 0.2, 0.35, 0.3, 0.05, 0.25};
+/// Multiplicities of those reflections in 6/mmm (100: 6, 002: 2, 101: 12, 102: 12, 110: 6,
+/// 103: 12, 200: 6, 112: 12).
+inline constexpr int kIceRingMultiplicity[8] = {6, 2, 12, 12, 6, 12, 6, 12};
 
 /// Detector response: ADU = pedestal + gain·photons + N(0, read noise), clipped at saturation.
 struct DetectorSpec {
@@ -125,7 +143,10 @@ struct DetectorSpec {
   double readout_noise_adu = 1.0;
   double pedestal_adu = 10.0;
   double saturation_adu = 65535.0;  ///< overload: pixels at or above are clipped here
-  double point_spread_px = 0.6;     ///< σ of a point's blur (beam size, crystal size, PSF)
+  /// σ (full-resolution pixels) of the detector's point spread: charge sharing at pixel borders
+  /// in hybrid-pixel detectors (PILATUS, EIGER, JUNGFRAU: ≲ 0.3), the phosphor and fibre optics
+  /// of integrating detectors (CCD, CMOS: 0.4–1).
+  double point_spread_px = 0.6;
 };
 
 /// How binning combines `factor`×`factor` full-resolution pixels into one output pixel.
