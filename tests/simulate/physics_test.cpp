@@ -197,7 +197,8 @@ TEST(Physics, DiscreteMosaicBlocksGiveSharpSpotsOnTheirOwnEwaldSpheres) {
     ASSERT_FALSE(refl.empty());
     const DetectorGeometry& g = s.geometry;
     for (const Reflection& r : refl) {
-      EXPECT_LE(r.sigma_tangential_px, s.detector.point_spread_px + 1e-9);
+      // Point spread plus the 2 µm crystal's diffraction cone (≈ 0.03 px here): no streak.
+      EXPECT_LE(r.sigma_tangential_px, std::hypot(s.detector.point_spread_px, 0.05));
       EXPECT_GT(r.partiality, 0.0);
       EXPECT_LE(r.partiality, 1.0 + 1e-9);
       // A block's spot is on that block's Ewald sphere up to its excitation error (a few 1e-5

@@ -17,6 +17,7 @@
 #include "difftriage/core/error.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/evaluate/baseline.h"
+#include "difftriage/evaluate/bootstrap.h"
 #include "difftriage/evaluate/model_eval.h"
 
 namespace difftriage::cli {
@@ -27,6 +28,9 @@ struct EvaluateArgs {
   evaluate::ModelEvalOptions options;
   bool no_plots = false;
   bool no_baseline = false;
+  int bootstrap = 0;
+  uint64_t bootstrap_seed = 1;
+  std::string reweight_to;
 };
 
 void run_evaluate(const EvaluateArgs& a) {
@@ -55,6 +59,28 @@ void run_evaluate(const EvaluateArgs& a) {
     metrics["classical_baseline"] = evaluate::to_json(report_bl);
     baseline_table = evaluate::format_baseline(report_bl);
   }
+  std::string headline;
+  if (a.bootstrap > 0) {
+    evaluate::BootstrapOptions bo;
+    bo.n_resamples = a.bootstrap;
+    bo.seed = a.bootstrap_seed;
+    double coverage = 1.0;
+    std::string title = "headline figures with 95 % bootstrap intervals (" +
+                        std::to_string(a.bootstrap) + " resamples)";
+    if (!a.reweight_to.empty()) {
+      const auto mix = evaluate::mix_weights(preds.frames, dataset::load_dataset(a.reweight_to));
+      bo.weights = mix.weights;
+      coverage = mix.coverage;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, ", reweighted to the %s mix of %s (%lld strata, %.1f %% of its frames covered)",
+                    mix.stratum_kind.c_str(), a.reweight_to.c_str(),
+                    static_cast<long long>(mix.n_strata), 100.0 * mix.coverage);
+      title += buf;
+    }
+    const auto figures = evaluate::bootstrap_headline(preds, bo);
+    metrics["bootstrap"] = evaluate::to_json(figures, bo, a.reweight_to, coverage);
+    headline = "\n" + title + ":\n" + evaluate::format_headline(figures);
+  }
   write_file_atomically(out / "metrics.json", metrics.dump(2) + "\n");
   write_run_json(out, "evaluate",
                  {{"model", a.model},
@@ -64,6 +90,9 @@ void run_evaluate(const EvaluateArgs& a) {
                   {"threads", a.options.n_threads},
                   {"workers", a.options.n_workers},
                   {"keep_fraction", a.options.veto.keep_fraction},
+                  {"bootstrap", a.bootstrap},
+                  {"bootstrap_seed", a.bootstrap_seed},
+                  {"reweight_to", a.reweight_to},
                   {"plots", !a.no_plots}});
   if (!a.no_plots) evaluate::plot_model_eval(out, report, preds);
   std::printf("%s", evaluate::format_model_eval(report).c_str());
@@ -71,6 +100,7 @@ void run_evaluate(const EvaluateArgs& a) {
     std::printf("\nclassical baselines on the same frames (spot count, ice-ring score):\n%s",
                 baseline_table.c_str());
   }
+  std::printf("%s", headline.c_str());
   std::printf("inference: %.1f frames/s (decode + preprocess + forward)\n", preds.frames_per_s);
   std::printf("wrote %s/{metrics.json, predictions.jsonl, run.json%s}\n", a.out.c_str(),
               a.no_plots ? "" : ", *.png");
@@ -108,7 +138,25 @@ void register_evaluate(CLI::App& root) {
   cmd->add_flag("--no-baseline", a->no_baseline,
                 "Do not run the classical baselines (spot-counting hit finder, ice-ring score) on "
                 "the same frames (by default they are reported beside the model)");
-  cmd->callback([a] { run_evaluate(*a); });
+  cmd->add_option("--bootstrap", a->bootstrap,
+                  "Also report the headline figures (balanced accuracy per label, photo1/photo2/"
+                  "multilattice among crystal frames, quality accuracy, mosaic R2, hit balanced "
+                  "accuracy at classify's keep/veto point) with 95 % intervals from this many "
+                  "bootstrap resamples (0 = off)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--bootstrap-seed", a->bootstrap_seed, "Seed of the bootstrap resampling")
+      ->capture_default_str();
+  cmd->add_option("--reweight-to", a->reweight_to,
+                  "With --bootstrap: weight every frame so that the set has this dataset's label "
+                  "mix (strata: the six labels, or the quality class when that dataset has only "
+                  "categories1.txt); its images are not read")
+      ->check(CLI::ExistingDirectory);
+  cmd->callback([a] {
+    DT_CHECK(a->reweight_to.empty() || a->bootstrap > 0, ConfigError,
+             "--reweight-to needs --bootstrap N (N > 0)");
+    run_evaluate(*a);
+  });
 }
 
 }  // namespace difftriage::cli
