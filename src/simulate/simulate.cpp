@@ -92,15 +92,18 @@ namespace {
 // The bright reflections (threshold ≤ 1) whose centre is on the detector (full-frame pixel
 // lround(x) inside it; a spot whose tail only reaches it is left out), in output-frame pixels:
 // output pixel j holds full pixels j·b .. j·b + b − 1, so its centre is full coordinate
-// j·b + (b − 1)/2. `n_pixels`: how many distinct output pixels hold such a centre.
+// j·b + (b − 1)/2. `n_pixels`: how many distinct output pixels hold such a centre; `d_min`: the
+// 5th percentile (nearest rank) of their d (FrameStats::d_min_angstrom).
 std::vector<BrightSpot> bright_spots_on_output(const std::vector<Reflection>& reflections,
                                                const std::vector<double>& thresholds,
-                                               const FrameSpec& spec, int64_t* n_pixels) {
+                                               const FrameSpec& spec, int64_t* n_pixels,
+                                               std::optional<double>* d_min) {
   const int64_t bin = std::max<int64_t>(spec.bin_factor, 1);
   const double offset = 0.5 * static_cast<double>(bin - 1);
   const DetectorGeometry& g = spec.geometry;
   std::vector<BrightSpot> spots;
   std::vector<std::pair<int64_t, int64_t>> pixels;
+  std::vector<double> d;
   for (size_t i = 0; i < reflections.size(); ++i) {
     if (thresholds[i] > 1.0) continue;
     const Reflection& r = reflections[i];
@@ -110,6 +113,13 @@ std::vector<BrightSpot> bright_spots_on_output(const std::vector<Reflection>& re
     spots.push_back({(r.slow_px - offset) / static_cast<double>(bin),
                      (r.fast_px - offset) / static_cast<double>(bin)});
     pixels.emplace_back(slow / bin, fast / bin);
+    d.push_back(r.d_angstrom);
+  }
+  if (!d.empty()) {
+    const auto k = static_cast<size_t>(
+        std::max(0.0, std::ceil(0.05 * static_cast<double>(d.size())) - 1.0));
+    std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(k), d.end());
+    *d_min = d[k];
   }
   std::sort(pixels.begin(), pixels.end());
   *n_pixels = static_cast<int64_t>(std::unique(pixels.begin(), pixels.end()) - pixels.begin());
@@ -127,7 +137,8 @@ SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>
   f.spec = spec;
   f.stats.n_reflections = static_cast<int64_t>(reflections.size());
   f.stats.n_bright = n_bright;
-  f.bright_spots = bright_spots_on_output(reflections, thresholds, spec, &f.stats.n_bright_pixels);
+  f.bright_spots = bright_spots_on_output(reflections, thresholds, spec, &f.stats.n_bright_pixels,
+                                          &f.stats.d_min_angstrom);
   for (const Reflection& r : reflections) f.stats.bragg_photons += r.photons;
   if (spec.ice.present) {
     double peak = 0.0;

@@ -125,6 +125,7 @@ nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
                 {"ice_peak_photons", st.ice_peak_photons},
                 {"n_overloaded", st.n_overloaded},
                 {"attempts", st.attempts},
+                {"d_min_angstrom", st.d_min_angstrom ? json(*st.d_min_angstrom) : json(nullptr)},
                 {"median_8bit", st.median_8bit},
                 {"p5_8bit", st.p5_8bit},
                 {"p95_8bit", st.p95_8bit},

@@ -2,12 +2,15 @@
 // option errors. (The label files: generate_dataset_test.cpp.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "difftriage/core/error.h"
+#include "difftriage/simulate/render.h"
 #include "difftriage/simulate/simulate.h"
 #include "difftriage/simulate/truth.h"
 #include "support/test_support.h"
@@ -216,6 +219,37 @@ TEST(Simulate, BrightPixelsCountBrightReflectionsPerOutputPixel) {
   EXPECT_EQ(blank.stats.n_bright_pixels, 0);
   EXPECT_TRUE(blank.bright_spots.empty());
   EXPECT_TRUE(frame_truth_json(blank)["bright_spots"].empty());
+}
+
+TEST(Simulate, DMinIsTheFifthPercentileOfTheBrightSpotsD) {
+  // Recomputed independently from the frame's reflections: the d of every bright reflection
+  // centred on the detector, sorted; the nearest-rank 5th percentile is ceil(0.05·n)-th smallest.
+  SimulateOptions o;
+  o.seed = 5;
+  o.mix = Mix{};
+  o.mix.blank = o.mix.noxtal = o.mix.weak = 0.0;
+  const SimulatedFrame f = simulate_frame(o, 0);
+  ASSERT_FALSE(f.labels.blank);
+  const auto refl = predict_reflections(f.spec);
+  const auto t = bright_thresholds(f.spec, refl, render_background(f.spec));
+  std::vector<double> d;
+  for (size_t k = 0; k < refl.size(); ++k) {
+    const auto x = std::lround(refl[k].fast_px), y = std::lround(refl[k].slow_px);
+    if (t[k] <= 1.0 && x >= 0 && y >= 0 && x < f.spec.geometry.n_fast && y < f.spec.geometry.n_slow)
+      d.push_back(refl[k].d_angstrom);
+  }
+  ASSERT_GE(d.size(), 100u);
+  std::sort(d.begin(), d.end());
+  const size_t rank = static_cast<size_t>(std::ceil(0.05 * static_cast<double>(d.size())));
+  ASSERT_TRUE(f.stats.d_min_angstrom.has_value());
+  EXPECT_DOUBLE_EQ(*f.stats.d_min_angstrom, d[rank - 1]);
+  EXPECT_DOUBLE_EQ(frame_truth_json(f)["stats"]["d_min_angstrom"].get<double>(), d[rank - 1]);
+
+  o.mix = Mix{};
+  o.mix.weak = o.mix.good = o.mix.strong = 0.0;  // no crystal: no d_min
+  const SimulatedFrame blank = simulate_frame(o, 1);
+  EXPECT_FALSE(blank.stats.d_min_angstrom.has_value());
+  EXPECT_TRUE(frame_truth_json(blank)["stats"]["d_min_angstrom"].is_null());
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,10 @@ struct FrameStats {
   double ice_peak_photons = 0.0;    ///< expected peak of the strongest ice ring (0 without ice)
   int64_t n_overloaded = 0;    ///< full-resolution pixels at saturation
   int32_t attempts = 1;        ///< scene draws used for quality targeting
+  /// Resolution the frame's Bragg spots reach: the 5th percentile (nearest rank) of d over the
+  /// bright reflections whose centre is on the detector (95 % of them lie at lower resolution);
+  /// unset without such a reflection.
+  std::optional<double> d_min_angstrom;
   // 8-bit output statistics (what the study's images show).
   double median_8bit = 0.0, p5_8bit = 0.0, p95_8bit = 0.0;
   int64_t n_8bit_ge185 = 0, n_8bit_255 = 0;
