@@ -86,11 +86,11 @@ void measure_spots(const ImageView<float>& frame, const std::optional<DetectorGe
     return;
   }
   std::vector<double> areas, d;
-  double single = 0, elong = 0, sat_area = 0, sat_single = 0, n_sat = 0;
+  double single = 0, elong = 0, n_shaped = 0, sat_area = 0, sat_single = 0, n_sat = 0;
   for (const Group& g : groups) {
     areas.push_back(static_cast<double>(g.n));
     single += g.n == 1;
-    elong += elongation(g);
+    if (g.n >= 2) elong += elongation(g), ++n_shaped;
     if (g.saturated) ++n_sat, sat_area += static_cast<double>(g.n), sat_single += g.n == 1;
     if (geometry) {
       const double n = static_cast<double>(g.n);
@@ -103,7 +103,7 @@ void measure_spots(const ImageView<float>& frame, const std::optional<DetectorGe
   for (double a : areas) total += a;
   m.mean_spot_area_px = total / n;
   m.single_pixel_share = single / n;
-  m.mean_elongation = elong / n;
+  m.mean_elongation = n_shaped > 0 ? elong / n_shaped : kNaN;
   std::sort(areas.begin(), areas.end());
   m.median_spot_area_px = areas[areas.size() / 2];
   m.saturated_spot_area_px = n_sat > 0 ? sat_area / n_sat : kNaN;

@@ -176,7 +176,9 @@ FrameSpec make_frame_spec(const SceneOptions& o, const FrameKind& kind, uint64_t
   bg.solvent = kind.solvent;
   bg.solvent_peak_photons = kind.solvent ? rng.uniform(40.0, 85.0) * photons_per_level : 0.0;
   bg.solvent_d_angstrom = rng.uniform(3.0, 3.7);
-  bg.solvent_width_inv_angstrom = rng.uniform(0.05, 0.09);
+  // σ 0.04–0.09 Å⁻¹ in 1/d (FWHM 0.09–0.21): pure water's first maximum is ~0.1 Å⁻¹ wide (FWHM),
+  // salts, PEG and glycerol broaden it.
+  bg.solvent_width_inv_angstrom = rng.uniform(0.04, 0.09);
   // Beamstop disc from almost none to large; 30 % of frames without a visible holder arm (some
   // set-ups hold the stop from upstream), so models do not learn the arm as a frame feature.
   bg.beamstop_radius_px = rng.uniform(2.0, 20.0) * size_scale;

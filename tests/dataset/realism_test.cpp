@@ -30,8 +30,8 @@ TEST(Realism, SpotsAreConnectedGroupsAboveTheStudysLevel) {
   EXPECT_DOUBLE_EQ(m.single_pixel_share, 2.0 / 3.0);
   EXPECT_DOUBLE_EQ(m.saturated_spot_area_px, 1.0);
   EXPECT_DOUBLE_EQ(m.saturated_single_share, 1.0);
-  // (1 + 1 + 2) / 3: a pair side by side has variances 1/4 + 1/12 and 1/12.
-  EXPECT_NEAR(m.mean_elongation, 4.0 / 3.0, 1e-12);
+  // Only the pair has a shape: variances 1/4 + 1/12 and 1/12, elongation 2.
+  EXPECT_NEAR(m.mean_elongation, 2.0, 1e-12);
   EXPECT_TRUE(std::isnan(m.spot_d95_angstrom));  // no geometry
   EXPECT_TRUE(std::isnan(m.solvent_ring_d_angstrom));
   EXPECT_TRUE(std::isnan(m.ice_ring_sigma_px));

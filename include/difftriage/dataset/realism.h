@@ -41,8 +41,9 @@ struct RealismFrame {
   double single_pixel_share = 0.0;      ///< share of spots of exactly one pixel
   double saturated_spot_area_px = 0.0;  ///< mean pixels of spots holding a 255 pixel
   double saturated_single_share = 0.0;  ///< share of those that are one pixel
-  /// Mean over spots of √((λ₁ + 1/12)/(λ₂ + 1/12)), λ the eigenvalues of the spot's pixel
-  /// covariance (1/12: a pixel's own box variance): 1 for a single pixel, 2 for two side by side.
+  /// Mean over spots of two or more pixels (a single pixel has no shape) of
+  /// √((λ₁ + 1/12)/(λ₂ + 1/12)), λ the eigenvalues of the spot's pixel covariance (1/12: a
+  /// pixel's own box variance): 2 for two pixels side by side. NaN without such a spot.
   double mean_elongation = 0.0;
   /// Resolution (Å) that 95 % of the spots lie below: the 5th percentile of their d. Needs the
   /// geometry and ≥ 10 spots.
