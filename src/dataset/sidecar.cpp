@@ -1,7 +1,6 @@
 // Reading the few sidecar fields evaluation needs (see sidecar.h).
 #include "difftriage/dataset/sidecar.h"
 
-#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -12,31 +11,21 @@
 namespace difftriage::dataset {
 namespace {
 
-// The written frame's geometry from the sidecar's full-resolution `geometry` and `bin_factor`.
+// The written frame's geometry: the sidecar's full-resolution `geometry` (its geometry-file keys,
+// read by geometry_from_json; the other keys there are extra facts) binned by its `bin_factor`.
 DetectorGeometry output_geometry_of(const nlohmann::json& g, const std::filesystem::path& path) {
-  auto field = [&](const char* key) {
-    const auto it = g.find(key);
-    DT_CHECK(it != g.end() && it->is_number(), FormatError, path.string(),
-             ": the sidecar's geometry.", key, " is missing or not a number");
-    return it->get<double>();
-  };
-  const double bin = field("bin_factor");
-  DT_CHECK(bin >= 1 && bin <= 64 && bin == std::floor(bin), FormatError, path.string(),
+  DT_CHECK(g.is_object(), FormatError, path.string(), ": the sidecar's geometry is not an object");
+  const auto bin = g.find("bin_factor");
+  DT_CHECK(bin != g.end() && bin->is_number_integer() && bin->get<int64_t>() >= 1 &&
+               bin->get<int64_t>() <= 64,
+           FormatError, path.string(),
            ": the sidecar's geometry.bin_factor must be an integer in [1, 64]");
-  DetectorGeometry out;
-  out.wavelength_angstrom = field("wavelength_angstrom");
-  out.distance_mm = field("distance_mm");
-  out.pixel_size_mm = field("pixel_size_mm");
-  out.beam_center_fast_px = field("beam_center_fast_px");
-  out.beam_center_slow_px = field("beam_center_slow_px");
-  const double n_fast = field("n_fast"), n_slow = field("n_slow");
-  DT_CHECK(n_fast >= 1 && n_slow >= 1 && n_fast <= kMaxImageExtent && n_slow <= kMaxImageExtent,
-           FormatError, path.string(), ": the sidecar's geometry size is out of range");
-  out.n_fast = static_cast<int32_t>(n_fast);
-  out.n_slow = static_cast<int32_t>(n_slow);
+  nlohmann::json keys = nlohmann::json::object();
+  for (const char* key : kGeometryJsonKeys) {
+    if (const auto it = g.find(key); it != g.end()) keys[key] = *it;
+  }
   try {
-    out.validate();
-    return out.binned(static_cast<int32_t>(bin));
+    return geometry_from_json(keys.dump(), path.string()).binned(static_cast<int32_t>(bin->get<int64_t>()));
   } catch (const ConfigError& e) {
     throw FormatError(path.string() + ": the sidecar's geometry: " + e.what());
   }
