@@ -446,18 +446,20 @@ StreamMessage parse_stream_message(const MessageParts& parts, const std::string&
   }
   m.protocol = StreamProtocol::kStream1;
   const std::string htype = (*first)["htype"].get<std::string>();
-  m.series_id = json_int(*first, "series", concat(where, " (", htype, ")"));
   if (htype.rfind("dheader-", 0) == 0) {
     m.type = StreamMessageType::kSeriesStart;
-    m.header = parse_v1_header(parts, m.series_id, name);
   } else if (htype.rfind("dimage-", 0) == 0) {
     m.type = StreamMessageType::kImage;
-    m.frame = json_int(*first, "frame", concat(where, " (", htype, ")"));
   } else if (htype.rfind("dseries_end-", 0) == 0) {
     m.type = StreamMessageType::kSeriesEnd;
   } else {
     throw FormatError(concat(where, ": htype '", htype,
                              "' does not open a message (dheader, dimage or dseries_end)"));
+  }
+  m.series_id = json_int(*first, "series", concat(where, " (", htype, ")"));
+  if (m.type == StreamMessageType::kSeriesStart) m.header = parse_v1_header(parts, m.series_id, name);
+  if (m.type == StreamMessageType::kImage) {
+    m.frame = json_int(*first, "frame", concat(where, " (", htype, ")"));
   }
   return m;
 }
