@@ -159,6 +159,7 @@ class SeriesState {
     row["frame"] = frame;
     row["series"] = series_id_;
     results_ << row.dump() << '\n';
+    results_.flush();  // a reader of the .partial file sees every frame triaged so far
     DT_CHECK(results_.good(), IoError, "cannot write ",
              (folder_ / "results.jsonl.partial").string());
     touch();
