@@ -534,7 +534,9 @@ ReplaySummary replay_series(const std::vector<std::string>& inputs, const Replay
     }
     send(parts, m.type == io::StreamMessageType::kImage);
   }
-  for (const auto& [series, protocol] : unended) send(io::encode_stream_end(protocol, series), false);
+  if (options.send_end) {
+    for (const auto& [series, protocol] : unended) send(io::encode_stream_end(protocol, series), false);
+  }
 
   if (!frames.empty()) {
     bool started = false;
@@ -565,7 +567,9 @@ ReplaySummary replay_series(const std::vector<std::string>& inputs, const Replay
                                    options.encoding),
            true);
     }
-    if (started) send(io::encode_stream_end(options.protocol, options.series_id), false);
+    if (started && options.send_end) {
+      send(io::encode_stream_end(options.protocol, options.series_id), false);
+    }
   }
   return summary;  // the socket's linger (timeout_s) lets queued messages go out on close
 }

@@ -23,6 +23,7 @@ struct ReplayArgs {
   int64_t series_id = 1;
   int consumers = 0;
   double timeout_s = 60.0;
+  bool no_end = false;
 };
 
 void run_replay(const ReplayArgs& a) {
@@ -34,6 +35,7 @@ void run_replay(const ReplayArgs& a) {
   o.series_id = a.series_id;
   o.min_consumers = a.consumers;
   o.timeout_s = a.timeout_s;
+  o.send_end = !a.no_end;
   const stream::ReplaySummary s = stream::replay_series(a.inputs, o);
   std::printf("sent %lld message(s), %lld image(s) to %s (%s)\n",
               static_cast<long long>(s.n_messages), static_cast<long long>(s.n_images),
@@ -89,6 +91,9 @@ void register_replay(CLI::App& root) {
                   "Seconds to wait for consumers, and for unsent messages at the end")
       ->check(CLI::Range(1e-3, 1e9))
       ->capture_default_str();
+  cmd->add_flag("--no-end", a->no_end,
+                "Send no end message (rehearse an aborted series; recorded dumps without one get "
+                "an end appended otherwise)");
   cmd->callback([a] { run_replay(*a); });
 }
 

@@ -107,6 +107,9 @@ struct ReplayOptions {
   int min_consumers = 0;
   /// Seconds to wait for consumers, and for unsent messages at the end, before giving up (> 0).
   double timeout_s = 60.0;
+  /// False: send no end message (rehearses a series that was aborted: consumers close it after
+  /// their series timeout or when stopped).
+  bool send_end = true;
 };
 
 /// What replay sent.
