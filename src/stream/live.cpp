@@ -14,6 +14,8 @@
 #include <deque>
 #include <exception>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -468,6 +470,52 @@ void wait_for_consumers(zmq::context_t& context, zmq::socket_t& socket, int n, d
   zmq_socket_monitor(socket.handle(), nullptr, 0);
 }
 
+// The frame as the DECTRIS protocol can carry it: the only per-pixel mask of a stream is the
+// all-ones value of unsigned pixels (2^bits - 1), which a consumer masks. So masked pixels are
+// sent as that marker, and a frame whose unmasked pixels use the marker value as a real count
+// (an 8-bit PGM at 255) is widened to the next type, where it is no marker: the consumer then
+// decodes the file's counts and mask.
+AnyImage to_stream_pixels(AnyImage image) {
+  auto widen = [](const auto& from, auto to) {
+    using To = typename decltype(to)::value_type;
+    To marker = std::is_same_v<To, int32_t> ? To(-1) : std::numeric_limits<To>::max();
+    decltype(to) out(from.n_slow(), from.n_fast());
+    for (int64_t i = 0; i < from.size(); ++i) {
+      const bool masked = from.has_mask() && from.mask()[static_cast<size_t>(i)] != 0;
+      out.data()[i] = masked ? marker : static_cast<To>(from.data()[i]);
+    }
+    out.metadata() = from.metadata();
+    return AnyImage(std::move(out));
+  };
+  return std::visit(
+      [&](auto& img) -> AnyImage {
+        using T = typename std::decay_t<decltype(img)>::value_type;
+        if constexpr (std::is_same_v<T, float>) {
+          return std::move(img);
+        } else {
+          const T marker = std::is_same_v<T, int32_t> ? T(-1) : std::numeric_limits<T>::max();
+          bool collides = false;
+          for (int64_t i = 0; i < img.size() && !collides; ++i) {
+            const bool masked = img.has_mask() && img.mask()[static_cast<size_t>(i)] != 0;
+            collides = !masked && (std::is_same_v<T, int32_t> ? img.data()[i] < 0
+                                                               : img.data()[i] == marker);
+          }
+          if constexpr (std::is_same_v<T, uint8_t>) {
+            if (collides) return widen(img, Image<uint16_t>());
+          } else if constexpr (std::is_same_v<T, uint16_t>) {
+            if (collides) return widen(img, Image<int32_t>());
+          }
+          if (img.has_mask()) {
+            for (int64_t i = 0; i < img.size(); ++i) {
+              if (img.mask()[static_cast<size_t>(i)] != 0) img.data()[i] = marker;
+            }
+          }
+          return std::move(img);
+        }
+      },
+      image);
+}
+
 bool is_dump(const std::string& input) {
   const std::string ext = fs::path(input).extension().string();
   return ext == ".msgpack" && fs::is_regular_file(input);
@@ -546,7 +594,7 @@ ReplaySummary replay_series(const std::vector<std::string>& inputs, const Replay
       try {
         io::ReadOptions read;
         read.frame = address.frame;
-        image = io::read_image(address.path, read);
+        image = to_stream_pixels(io::read_image(address.path, read));
       } catch (const Error& e) {
         ++summary.n_unreadable;
         summary.unreadable.push_back(

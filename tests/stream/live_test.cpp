@@ -135,6 +135,7 @@ class Live : public ::testing::Test {
     const auto pgms = testing::write_pgm_frames(tmp_->path() / "pgm", 6);
     fs::create_directories(tmp_->path() / "u16");
     fs::create_directories(tmp_->path() / "i32");
+    fs::create_directories(tmp_->path() / "sat");
     for (size_t i = 0; i < pgms.size(); ++i) {
       const auto img = std::get<Image<uint8_t>>(io::read_image(pgms[i]));
       Image<uint16_t> u16(img.n_slow(), img.n_fast());
@@ -145,6 +146,11 @@ class Live : public ::testing::Test {
       }
       io::write_tiff(tmp_->path() / "u16" / ("f" + std::to_string(i) + ".tiff"), u16);
       io::write_tiff(tmp_->path() / "i32" / ("f" + std::to_string(i) + ".tiff"), i32);
+      // 8-bit frames with real counts of 255 (saturated spots), which a stream's uint8 pixels
+      // could only carry as the invalid marker: replay widens them.
+      Image<uint8_t> sat = img;
+      for (int64_t k = 0; k < 40 + 10 * static_cast<int64_t>(i); ++k) sat.data()[k * 37 % sat.size()] = 255;
+      io::write_pgm(tmp_->path() / "sat" / ("f" + std::to_string(i) + ".pgm"), sat);
     }
   }
   static void TearDownTestSuite() {
@@ -206,7 +212,7 @@ TEST_F(Live, RealStream1FixtureReplayedAsASeriesKeepsItsHit) {
 }
 
 TEST_F(Live, SyntheticSeriesInBothProtocolsAndEveryEncodingMatchClassify) {
-  for (const char* kind : {"pgm", "u16", "i32"}) {
+  for (const char* kind : {"pgm", "u16", "i32", "sat"}) {
     // classify's numbers for the same files.
     const auto frames = expand_inputs({(tmp_->path() / kind).string()});
     ASSERT_EQ(frames.size(), 6u);

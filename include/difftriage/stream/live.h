@@ -123,7 +123,10 @@ struct ReplaySummary {
 /// Sends `inputs` as one DECTRIS series: recorded message dumps (`*.msgpack`, sent part for part
 /// as recorded, then an end message for their series when the dumps hold none) or any frame
 /// inputs of classify (sources.h), encoded per `options` with a start message from the first
-/// readable frame's metadata and an end message.
+/// readable frame's metadata and an end message. A stream's only per-pixel mask is the
+/// all-ones value of unsigned pixels: masked pixels are sent as that value, and a frame whose
+/// unmasked pixels hold it as a count (an 8-bit PGM at 255) is sent widened (uint8 → uint16,
+/// uint16 → uint32), so the consumer decodes the file's counts and mask.
 /// @throws ConfigError for bad options or no input; IoError/FormatError for an unreadable dump;
 ///         Error when the endpoint cannot be bound or consumers do not come in time.
 ReplaySummary replay_series(const std::vector<std::string>& inputs, const ReplayOptions& options);
