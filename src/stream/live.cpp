@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <ctime>
 #include <deque>
+#include <algorithm>
 #include <exception>
 #include <fstream>
 #include <limits>
@@ -138,7 +139,7 @@ class SeriesState {
   const TriageCounts& counts() const { return counts_; }
 
   // Records one frame: `decision` as decided (no_header/untriaged adjustments done here).
-  void add(const FrameResult& result, int64_t frame, TriageDecision decision,
+  json add(const FrameResult& result, int64_t frame, TriageDecision decision,
            const models::ModelMetadata& metadata, bool untriaged) {
     if (!header_) {
       decision.veto = false;  // without the header's mask the veto is not trusted: keep
@@ -165,7 +166,11 @@ class SeriesState {
     DT_CHECK(results_.good(), IoError, "cannot write ",
              (folder_ / "results.jsonl.partial").string());
     touch();
+    return row;
   }
+
+  // A kept image that was (or could not be) forwarded.
+  void count_forward(bool sent) { (sent ? n_forwarded_ : n_not_forwarded_) += 1; }
 
   void add_stats(const TriageStats& s) {
     decode_s_ += s.decode_s;
@@ -195,6 +200,9 @@ class SeriesState {
         {"n_errors", counts_.n_errors},
         {"n_no_header", n_no_header_},
         {"n_untriaged", n_untriaged_},
+        {"forward", options.forward_endpoint.empty() ? json(nullptr) : json(options.forward_endpoint)},
+        {"n_forwarded", n_forwarded_},
+        {"n_not_forwarded", n_not_forwarded_},
         {"hit_rate", counts_.hit_rate()},
         {"frames_per_s", elapsed_s > 0 ? static_cast<double>(counts_.n_frames) / elapsed_s : 0.0},
         {"elapsed_s", elapsed_s},
@@ -224,11 +232,100 @@ class SeriesState {
   Clock::time_point opened_, last_;
   TriageCounts counts_;
   int64_t n_no_header_ = 0, n_untriaged_ = 0, n_batches_ = 0;
+  int64_t n_forwarded_ = 0, n_not_forwarded_ = 0;
   double decode_s_ = 0, infer_s_ = 0, cpu_s_ = 0;
 };
 
 void set_int_option(zmq::socket_t& socket, int option, int value) {
   zmq_setsockopt(socket.handle(), option, &value, sizeof value);
+}
+
+// The PUSH socket of --forward. A send waits at most `timeout_s` for the downstream; after a
+// send that failed, later ones do not wait until one succeeds again (a stalled downstream costs
+// the triage one timeout, not one per frame). Used by the triage thread only.
+class Forwarder {
+ public:
+  Forwarder(zmq::context_t& context, const std::string& endpoint, double timeout_s, int hwm)
+      : socket_(context, zmq::socket_type::push),
+        timeout_ms_(static_cast<int>(std::min(timeout_s * 1e3, 2e9))) {
+    set_int_option(socket_, ZMQ_SNDHWM, hwm);
+    set_int_option(socket_, ZMQ_LINGER, timeout_ms_);
+    try {
+      socket_.bind(endpoint);
+    } catch (const zmq::error_t& e) {
+      throw ConfigError(concat("cannot bind the forward endpoint ", endpoint, ": ", e.what()));
+    }
+  }
+  // True when the whole message was queued for the downstream.
+  bool send(const io::MessageParts& parts) {
+    set_int_option(socket_, ZMQ_SNDTIMEO, stalled_ ? 0 : timeout_ms_);
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const auto flags = i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+      if (!socket_.send(zmq::buffer(parts[i]), flags)) {
+        // Only the first part can fail: ZeroMQ queues a multipart message whole.
+        stalled_ = true;
+        return false;
+      }
+    }
+    stalled_ = false;
+    return true;
+  }
+
+ private:
+  zmq::socket_t socket_;
+  int timeout_ms_;
+  bool stalled_ = false;
+};
+
+// The image message as received with the triage result `row` attached: V1 one more part,
+// {"htype": "difftriage-1.0", "result": row} (after the appendix when there is one); V2 the
+// image map's "user_data": {"difftriage": row} (CBOR), when the message has no user_data yet —
+// otherwise it goes out unchanged. The pixel blob is never touched.
+io::MessageParts attach_result(const io::MessageParts& parts, const json& row) {
+  io::MessageParts out = parts;
+  const bool v2 = parts.size() == 1 && parts[0].size() > 4 && parts[0][0] == 0xD9 &&
+                  parts[0][1] == 0xD9 && parts[0][2] == 0xF7 && (parts[0][3] >> 5) == 5;
+  if (!v2) {
+    const std::string text = json{{"htype", "difftriage-1.0"}, {"result", row}}.dump();
+    out.emplace_back(text.begin(), text.end());
+    return out;
+  }
+  const std::vector<uint8_t>& m = parts[0];
+  static const std::string kKey = "user_data";
+  if (std::search(m.begin(), m.end(), kKey.begin(), kKey.end()) != m.end()) return out;
+  // Map head at byte 3: its count, and where the entries start.
+  const int info = m[3] & 31;
+  uint64_t n = 0;
+  size_t entries = 4;
+  if (info < 24) {
+    n = static_cast<uint64_t>(info);
+  } else if (info <= 27) {
+    const size_t len = size_t{1} << (info - 24);
+    if (m.size() < 4 + len) return out;
+    for (size_t i = 0; i < len; ++i) n = (n << 8) | m[4 + i];
+    entries = 4 + len;
+  } else {
+    return out;  // indefinite map: left as received
+  }
+  std::vector<uint8_t> v{0xD9, 0xD9, 0xF7};
+  auto head = [&](int major, uint64_t value) {
+    const auto mt = static_cast<uint8_t>(major << 5);
+    if (value < 24) {
+      v.push_back(static_cast<uint8_t>(mt | value));
+      return;
+    }
+    int len = value <= 0xFF ? 1 : value <= 0xFFFF ? 2 : value <= 0xFFFFFFFFULL ? 4 : 8;
+    v.push_back(static_cast<uint8_t>(mt | (len == 1 ? 24 : len == 2 ? 25 : len == 4 ? 26 : 27)));
+    for (int i = len - 1; i >= 0; --i) v.push_back(static_cast<uint8_t>(value >> (8 * i)));
+  };
+  head(5, n + 1);
+  v.insert(v.end(), m.begin() + static_cast<std::ptrdiff_t>(entries), m.end());
+  head(3, kKey.size());
+  v.insert(v.end(), kKey.begin(), kKey.end());
+  const std::vector<uint8_t> value = json::to_cbor(json{{"difftriage", row}});
+  v.insert(v.end(), value.begin(), value.end());
+  out[0] = std::move(v);
+  return out;
 }
 
 }  // namespace
@@ -243,6 +340,8 @@ LiveSummary run_live_triage(const LiveOptions& options,
            "LiveOptions::queue_capacity must be >= 1, got ", options.queue_capacity);
   DT_CHECK(options.max_series >= 0, ConfigError, "LiveOptions::max_series must be >= 0, got ",
            options.max_series);
+  DT_CHECK(options.forward_timeout_s > 0 && std::isfinite(options.forward_timeout_s), ConfigError,
+           "LiveOptions::forward_timeout_s must be > 0, got ", options.forward_timeout_s);
   validate(options.triage);
   std::error_code ec;
   fs::create_directories(options.out, ec);
@@ -260,6 +359,11 @@ LiveSummary run_live_triage(const LiveOptions& options,
     throw ConfigError(concat("cannot connect to ", options.endpoint, ": ", e.what()));
   }
 
+  std::optional<Forwarder> forwarder;
+  if (!options.forward_endpoint.empty()) {
+    forwarder.emplace(context, options.forward_endpoint, options.forward_timeout_s,
+                      static_cast<int>(std::min<int64_t>(options.queue_capacity, 1 << 20)));
+  }
   MessageQueue queue(options.queue_capacity);
   std::atomic<bool> stop_receiving{false};
   std::exception_ptr receiver_failure;
@@ -298,6 +402,7 @@ LiveSummary run_live_triage(const LiveOptions& options,
 
   LiveSummary summary;
   json stray_errors = json::array();
+  int64_t n_control_not_forwarded = 0;  // headers and ends the downstream did not take
   std::map<int64_t, std::unique_ptr<SeriesState>> open;
   int64_t n_closed = 0;
   auto close_series = [&](std::map<int64_t, std::unique_ptr<SeriesState>>::iterator it,
@@ -345,7 +450,11 @@ LiveSummary run_live_triage(const LiveOptions& options,
     const TriageStats stats = run_triage(
         addresses, load, classifier, options.triage, [&](const FrameResult& result) {
           const Received& r = batch[static_cast<size_t>(result.index)];
-          s.add(result, r.message->frame, decide_triage(result, metadata), metadata, false);
+          const json row =
+              s.add(result, r.message->frame, decide_triage(result, metadata), metadata, false);
+          if (forwarder && row["decision"] == "keep") {
+            s.count_forward(forwarder->send(attach_result(r.parts, row)));
+          }
         });
     s.add_stats(stats);
     batch.clear();
@@ -362,6 +471,7 @@ LiveSummary run_live_triage(const LiveOptions& options,
     switch (m.type) {
       case io::StreamMessageType::kSeriesStart: {
         if (auto it = open.find(m.series_id); it != open.end()) close_series(it, "incomplete");
+        if (forwarder && !forwarder->send(r.parts)) ++n_control_not_forwarded;
         open.emplace(m.series_id, std::make_unique<SeriesState>(options.out, m.series_id,
                                                                 m.protocol, m.header));
         break;
@@ -373,6 +483,7 @@ LiveSummary run_live_triage(const LiveOptions& options,
           it = open.find(m.series_id);
         }
         close_series(it, "complete");
+        if (forwarder && !forwarder->send(r.parts)) ++n_control_not_forwarded;
         break;
       }
       case io::StreamMessageType::kImage: {
@@ -381,6 +492,7 @@ LiveSummary run_live_triage(const LiveOptions& options,
           FrameResult result;
           result.address = {fs::path(concat("series ", m.series_id, " frame ", m.frame)), 0};
           s.add(result, m.frame, TriageDecision{}, metadata, true);
+          if (forwarder) s.count_forward(false);  // its pixels were not held: cannot be sent
           break;
         }
         std::vector<Received> batch;
@@ -427,6 +539,9 @@ LiveSummary run_live_triage(const LiveOptions& options,
   json top = {{"endpoint", options.endpoint},
               {"n_messages", summary.n_messages},
               {"n_stray_messages", summary.n_stray_messages},
+              {"forward", options.forward_endpoint.empty() ? json(nullptr)
+                                                           : json(options.forward_endpoint)},
+              {"n_control_not_forwarded", n_control_not_forwarded},
               {"stray_errors", stray_errors},
               {"n_series", summary.n_series},
               {"n_frames", summary.n_frames},

@@ -525,3 +525,78 @@ TEST_F(Live, ReplayIsReadFrameByFrameByAnIndependentPythonClient) {
 
 }  // namespace
 }  // namespace difftriage::stream
+
+namespace difftriage::stream {
+namespace {
+
+TEST_F(Live, ForwardedKeptFramesAreReadByAnIndependentPythonClient) {
+  if (!python_peer_available()) GTEST_SKIP() << "python3-zmq, python3-cbor2 or bitshuffle missing";
+  testing::TempDir out;
+  const auto frames = expand_inputs({(tmp_->path() / "u16").string()});
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const auto img = std::get<Image<uint16_t>>(io::read_image(frames[i].path));
+    std::ofstream f(out.path() / ("expected_" + std::to_string(i) + ".u16"), std::ios::binary);
+    f.write(reinterpret_cast<const char*>(img.data()), static_cast<std::streamsize>(img.size() * 2));
+  }
+  for (auto protocol : {io::StreamProtocol::kStream1, io::StreamProtocol::kStream2}) {
+    const std::string what = io::stream_protocol_name(protocol);
+    testing::TempDir live;
+    const std::string endpoint = free_endpoint();
+    LiveOptions o = options(endpoint, live.path());
+    o.forward_endpoint = free_endpoint();
+    o.forward_timeout_s = 60;  // the first forward waits for the client to connect
+    Consumer consumer(o, tiny_);
+    const std::string cmd = "/usr/bin/python3 " +
+                            (testing::source_dir() / "tests/stream/stream_peer.py").string() +
+                            " forwarded " + o.forward_endpoint + " " + out.path().string() +
+                            " > " + (out.path() / "fwd.txt").string() + " 2>&1";
+    std::thread client([&] { EXPECT_EQ(std::system(cmd.c_str()), 0) << what; });
+    ReplayOptions r;
+    r.endpoint = endpoint;
+    r.protocol = protocol;
+    r.min_consumers = 1;
+    r.series_id = 4;
+    EXPECT_EQ(replay_series({(tmp_->path() / "u16").string()}, r).n_images, 6);
+    const LiveSummary s = consumer.wait();
+    client.join();
+    ASSERT_EQ(s.series_folders.size(), 1u);
+    std::string kept;
+    for (const auto& row : read_rows(s.series_folders[0] / "results.jsonl")) {
+      if (row["decision"] == "keep") {
+        kept += (kept.empty() ? "" : ",") + std::to_string(row["frame"].get<int64_t>());
+      }
+    }
+    ASSERT_FALSE(kept.empty()) << what;
+    const auto lines = testing::read_lines(out.path() / "fwd.txt");
+    ASSERT_FALSE(lines.empty()) << what;
+    EXPECT_EQ(lines.back(), "ok forwarded " + kept + " series 4") << what;
+    const json summary = read_json(s.series_folders[0] / "summary.json");
+    EXPECT_EQ(summary["n_forwarded"], summary["n_kept"]) << what;
+    EXPECT_EQ(summary["n_not_forwarded"], 0) << what;
+    expect_accounted(s.series_folders[0]);
+  }
+}
+
+TEST_F(Live, KeptFramesThatCannotBeForwardedAreCounted) {
+  testing::TempDir live;
+  const std::string endpoint = free_endpoint();
+  LiveOptions o = options(endpoint, live.path());
+  o.forward_endpoint = free_endpoint();  // nobody reads it
+  o.forward_timeout_s = 0.2;
+  Consumer consumer(o, tiny_);
+  ReplayOptions r;
+  r.endpoint = endpoint;
+  r.min_consumers = 1;
+  EXPECT_EQ(replay_series({(tmp_->path() / "pgm").string()}, r).n_images, 6);
+  const LiveSummary s = consumer.wait();
+  ASSERT_EQ(s.series_folders.size(), 1u);
+  const json summary = read_json(s.series_folders[0] / "summary.json");
+  EXPECT_EQ(summary["n_forwarded"], 0);
+  EXPECT_EQ(summary["n_not_forwarded"], summary["n_kept"]);
+  EXPECT_GT(summary["n_kept"].get<int64_t>(), 0);
+  expect_accounted(s.series_folders[0]);
+  EXPECT_EQ(read_json(live.path() / "stream_summary.json")["n_control_not_forwarded"], 2);
+}
+
+}  // namespace
+}  // namespace difftriage::stream

@@ -11,6 +11,11 @@ with difftriage.
       connects a PULL socket, reads one series (Stream V1 or V2, encodings <, bs16-lz4< /
       raw, bslz4) and checks every frame against DIR/expected_<frame>.u16; prints
       "ok N frames series S" and exits 0, or prints the problem and exits 1.
+  stream_peer.py forwarded ENDPOINT DIR
+      connects a PULL socket to difftriage stream --forward and reads one series: the header
+      first, then image messages that each carry difftriage's result (V1: a difftriage-1.0
+      part; V2: user_data) with decision "keep" and the pixels of DIR/expected_<frame>.u16,
+      then the end; prints "ok forwarded F1,F2,... series S" (the frames in order).
 """
 import os
 import struct
@@ -78,7 +83,7 @@ def send(endpoint, outdir):
     return 0
 
 
-def receive(endpoint, directory, n_expected):
+def receive(endpoint, directory, n_expected, forwarded=False):
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PULL)
     sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
@@ -105,6 +110,7 @@ def receive(endpoint, directory, n_expected):
             msg = cbor2.loads(parts[0], tag_hook=hook)
             msg = msg.value if isinstance(msg, cbor2.CBORTag) else msg
             kind = msg["type"]
+            result = (msg.get("user_data") or {}).get("difftriage")
             if kind == "start":
                 started, series = True, msg["series_id"]
                 continue
@@ -142,8 +148,18 @@ def receive(endpoint, directory, n_expected):
             else:
                 return fail("encoding " + d["encoding"] + " is not read by this client")
             frame, msg_series = head["frame"], head["series"]
+            result = None
+            for extra in parts[4:]:
+                j = json.loads(extra)
+                if isinstance(j, dict) and j.get("htype") == "difftriage-1.0":
+                    result = j["result"]
         if not started:
             return fail("image before the series header")
+        if forwarded:
+            if result is None:
+                return fail("forwarded frame %d carries no difftriage result" % frame)
+            if result["decision"] != "keep" or result["frame"] != frame:
+                return fail("forwarded frame %d with result %r" % (frame, result))
         if msg_series != series:
             return fail("image of series %s in series %s" % (msg_series, series))
         expected = np.fromfile(os.path.join(directory, "expected_%d.u16" % frame), "<u2")
@@ -152,6 +168,9 @@ def receive(endpoint, directory, n_expected):
         seen.append(frame)
     sock.close()
     ctx.term()
+    if forwarded:
+        print("ok forwarded %s series %s" % (",".join(str(f) for f in seen), series))
+        return 0
     if sorted(seen) != list(range(n_expected)):
         return fail("frames %r, expected 0..%d" % (seen, n_expected - 1))
     print("ok %d frames series %s" % (len(seen), series))
@@ -163,5 +182,7 @@ if __name__ == "__main__":
         sys.exit(send(sys.argv[2], sys.argv[3]))
     if len(sys.argv) == 5 and sys.argv[1] == "receive":
         sys.exit(receive(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    if len(sys.argv) == 4 and sys.argv[1] == "forwarded":
+        sys.exit(receive(sys.argv[2], sys.argv[3], 0, forwarded=True))
     print(__doc__)
     sys.exit(2)

@@ -28,6 +28,8 @@ struct StreamArgs {
   int n_threads = 2;
   int64_t batch_size = 32;
   int64_t queue_capacity = 64;
+  std::string forward;
+  double forward_timeout_s = 1.0;
   bool quiet = false;
 };
 
@@ -38,6 +40,8 @@ void run_stream(const StreamArgs& a) {
   o.max_series = a.max_series;
   o.series_timeout_s = a.series_timeout_s;
   o.queue_capacity = a.queue_capacity;
+  o.forward_endpoint = a.forward;
+  o.forward_timeout_s = a.forward_timeout_s;
   o.triage.n_decode_threads = a.n_threads;
   o.triage.n_infer_workers = a.n_threads;
   o.triage.batch_size = a.batch_size;
@@ -54,7 +58,9 @@ void run_stream(const StreamArgs& a) {
                   {"series_timeout", a.series_timeout_s},
                   {"threads", a.n_threads},
                   {"batch", a.batch_size},
-                  {"queue", a.queue_capacity}});
+                  {"queue", a.queue_capacity},
+                  {"forward", a.forward.empty() ? nlohmann::json() : nlohmann::json(a.forward)},
+                  {"forward_timeout", a.forward_timeout_s}});
   g_stop = false;
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
@@ -113,6 +119,15 @@ void register_stream(CLI::App& root) {
                   "Image messages held for triage at most (and ZeroMQ's receive buffer); when "
                   "full, images are kept untriaged and flagged, never dropped")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--forward", a->forward,
+                  "Bind a PUSH socket here (e.g. tcp://127.0.0.1:9998) and pass on each series' "
+                  "header, its kept image messages as received with the triage result attached "
+                  "(V1: an extra difftriage-1.0 part; V2: user_data) and its end message");
+  cmd->add_option("--forward-timeout", a->forward_timeout_s,
+                  "Seconds one forward may wait for the downstream; kept images not sent are "
+                  "counted in summary.json n_not_forwarded")
+      ->check(CLI::Range(1e-3, 1e9))
       ->capture_default_str();
   cmd->add_flag("--quiet", a->quiet, "No progress line on stderr");
   cmd->callback([a] { run_stream(*a); });

@@ -70,6 +70,16 @@ struct LiveOptions {
   TriageOptions triage;
   /// Recorded in each summary.json.
   std::string model_path;
+  /// Non-empty: bind a PUSH socket here and pass on, for a downstream consumer, each series'
+  /// header/start message, its kept image messages as received with the triage result attached
+  /// (V1: one more part `{"htype":"difftriage-1.0","result":<row>}`; V2: `user_data`
+  /// `{"difftriage": <row>}` when the message has none) and its end message. A kept image that
+  /// cannot be sent within `forward_timeout_s` (no or a stalled downstream), or that was kept
+  /// untriaged (its pixels were not held), is counted in summary.json `n_not_forwarded`.
+  std::string forward_endpoint;
+  /// How long one forward may wait for the downstream (> 0); after a failed send, later sends
+  /// do not wait until one succeeds again.
+  double forward_timeout_s = 1.0;
   /// Polled about every 100 ms; returning true stops receiving, drains what is queued and closes
   /// every open series as interrupted (SIGINT/SIGTERM in the CLI).
   std::function<bool()> stop_requested;
