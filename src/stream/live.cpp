@@ -559,31 +559,43 @@ LiveSummary run_live_triage(const LiveOptions& options,
 
 namespace {
 
-// Waits until `n` peers completed the ZeroMQ handshake with `socket` (monitor events).
-void wait_for_consumers(zmq::context_t& context, zmq::socket_t& socket, int n, double timeout_s,
-                        const std::string& endpoint) {
-  if (n <= 0) return;
-  const std::string monitor_endpoint = concat("inproc://difftriage-replay-monitor-", &socket);
-  DT_CHECK(zmq_socket_monitor(socket.handle(), monitor_endpoint.c_str(),
-                              ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0,
-           Error, "cannot monitor ", endpoint, ": ", zmq_strerror(zmq_errno()));
-  zmq::socket_t monitor(context, zmq::socket_type::pair);
-  monitor.connect(monitor_endpoint);
-  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-  int connected = 0;
-  while (connected < n) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    DT_CHECK(left.count() > 0, Error, "replay: ", connected, " of ", n,
-             " consumer(s) connected to ", endpoint, " within ", timeout_s, " s");
-    zmq::pollitem_t item{monitor.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(100))) == 0) continue;
-    std::vector<zmq::message_t> event;
-    if (zmq::recv_multipart(monitor, std::back_inserter(event), zmq::recv_flags::dontwait)) {
-      ++connected;
+// Counts the peers that completed the ZeroMQ handshake with a socket. Created before the socket
+// binds, so that no handshake happens before the monitor listens (a consumer that is already
+// retrying its connect completes one within milliseconds of the bind).
+class HandshakeCounter {
+ public:
+  HandshakeCounter(zmq::context_t& context, zmq::socket_t& socket) : socket_(socket) {
+    const std::string endpoint = concat("inproc://difftriage-replay-monitor-", &socket);
+    DT_CHECK(zmq_socket_monitor(socket.handle(), endpoint.c_str(),
+                                ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0,
+             Error, "cannot monitor the replay socket: ", zmq_strerror(zmq_errno()));
+    monitor_ = zmq::socket_t(context, zmq::socket_type::pair);
+    monitor_.connect(endpoint);
+  }
+  ~HandshakeCounter() { zmq_socket_monitor(socket_.handle(), nullptr, 0); }
+
+  // Waits until `n` peers have connected; Error after `timeout_s`.
+  void wait(int n, double timeout_s, const std::string& endpoint) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+    while (connected_ < n) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      DT_CHECK(left.count() > 0, Error, "replay: ", connected_, " of ", n,
+               " consumer(s) connected to ", endpoint, " within ", timeout_s, " s");
+      zmq::pollitem_t item{monitor_.handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(100))) == 0) continue;
+      std::vector<zmq::message_t> event;
+      if (zmq::recv_multipart(monitor_, std::back_inserter(event), zmq::recv_flags::dontwait)) {
+        ++connected_;
+      }
     }
   }
-  zmq_socket_monitor(socket.handle(), nullptr, 0);
-}
+
+ private:
+  zmq::socket_t& socket_;
+  zmq::socket_t monitor_;
+  int connected_ = 0;
+};
 
 // The frame as the DECTRIS protocol can carry it: the only per-pixel mask of a stream is the
 // all-ones value of unsigned pixels (2^bits - 1), which a consumer masks. So masked pixels are
@@ -664,12 +676,14 @@ ReplaySummary replay_series(const std::vector<std::string>& inputs, const Replay
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::push);
   set_int_option(socket, ZMQ_LINGER, static_cast<int>(std::min(options.timeout_s * 1e3, 2e9)));
+  std::optional<HandshakeCounter> handshakes;
+  if (options.min_consumers > 0) handshakes.emplace(context, socket);
   try {
     socket.bind(options.endpoint);
   } catch (const zmq::error_t& e) {
     throw ConfigError(concat("replay: cannot bind ", options.endpoint, ": ", e.what()));
   }
-  wait_for_consumers(context, socket, options.min_consumers, options.timeout_s, options.endpoint);
+  if (handshakes) handshakes->wait(options.min_consumers, options.timeout_s, options.endpoint);
   ReplaySummary summary;
   const auto t0 = Clock::now();
   auto send = [&](const io::MessageParts& parts, bool image) {
