@@ -197,3 +197,91 @@ void decode_hdf5_lz4(const uint8_t* in, size_t n_in, uint8_t* out, size_t n_out,
 }
 
 }  // namespace difftriage::io
+
+namespace difftriage::io {
+namespace {
+
+void put_be(std::vector<uint8_t>& out, uint64_t v, int n_bytes) {
+  for (int i = n_bytes - 1; i >= 0; --i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+// The inverse of bitunshuffle_block: the same 8x8 transposes, gathering instead of scattering.
+void bitshuffle_block(const uint8_t* in, uint8_t* out, size_t n_elements, size_t elem_size) {
+  const size_t n_row_bytes = n_elements / 8;
+  for (size_t byte = 0; byte < elem_size; ++byte) {
+    uint8_t* rows = out + 8 * byte * n_row_bytes;
+    for (size_t group = 0; group < n_row_bytes; ++group) {
+      const uint8_t* src = in + 8 * group * elem_size + byte;
+      uint64_t x = 0;
+      for (size_t k = 0; k < 8; ++k) x |= uint64_t{src[k * elem_size]} << (8 * k);
+      x = transpose_8x8(x);  // byte `bit` now holds bit `bit` of the 8 elements
+      for (size_t bit = 0; bit < 8; ++bit) {
+        rows[bit * n_row_bytes + group] = static_cast<uint8_t>(x >> (8 * bit));
+      }
+    }
+  }
+}
+
+// One LZ4 block of `n` bytes appended to `out` after its u32 BE compressed size. With `allow_raw`
+// (the HDF5 LZ4 framing) a block that does not shrink is stored as is, its size equal to `n`.
+void append_lz4_block(std::vector<uint8_t>& out, const uint8_t* in, size_t n,
+                      bool allow_raw = false) {
+  const int bound = LZ4_compressBound(static_cast<int>(n));
+  const size_t at = out.size();
+  out.resize(at + 4 + static_cast<size_t>(bound));
+  const int n_packed = LZ4_compress_default(reinterpret_cast<const char*>(in),
+                                            reinterpret_cast<char*>(out.data() + at + 4),
+                                            static_cast<int>(n), bound);
+  DT_CHECK(n_packed > 0, Error, "LZ4 compression of a ", n, "-byte block failed");
+  if (allow_raw && static_cast<size_t>(n_packed) >= n) {
+    out.resize(at);
+    put_be(out, n, 4);
+    out.insert(out.end(), in, in + n);
+    return;
+  }
+  for (int i = 0; i < 4; ++i) {
+    out[at + static_cast<size_t>(i)] = static_cast<uint8_t>(static_cast<uint32_t>(n_packed) >> (24 - 8 * i));
+  }
+  out.resize(at + 4 + static_cast<size_t>(n_packed));
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_bitshuffle_lz4(const uint8_t* in, size_t n_in, size_t elem_size,
+                                           size_t block_elements) {
+  DT_CHECK(elem_size > 0 && n_in % elem_size == 0 && block_elements % 8 == 0, ConfigError,
+           "encode_bitshuffle_lz4: ", n_in, " bytes of ", elem_size,
+           "-byte elements in blocks of ", block_elements,
+           " (need whole elements and blocks of a multiple of 8)");
+  if (block_elements == 0) block_elements = default_block_elements(elem_size);
+  const size_t n_elements = n_in / elem_size;
+  std::vector<uint8_t> out;
+  out.reserve(12 + n_in / 2);
+  put_be(out, n_in, 8);
+  put_be(out, block_elements * elem_size, 4);
+  std::vector<uint8_t> shuffled(block_elements * elem_size);
+  size_t done = 0;
+  while (n_elements - done >= 8) {
+    size_t count = std::min(block_elements, n_elements - done);
+    count -= count % 8;
+    bitshuffle_block(in + done * elem_size, shuffled.data(), count, elem_size);
+    append_lz4_block(out, shuffled.data(), count * elem_size);
+    done += count;
+  }
+  out.insert(out.end(), in + done * elem_size, in + n_in);  // the n % 8 trailing elements, raw
+  return out;
+}
+
+std::vector<uint8_t> encode_hdf5_lz4(const uint8_t* in, size_t n_in, size_t block_bytes) {
+  DT_CHECK(block_bytes > 0 && block_bytes <= (size_t{1} << 30), ConfigError,
+           "encode_hdf5_lz4: block of ", block_bytes, " bytes (need 1 .. 2^30)");
+  std::vector<uint8_t> out;
+  put_be(out, n_in, 8);
+  put_be(out, block_bytes, 4);
+  for (size_t done = 0; done < n_in; done += block_bytes) {
+    append_lz4_block(out, in + done, std::min(block_bytes, n_in - done), true);
+  }
+  return out;
+}
+
+}  // namespace difftriage::io

@@ -18,7 +18,9 @@
 // so a corrupt length would otherwise request gigabytes.
 #include <cbor.h>
 
+#include <cmath>
 #include <cstring>
+#include <tuple>
 #include <memory>
 #include <optional>
 #include <string>
@@ -275,34 +277,16 @@ ImageMessage parse_image_message(const uint8_t* bytes, size_t n_bytes, const std
 
 }  // namespace
 
-int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
-                   const ReadOptions& /*options*/) {
-  return static_cast<int64_t>(parse_image_message(bytes, n_bytes, name).n_channels);
-}
+namespace {
 
-AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
-                     const ReadOptions& options) {
-  const ImageMessage parsed = parse_image_message(bytes, n_bytes, name);
-  const cbor_item_t* const message_item = parsed.message.get();
-  const size_t n_channels = parsed.n_channels;
-  const cbor_pair* channels = cbor_map_handle(parsed.data);
-  std::string channel_names;
-  for (size_t i = 0; i < n_channels; ++i) {
-    channel_names += (i ? ", " : "") + std::string(as_text(channels[i].key).value_or("?"));
-  }
-  if (options.frame < 0 || static_cast<uint64_t>(options.frame) >= n_channels) {
-    throw_format_error(name, "frame ", options.frame, " out of range, message has ", n_channels,
-                       " channel(s) (", channel_names, ")");
-  }
-  const cbor_pair& channel = channels[options.frame];
-  const std::string channel_name(as_text(channel.key).value_or("?"));
-  const std::string where = concat(name, ": channel ", channel_name, " (frame ", options.frame, ")");
-
+// Decodes one RFC 8746 tag-40 multi-dimensional array [[slow, fast], typed array] (raw bytes or
+// DECTRIS tag 56500 "bslz4" / "lz4") into a frame; FormatError starting with `where` otherwise.
+AnyImage decode_multi_dim_array(const cbor_item_t* item, const std::string& where) {
   // tag 40 [ [slow, fast], typed array ]
-  if (!cbor_isa_tag(channel.value) || cbor_tag_value(channel.value) != kTagMultiDimArray) {
+  if (!cbor_isa_tag(item) || cbor_tag_value(item) != kTagMultiDimArray) {
     throw FormatError(concat(where, ": not a tag-40 multi-dimensional array"));
   }
-  CborPtr array(cbor_tag_item(channel.value));
+  CborPtr array(cbor_tag_item(item));
   if (!cbor_isa_array(array.get()) || cbor_array_size(array.get()) != 2) {
     throw FormatError(concat(where, ": tag 40 does not hold [dimensions, data]"));
   }
@@ -348,22 +332,55 @@ AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& na
     if (!algorithm || !elem || !cbor_isa_bytestring(c[2]) || !cbor_bytestring_is_definite(c[2])) {
       throw FormatError(concat(where, ": malformed tag 56500 [algorithm, element size, data]"));
     }
-    if (*elem != size) {
-      throw FormatError(concat(where, ": compression element size ", *elem,
-                               " differs from the typed array's ", size));
-    }
-    if (*algorithm != "bslz4") {
+    if (*algorithm == "bslz4") {
+      if (*elem != size) {
+        throw FormatError(concat(where, ": compression element size ", *elem,
+                                 " differs from the typed array's ", size));
+      }
+      decode_bitshuffle_lz4(cbor_bytestring_handle(c[2]), cbor_bytestring_length(c[2]),
+                            pixels.data(), n_out, size, where);
+    } else if (*algorithm == "lz4") {
+      // The modifier is unused (DECTRIS writes 0); HDF5 LZ4 filter framing.
+      decode_hdf5_lz4(cbor_bytestring_handle(c[2]), cbor_bytestring_length(c[2]), pixels.data(),
+                      n_out, where);
+    } else {
       throw FormatError(concat(where, ": compression '", *algorithm,
-                               "' is not supported (only bslz4)"));
+                               "' is not supported (bslz4 or lz4)"));
     }
-    decode_bitshuffle_lz4(cbor_bytestring_handle(c[2]), cbor_bytestring_length(c[2]),
-                          pixels.data(), n_out, size, where);
   } else {
     throw FormatError(concat(where, ": typed array holds neither bytes nor a tag-56500 "
                                     "compressed block"));
   }
 
-  AnyImage image = to_image(*element, pixels, slow, fast);
+  return to_image(*element, pixels, slow, fast);
+}
+
+}  // namespace
+
+int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                   const ReadOptions& /*options*/) {
+  return static_cast<int64_t>(parse_image_message(bytes, n_bytes, name).n_channels);
+}
+
+AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
+                     const ReadOptions& options) {
+  const ImageMessage parsed = parse_image_message(bytes, n_bytes, name);
+  const cbor_item_t* const message_item = parsed.message.get();
+  const size_t n_channels = parsed.n_channels;
+  const cbor_pair* channels = cbor_map_handle(parsed.data);
+  std::string channel_names;
+  for (size_t i = 0; i < n_channels; ++i) {
+    channel_names += (i ? ", " : "") + std::string(as_text(channels[i].key).value_or("?"));
+  }
+  if (options.frame < 0 || static_cast<uint64_t>(options.frame) >= n_channels) {
+    throw_format_error(name, "frame ", options.frame, " out of range, message has ", n_channels,
+                       " channel(s) (", channel_names, ")");
+  }
+  const cbor_pair& channel = channels[options.frame];
+  const std::string channel_name(as_text(channel.key).value_or("?"));
+  const std::string where = concat(name, ": channel ", channel_name, " (frame ", options.frame, ")");
+
+  AnyImage image = decode_multi_dim_array(channel.value, where);
   DetectorMetadata& md = metadata(image);
   md.detector = concat("DECTRIS Stream V2 image, series ",
                        as_uint(find_key(message_item, "series_id")).value_or(0), ", image ",
@@ -377,6 +394,110 @@ AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& na
     if (num && den && *den > 0) md.exposure_s = static_cast<double>(*num) / static_cast<double>(*den);
   }
   return image;
+}
+
+namespace {
+
+// A CBOR number (unsigned, negative or float) as a double.
+std::optional<double> as_number(const cbor_item_t* item) {
+  if (item == nullptr) return std::nullopt;
+  if (cbor_isa_uint(item)) return static_cast<double>(cbor_get_int(item));
+  if (cbor_isa_negint(item)) return -1.0 - static_cast<double>(cbor_get_int(item));
+  if (cbor_isa_float_ctrl(item) && cbor_float_get_width(item) != CBOR_FLOAT_0) {
+    return cbor_float_get_float(item);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+AnyImage typed_array_to_image(uint64_t rfc8746_tag, const std::vector<uint8_t>& bytes,
+                              int64_t n_slow, int64_t n_fast, const std::string& where) {
+  const auto element = typed_array_element(rfc8746_tag);
+  if (!element) throw FormatError(concat(where, ": typed-array tag ", rfc8746_tag, " is not supported"));
+  check_extents(where, "typed array", n_slow, n_fast);
+  const size_t n_need = static_cast<size_t>(n_slow * n_fast) * element_size(*element);
+  if (bytes.size() != n_need) {
+    throw FormatError(concat(where, ": holds ", bytes.size(), " bytes, the frame needs ", n_need));
+  }
+  return to_image(*element, bytes, n_slow, n_fast);
+}
+
+Stream2Envelope parse_stream2_envelope(const uint8_t* bytes, size_t n_bytes,
+                                       const std::string& name) {
+  const std::string shape_problem = check_cbor_shape(bytes, n_bytes);
+  if (!shape_problem.empty()) throw_format_error(name, "CBOR: ", shape_problem);
+  cbor_load_result result{};
+  CborPtr root(cbor_load(bytes, n_bytes, &result));
+  if (!root) {
+    throw_format_error(name, "CBOR: cannot parse (libcbor error ",
+                       static_cast<int>(result.error.code), " at byte ", result.error.position,
+                       ")");
+  }
+  if (!cbor_isa_tag(root.get()) || cbor_tag_value(root.get()) != kTagSelfDescribe) {
+    throw_format_error(name, "not a DECTRIS Stream V2 message (no self-describe tag 55799)");
+  }
+  CborPtr message(cbor_tag_item(root.get()));
+  if (!cbor_isa_map(message.get()) || !cbor_map_is_definite(message.get())) {
+    throw_format_error(name, "not a DECTRIS Stream V2 message (the tagged item is not a map)");
+  }
+  const cbor_item_t* m = message.get();
+  const auto type = as_text(find_key(m, "type"));
+  if (!type) throw_format_error(name, "DECTRIS Stream V2 message without a \"type\"");
+  Stream2Envelope envelope;
+  envelope.type = std::string(*type);
+  if (envelope.type != "start" && envelope.type != "image" && envelope.type != "end") {
+    throw_format_error(name, "DECTRIS Stream V2 message of unknown type '", envelope.type, "'");
+  }
+  const auto series = as_uint(find_key(m, "series_id"));
+  if (!series || *series > static_cast<uint64_t>(INT64_MAX)) {
+    throw_format_error(name, "DECTRIS Stream V2 ", envelope.type,
+                       " message without an unsigned \"series_id\"");
+  }
+  envelope.series_id = static_cast<int64_t>(*series);
+  if (envelope.type == "image") {
+    const auto image_id = as_uint(find_key(m, "image_id"));
+    if (!image_id || *image_id > static_cast<uint64_t>(INT64_MAX)) {
+      throw_format_error(name, "DECTRIS Stream V2 image message without an unsigned \"image_id\"");
+    }
+    envelope.image_id = static_cast<int64_t>(*image_id);
+    return envelope;
+  }
+  if (envelope.type != "start") return envelope;
+  // Start: geometry (beam centre in pixels, lengths in m, wavelength in Å), saturation, mask.
+  DetectorMetadata& md = envelope.metadata;
+  md.beam_center_fast_px = as_number(find_key(m, "beam_center_x"));
+  md.beam_center_slow_px = as_number(find_key(m, "beam_center_y"));
+  if (auto px = as_number(find_key(m, "pixel_size_x")); px && *px > 0) md.pixel_size_mm = *px * 1e3;
+  md.wavelength_angstrom = as_number(find_key(m, "incident_wavelength"));
+  md.saturation_value = as_number(find_key(m, "saturation_value"));
+  md.exposure_s = as_number(find_key(m, "count_time"));
+  // detector_translation [x, y, z] in m: z is the sample-detector distance (as in NXmx files).
+  if (const cbor_item_t* t = find_key(m, "detector_translation");
+      t != nullptr && cbor_isa_array(t) && cbor_array_size(t) == 3) {
+    if (auto z = as_number(cbor_array_handle(t)[2]); z && *z != 0) {
+      md.distance_mm = std::abs(*z) * 1e3;
+    }
+  }
+  md.detector = std::string(as_text(find_key(m, "detector_description")).value_or(""));
+  // pixel_mask {channel: tag 40 uint32}: the first channel's mask, non-zero = masked.
+  if (const cbor_item_t* masks = find_key(m, "pixel_mask");
+      masks != nullptr && cbor_isa_map(masks) && cbor_map_is_definite(masks) &&
+      cbor_map_size(masks) > 0) {
+    const cbor_pair& first = cbor_map_handle(masks)[0];
+    const AnyImage mask = decode_multi_dim_array(
+        first.value, concat(name, ": pixel_mask ", as_text(first.key).value_or("?")));
+    std::tie(envelope.mask_n_slow, envelope.mask_n_fast) = extents(mask);
+    envelope.mask.resize(static_cast<size_t>(envelope.mask_n_slow * envelope.mask_n_fast));
+    std::visit(
+        [&](const auto& img) {
+          for (size_t i = 0; i < envelope.mask.size(); ++i) {
+            envelope.mask[i] = img.data()[i] != 0 ? 1 : 0;
+          }
+        },
+        mask);
+  }
+  return envelope;
 }
 
 }  // namespace difftriage::io::detail

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "difftriage/core/error.h"
 #include "difftriage/core/image.h"
@@ -103,6 +104,30 @@ AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& na
                      const ReadOptions& options);
 int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                    const ReadOptions& options);
+
+/// The envelope of any DECTRIS Stream V2 message (start, image, end; src/io/cbor_stream.cpp):
+/// its type, series and image numbers and, for a start message, the series' detector metadata
+/// (beam centre px, pixel size and distance from m, wavelength Å, saturation, count time) and
+/// the first channel's pixel mask (one byte per pixel, non-zero = masked; empty when absent).
+struct Stream2Envelope {
+  std::string type;        ///< "start", "image" or "end"
+  int64_t series_id = -1;
+  int64_t image_id = -1;   ///< image messages only
+  DetectorMetadata metadata;
+  std::vector<uint8_t> mask;
+  int64_t mask_n_slow = 0, mask_n_fast = 0;
+};
+/// Parses the envelope (no image pixels are decoded). Throws FormatError naming `name` when the
+/// bytes are no DECTRIS Stream V2 message (no tag 55799, no map, an unknown type, no series_id).
+Stream2Envelope parse_stream2_envelope(const uint8_t* bytes, size_t n_bytes,
+                                       const std::string& name);
+
+/// Little-endian pixels of an RFC 8746 typed-array kind (64 uint8, 69 uint16, 70 uint32,
+/// 72 int8, 77 int16, 78 int32, 85 float32) as a frame, with the conversions and the all-ones
+/// mask of the CBOR reader (image_io.h). Shared by the Stream V1 decoder (dectris_stream.cpp).
+/// Throws FormatError starting with `where` for another tag or a size mismatch.
+AnyImage typed_array_to_image(uint64_t rfc8746_tag, const std::vector<uint8_t>& bytes,
+                              int64_t n_slow, int64_t n_fast, const std::string& where);
 
 // ---- checks shared by the readers ------------------------------------------------------------
 

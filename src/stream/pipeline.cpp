@@ -170,7 +170,20 @@ void validate(const TriageOptions& o) {
 TriageStats run_triage(const std::vector<FrameAddress>& frames,
                        std::shared_ptr<const models::Classifier> classifier,
                        const TriageOptions& options, const ResultSink& sink) {
+  const FrameLoader read = [&frames](int64_t k) {
+    const FrameAddress& address = frames[static_cast<size_t>(k)];
+    io::ReadOptions options;
+    options.frame = address.frame;
+    return io::read_image(address.path, options);
+  };
+  return run_triage(frames, read, std::move(classifier), options, sink);
+}
+
+TriageStats run_triage(const std::vector<FrameAddress>& frames, const FrameLoader& load,
+                       std::shared_ptr<const models::Classifier> classifier,
+                       const TriageOptions& options, const ResultSink& sink) {
   validate(options);
+  DT_CHECK(static_cast<bool>(load), ConfigError, "run_triage: no frame loader");
   DT_CHECK(classifier != nullptr, ConfigError, "run_triage: no classifier");
   DT_CHECK(static_cast<bool>(sink), ConfigError, "run_triage: no sink");
   const auto t0 = Clock::now();
@@ -187,9 +200,7 @@ TriageStats run_triage(const std::vector<FrameAddress>& frames,
     const FrameAddress& address = frames[static_cast<size_t>(k)];
     Decoded d;
     try {
-      io::ReadOptions read;
-      read.frame = address.frame;
-      d.prepared = clf.prepare(io::read_image(address.path, read));
+      d.prepared = clf.prepare(load(k));
     } catch (...) {
       d.error = describe_current_exception(address);
     }

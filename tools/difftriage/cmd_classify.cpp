@@ -17,6 +17,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "triage_model.h"
 #include "difftriage/core/error.h"
 #include "difftriage/stream/stream.h"
 
@@ -48,19 +49,6 @@ void keep_freed_memory() {
 #endif
 }
 
-// --model, else $DIFFTRIAGE_DEFAULT_MODEL (a site's model for every run), else the shipped one.
-fs::path resolve_classify_model(const std::string& model) {
-  try {
-    const char* site = std::getenv("DIFFTRIAGE_DEFAULT_MODEL");
-    if (model.empty() && site != nullptr && *site != '\0') {
-      return stream::resolve_model_path({}, {fs::path(site)});
-    }
-    return stream::resolve_model_path(model);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string(e.what()) + " (pass --model DIR)");
-  }
-}
-
 void run_classify(const ClassifyArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   keep_freed_memory();
@@ -74,7 +62,7 @@ void run_classify(const ClassifyArgs& a) {
 
   const auto frames = stream::expand_inputs(a.inputs);
   DT_CHECK(!frames.empty(), IoError, "classify: the inputs name no frames");
-  const fs::path model = resolve_classify_model(a.model);
+  const fs::path model = resolve_triage_model(a.model);
   auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(model));
   const fs::path out = a.out;
   make_output_dir(out);

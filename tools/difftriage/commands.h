@@ -16,6 +16,8 @@ void register_evaluate(CLI::App& root);  // needs difftriage_ml
 void register_calibrate(CLI::App& root);  // needs difftriage_ml
 void register_explain(CLI::App& root);   // needs difftriage_ml
 void register_classify(CLI::App& root);  // needs difftriage_ml
+void register_stream(CLI::App& root);    // needs difftriage_ml
+void register_replay(CLI::App& root);    // needs difftriage_ml
 void register_dataset_check(CLI::App& dataset);
 void register_dataset_stats(CLI::App& dataset);
 void register_dataset_split(CLI::App& dataset);

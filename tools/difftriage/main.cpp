@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   cli::register_calibrate(app);
   cli::register_explain(app);
   cli::register_classify(app);
+  cli::register_stream(app);
+  cli::register_replay(app);
 
   try {
     app.parse(argc, argv);

@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace difftriage::io {
 
@@ -62,5 +63,18 @@ void decode_bitshuffle_lz4(const uint8_t* in, size_t n_in, uint8_t* out, size_t 
 ///         is truncated or an LZ4 block is corrupt.
 void decode_hdf5_lz4(const uint8_t* in, size_t n_in, uint8_t* out, size_t n_out,
                      const std::string& where);
+
+/// Encodes `n_in` bytes of `elem_size`-byte elements as bitshuffle + LZ4 in the framing above
+/// (what decode_bitshuffle_lz4 reads; the replay sender's "bslz4" / "bs16-lz4<" blobs), in
+/// blocks of `block_elements` (a multiple of 8; 0 = bitshuffle's default). Thread-safe.
+/// @throws ConfigError if `n_in` is not whole elements or the block size is not a multiple of 8.
+std::vector<uint8_t> encode_bitshuffle_lz4(const uint8_t* in, size_t n_in, size_t elem_size,
+                                           size_t block_elements = 0);
+
+/// Encodes `n_in` bytes in the HDF5 LZ4 filter framing (what decode_hdf5_lz4 reads; DECTRIS
+/// Stream V2 "lz4"), in blocks of `block_bytes` (default 1 GiB, i.e. one block). Thread-safe.
+/// @throws ConfigError if `block_bytes` is 0 or above 2^30.
+std::vector<uint8_t> encode_hdf5_lz4(const uint8_t* in, size_t n_in,
+                                     size_t block_bytes = size_t{1} << 30);
 
 }  // namespace difftriage::io

@@ -90,4 +90,14 @@ TriageStats run_triage(const std::vector<FrameAddress>& frames,
                        std::shared_ptr<const models::Classifier> classifier,
                        const TriageOptions& options, const ResultSink& sink);
 
+/// Produces frame `k` (0-based index into the frames of a run) on a decode worker; may throw
+/// (the frame then becomes an error result). Must be safe to call concurrently for different k.
+using FrameLoader = std::function<AnyImage(int64_t k)>;
+
+/// run_triage over frames that `load` produces instead of io::read_image (a live stream's
+/// frames held in memory); `frames` name them in results and errors. Same contract otherwise.
+TriageStats run_triage(const std::vector<FrameAddress>& frames, const FrameLoader& load,
+                       std::shared_ptr<const models::Classifier> classifier,
+                       const TriageOptions& options, const ResultSink& sink);
+
 }  // namespace difftriage::stream

@@ -1,0 +1,136 @@
+// difftriage stream --connect ENDPOINT --out DIR — triage a DECTRIS detector's live stream
+// (Stream V1 or V2 over ZeroMQ); a thin wrapper over stream::run_live_triage (stream/live.h).
+// Exit 0 after --max-series series or SIGINT/SIGTERM (every open series closed), 2 for bad
+// options, 3 for an output folder that cannot be written.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "difftriage/core/error.h"
+#include "difftriage/stream/live.h"
+#include "triage_model.h"
+
+namespace difftriage::cli {
+namespace {
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_stop{false};
+extern "C" void request_stop(int /*signal*/) { g_stop = true; }
+
+struct StreamArgs {
+  std::string endpoint, out, model;
+  int64_t max_series = 0;
+  double series_timeout_s = 60.0;
+  int n_threads = 2;
+  int64_t batch_size = 32;
+  int64_t queue_capacity = 64;
+  std::string forward;
+  double forward_timeout_s = 1.0;
+  bool quiet = false;
+};
+
+void run_stream(const StreamArgs& a) {
+  stream::LiveOptions o;
+  o.endpoint = a.endpoint;
+  o.out = a.out;
+  o.max_series = a.max_series;
+  o.series_timeout_s = a.series_timeout_s;
+  o.queue_capacity = a.queue_capacity;
+  o.forward_endpoint = a.forward;
+  o.forward_timeout_s = a.forward_timeout_s;
+  o.triage.n_decode_threads = a.n_threads;
+  o.triage.n_infer_workers = a.n_threads;
+  o.triage.batch_size = a.batch_size;
+  o.triage.queue_capacity = std::max<int64_t>(a.batch_size, 64);
+  const fs::path model = resolve_triage_model(a.model);
+  o.model_path = model.string();
+  auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(model));
+  make_output_dir(a.out);
+  write_run_json(a.out, "stream",
+                 {{"connect", a.endpoint},
+                  {"out", a.out},
+                  {"model", model.string()},
+                  {"max_series", a.max_series},
+                  {"series_timeout", a.series_timeout_s},
+                  {"threads", a.n_threads},
+                  {"batch", a.batch_size},
+                  {"queue", a.queue_capacity},
+                  {"forward", a.forward.empty() ? nlohmann::json() : nlohmann::json(a.forward)},
+                  {"forward_timeout", a.forward_timeout_s}});
+  g_stop = false;
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  o.stop_requested = [] { return g_stop.load(); };
+  if (!a.quiet) {
+    std::fprintf(stderr, "stream: PULL from %s, model %s, writing %s/series_<id>/\n",
+                 a.endpoint.c_str(), model.string().c_str(), a.out.c_str());
+  }
+  const stream::LiveSummary s = stream::run_live_triage(o, clf);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  std::printf("%lld series, %lld frame(s): %lld kept, %lld vetoed; %lld stray message(s)\n",
+              static_cast<long long>(s.n_series), static_cast<long long>(s.n_frames),
+              static_cast<long long>(s.n_kept), static_cast<long long>(s.n_veto),
+              static_cast<long long>(s.n_stray_messages));
+  for (const auto& f : s.series_folders) {
+    std::printf("wrote %s/{results.jsonl, summary.json}\n", f.string().c_str());
+  }
+}
+
+}  // namespace
+
+void register_stream(CLI::App& root) {
+  auto a = std::make_shared<StreamArgs>();
+  CLI::App* cmd = root.add_subcommand(
+      "stream",
+      "Triage a DECTRIS detector's live stream (SIMPLON Stream V1 or Stream V2 over ZeroMQ, "
+      "detected per message): a PULL socket connects to the detector's PUSH (several stream "
+      "processes share its frames round-robin). Per series DIR/series_<id>/results.jsonl "
+      "(classify's row with path null, series and frame) and summary.json (status, n_frames = "
+      "n_kept + n_veto, flags, timing); DIR/stream_summary.json at exit. Fail-open: corrupt "
+      "images and images without their series header are kept and flagged");
+  cmd->add_option("--connect", a->endpoint, "ZeroMQ endpoint of the detector, e.g. "
+                                            "tcp://127.0.0.1:9999")
+      ->required();
+  cmd->add_option("--out", a->out, "Output folder (created if missing)")->required();
+  cmd->add_option("--model", a->model,
+                  "Checkpoint folder or file (default as for classify: "
+                  "$DIFFTRIAGE_DEFAULT_MODEL, else the shipped model)");
+  cmd->add_option("--max-series", a->max_series,
+                  "Stop after this many series have ended (complete or timed out); 0 = until "
+                  "SIGINT/SIGTERM")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option("--series-timeout", a->series_timeout_s,
+                  "Close a series as incomplete after this many seconds without a message for it")
+      ->check(CLI::Range(1e-3, 1e9))
+      ->capture_default_str();
+  cmd->add_option("--threads", a->n_threads, "Decode threads and concurrent forward passes")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--batch", a->batch_size, "Images per forward pass at most")
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}))
+      ->capture_default_str();
+  cmd->add_option("--queue", a->queue_capacity,
+                  "Image messages held for triage at most (and ZeroMQ's receive buffer); when "
+                  "full, images are kept untriaged and flagged, never dropped")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--forward", a->forward,
+                  "Bind a PUSH socket here (e.g. tcp://127.0.0.1:9998) and pass on each series' "
+                  "header, its kept image messages as received with the triage result attached "
+                  "(V1: an extra difftriage-1.0 part; V2: user_data) and its end message");
+  cmd->add_option("--forward-timeout", a->forward_timeout_s,
+                  "Seconds one forward may wait for the downstream; kept images not sent are "
+                  "counted in summary.json n_not_forwarded")
+      ->check(CLI::Range(1e-3, 1e9))
+      ->capture_default_str();
+  cmd->add_flag("--quiet", a->quiet, "No progress line on stderr");
+  cmd->callback([a] { run_stream(*a); });
+}
+
+}  // namespace difftriage::cli
