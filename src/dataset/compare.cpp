@@ -1,4 +1,5 @@
 // dataset::compare: per-class FrameStats of two datasets (the work behind `dataset compare`).
+#include "difftriage/core/json_text.h"
 #include "difftriage/dataset/compare.h"
 
 #include <algorithm>
@@ -169,7 +170,7 @@ void write_comparison(const fs::path& out, const Comparison& comparison) {
     }
     report::plot_lines(out / ("radial_" + file_safe(name) + ".png"), chart);
   }
-  write_file_atomically(out / "compare.json", to_json(comparison).dump(2) + "\n");
+  write_file_atomically(out / "compare.json", dump_json(to_json(comparison), 2) + "\n");
 }
 
 }  // namespace difftriage::dataset

@@ -1,5 +1,6 @@
 // explain_model: loads a checkpoint, computes every explanation and writes the figures and the
 // index.html that shows them.
+#include "difftriage/core/json_text.h"
 #include "difftriage/explain/explain.h"
 
 #include <torch/utils.h>
@@ -448,7 +449,7 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
   }
   summary.dead_maps = acc.report(options.dead_epsilon, options.dead_image_fraction, source);
   const auto& dm = summary.dead_maps;
-  write_file_atomically(out / "dead_maps.json", to_json(dm).dump(2) + "\n");
+  write_file_atomically(out / "dead_maps.json", dump_json(to_json(dm), 2) + "\n");
   summary.files.push_back("dead_maps.json");
   page.heading(
       "Dead feature maps",
@@ -512,7 +513,7 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
             "with shell area; shells.json also holds the mean per pixel. Numbers in <a "
             "href=\"shells.json\">shells.json</a>.");
     for (const auto& s : cam_sections) page.raw(s);
-    write_file_atomically(out / "shells.json", shells_json.dump(1) + "\n");
+    write_file_atomically(out / "shells.json", dump_json(shells_json, 1) + "\n");
     summary.files.push_back("shells.json");
   }
 

@@ -82,6 +82,7 @@ std::string fnv1a64_hex(const std::string& bytes) noexcept {
 void save_checkpoint(const std::filesystem::path& path, const TriageNet& model,
                      const ModelMetadata& metadata) {
   check_metadata_matches(model, metadata);
+  validate(metadata);  // never write a model that loading would refuse
   const auto files = checkpoint_files(path);
   if (files.weights.has_parent_path()) {
     std::error_code ec;

@@ -95,7 +95,9 @@ TEST(SimulateCli, BadOptionsExitTwo) {
        {std::vector<std::string>{"--binning", "median"}, {"--format", "jpg"}, {"--count", "-1"},
         {"--threads", "-2"}, {"--mix", "nonsense"}, {"--preset", "photo3"},
         {"--cell", "1,2,3"}, {"--full-size", "1000"}, {"--wavelength", "-1"},
-        {"--no-such-option"}}) {
+        {"--no-such-option"},
+        // Issue 18: 2·10⁹ frames died in bad_alloc (exit 70) before the first frame.
+        {"--count", "2000000000"}}) {
     std::vector<std::string> args = {"simulate", "--out", out, "--count", "2", "--quiet"};
     args.insert(args.end(), extra.begin(), extra.end());
     const auto r = run_cli(args);

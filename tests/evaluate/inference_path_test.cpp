@@ -185,7 +185,9 @@ TEST_P(InferencePath, CalibratedThresholdMeansTheSameInClassify) {
   const auto dir = model_dir();
   const auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(dir));
   const auto preds = evaluate_with(*clf, 5);
-  const auto c = evaluate::calibrate_veto(preds);
+  evaluate::VetoCalibrationOptions tiny;  // 6 crystal frames: below the size rule, on purpose
+  tiny.min_crystal_frames = 0;
+  const auto c = evaluate::calibrate_veto(preds, tiny);
   EXPECT_EQ(c.n_skipped, 0);
   auto meta = clf->metadata();
   evaluate::apply_veto_calibration(meta, c, {{"data", "test"}});
