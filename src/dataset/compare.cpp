@@ -1,5 +1,4 @@
 // dataset::compare: per-class FrameStats of two datasets (the work behind `dataset compare`).
-#include "difftriage/core/json_text.h"
 #include "difftriage/dataset/compare.h"
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/labels.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/report/charts.h"

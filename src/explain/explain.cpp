@@ -1,6 +1,5 @@
 // explain_model: loads a checkpoint, computes every explanation and writes the figures and the
 // index.html that shows them.
-#include "difftriage/core/json_text.h"
 #include "difftriage/explain/explain.h"
 
 #include <torch/utils.h>
@@ -14,6 +13,7 @@
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/log.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/explain/attribution.h"

@@ -11,6 +11,7 @@
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 
 namespace difftriage::models {
 namespace {
@@ -104,7 +105,7 @@ void save_checkpoint(const std::filesystem::path& path, const TriageNet& model,
   // Weights first, sidecar last: the sidecar names the weights it belongs to, so a crash
   // between the two renames leaves a detectable mismatch, never a silently wrong model.
   write_file_atomically(files.weights, weights);
-  write_file_atomically(files.sidecar, json.dump(2) + "\n");
+  write_file_atomically(files.sidecar, dump_json(json, 2) + "\n");
 }
 
 LoadedModel load_checkpoint(const std::filesystem::path& path) {

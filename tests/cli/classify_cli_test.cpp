@@ -177,7 +177,21 @@ void check_issue18_cases(const TempDir& tmp, const std::string& data, const std:
     r = run_cli(with_out(killed, {"--resume"}));
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
-  EXPECT_EQ(testing::read_bytes(killed / "results.jsonl"), testing::read_bytes(full / "results.jsonl"));
+  // The same rows: paths, frames, decisions, flags and errors exactly; probabilities within
+  // rounding (frames after the resume point are batched differently, which moves the
+  // convolutions' sums by ~1e-7, as --batch does).
+  const auto resumed_rows = read_lines(killed / "results.jsonl");
+  const auto full_rows = read_lines(full / "results.jsonl");
+  ASSERT_EQ(resumed_rows.size(), full_rows.size());
+  for (size_t i = 0; i < full_rows.size(); ++i) {
+    const auto a = nlohmann::json::parse(resumed_rows[i]), b = nlohmann::json::parse(full_rows[i]);
+    for (const char* key : {"path", "frame", "decision", "flags", "error", "quality"}) {
+      EXPECT_EQ(a[key], b[key]) << i << " " << key;
+    }
+    for (const auto& [name, p] : b["p"].items()) {
+      if (p.is_number()) EXPECT_NEAR(a["p"][name].get<double>(), p.get<double>(), 1e-5) << i;
+    }
+  }
   EXPECT_EQ(testing::read_bytes(killed / "hits.lst"), testing::read_bytes(full / "hits.lst"));
   EXPECT_FALSE(fs::exists(killed / ".partial"));
   // --resume with other inputs is refused; with nothing to resume too.
@@ -455,7 +469,7 @@ TEST(ClassifyCli, Hdf5FileThatCrashesLibhdf5IsKeptAsUnreadable) {
   EXPECT_NE(std::find(hits.begin(), hits.end(), crash.string() + " //0"), hits.end());
   const auto summary = nlohmann::json::parse(testing::read_bytes(tmp / "cls" / "summary.json"));
   EXPECT_EQ(summary["n_frames"], 3);
-  EXPECT_EQ(summary["n_errors"], 1);
+  EXPECT_EQ(summary["n_unreadable"], 1);
 }
 
 }  // namespace

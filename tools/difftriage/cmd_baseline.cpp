@@ -18,8 +18,8 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "difftriage/core/json_text.h"
 #include "difftriage/core/atomic_file.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/detector_geometry.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/evaluate/baseline.h"

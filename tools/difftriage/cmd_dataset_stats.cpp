@@ -9,8 +9,8 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "difftriage/core/json_text.h"
 #include "difftriage/core/atomic_file.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/dataset/stats.h"
 #include "difftriage/io/image_io.h"
