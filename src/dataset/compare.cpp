@@ -10,6 +10,7 @@
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/labels.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/report/charts.h"
@@ -169,7 +170,7 @@ void write_comparison(const fs::path& out, const Comparison& comparison) {
     }
     report::plot_lines(out / ("radial_" + file_safe(name) + ".png"), chart);
   }
-  write_file_atomically(out / "compare.json", to_json(comparison).dump(2) + "\n");
+  write_file_atomically(out / "compare.json", dump_json(to_json(comparison), 2) + "\n");
 }
 
 }  // namespace difftriage::dataset

@@ -12,6 +12,7 @@
 
 #include "difftriage/core/error.h"
 #include "difftriage/core/labels.h"
+#include "difftriage/models/hit_score.h"
 #include "difftriage/core/random.h"
 
 namespace difftriage::evaluate {
@@ -224,14 +225,13 @@ std::vector<std::pair<std::string, Interval>> bootstrap_headline(const ModelPred
       return std::isfinite(f.hit_probability) && f.truth_has_crystal.has_value();
     };
     if (const int64_t n = count(counts)) {
-      const double threshold = meta.hit_threshold(), band = meta.uncertainty_band;
       defs.push_back({"hit balanced accuracy",
-                      [&, counts, threshold, band](const std::vector<size_t>& index) {
+                      [&, counts](const std::vector<size_t>& index) {
                         return balanced_accuracy(
                             index, w,
                             [&](size_t i) { return frames[i].ok() && counts(frames[i]) ? (*frames[i].truth_has_crystal ? 1 : 0) : -1; },
                             [&](size_t i) {
-                              return models::decide(frames[i].hit_probability, threshold, band) ==
+                              return models::decide_hit(frames[i].hit_probability, meta) ==
                                              models::Decision::kNo
                                          ? 0
                                          : 1;

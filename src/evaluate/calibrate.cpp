@@ -1,6 +1,7 @@
 // The keep/veto calibration: veto point on a calibration set → hit threshold and band.
 #include "difftriage/evaluate/calibrate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -9,6 +10,13 @@
 
 namespace difftriage::evaluate {
 
+int64_t min_crystal_frames_for(double keep_fraction) noexcept {
+  const double k = std::min(keep_fraction, 0.99);
+  if (!(k > 0)) return 1;
+  // n/(n + 1) ≥ k ⇔ n ≥ k/(1 − k); the epsilon keeps 0.9/(1 − 0.9) = 9.000000000000002 at 9.
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(k / (1.0 - k) - 1e-9)));
+}
+
 VetoCalibration calibrate_veto(const ModelPredictions& predictions,
                                const VetoCalibrationOptions& options) {
   DT_CHECK(options.keep_fraction > 0 && options.keep_fraction <= 1, ConfigError,
@@ -16,6 +24,8 @@ VetoCalibration calibrate_veto(const ModelPredictions& predictions,
   DT_CHECK(!options.band || (std::isfinite(*options.band) && *options.band >= 0 &&
                              *options.band < 1),
            ConfigError, "band must be in [0, 1), got ", options.band.value_or(0.0));
+  DT_CHECK(!options.min_crystal_frames || *options.min_crystal_frames >= 0, ConfigError,
+           "min_crystal_frames must be >= 0, got ", options.min_crystal_frames.value_or(0));
   VetoCalibration c;
   std::vector<double> scores;
   std::vector<uint8_t> truth;
@@ -35,8 +45,20 @@ VetoCalibration calibrate_veto(const ModelPredictions& predictions,
            " frame(s) skipped); the veto needs crystal frames to keep");
   DT_CHECK(c.point.n_negative > 0, FormatError,
            "calibration set: no blank frame; the veto point cannot be measured without blanks");
+  const int64_t n_needed =
+      options.min_crystal_frames.value_or(min_crystal_frames_for(options.keep_fraction));
+  DT_CHECK(c.point.n_positive >= n_needed, FormatError, "calibration set: ",
+           c.point.n_positive, " crystal frame(s) cannot support keeping ",
+           options.keep_fraction, " of crystal frames: the lowest kept score of n frames misses "
+           "about 1/(n + 1) of unseen ones, so this needs at least ", n_needed,
+           " crystal frames (see min_crystal_frames_for)");
   const double t = c.point.threshold;
   const double b = options.band.value_or(t);
+  DT_CHECK(t + b <= 1.0, FormatError, "calibration set: the veto point p_hit ", t,
+           " plus the band ", b, " gives a hit threshold of ", t + b,
+           ", above 1: not a probability (classify would veto every frame below ", t,
+           "); a set whose crystal frames all score this high is too small or too easy to "
+           "calibrate on, or the band (band) is too wide");
   // decide() vetoes p < thr with |p − thr| ≥ b; thr = t + b puts that boundary at t, and
   // rounding may put t itself on the veto side: step thr down until t is not vetoed.
   double thr = t + b;

@@ -141,7 +141,8 @@ BinaryMetrics evaluate_binary(const std::vector<double>& scores, const std::vect
   m.n = static_cast<int64_t>(scores.size());
   auto& c = m.confusion;
   for (size_t i = 0; i < scores.size(); ++i) {
-    const bool predicted = scores[i] >= options.threshold;
+    const bool predicted =
+        options.is_positive ? options.is_positive(scores[i]) : scores[i] >= options.threshold;
     if (truth[i]) {
       (predicted ? c.tp : c.fn) += 1;
     } else {

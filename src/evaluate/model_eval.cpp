@@ -133,6 +133,7 @@ ModelPredictions run_predictions(const models::Classifier& classifier, const dat
       if (f.ok()) fill_outputs(f, predictions[r], meta);
     }
     row0 += static_cast<int64_t>(predictions.size());
+    if (options.on_progress) options.on_progress(row0, n);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   result.frames_per_s = static_cast<double>(n) / std::max(result.seconds, 1e-9);
@@ -208,10 +209,13 @@ ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
   }
   if (!truth.empty()) {
     BinaryOptions bo;
-    // The blank label's balanced threshold mirrored; the veto operating point (thresholds.hit)
-    // is reported apart, as `veto`.
-    const bool from_quality = models::hit_source(meta) == models::HitSource::kQualityClasses;
-    bo.threshold = from_quality ? 0.5 : 1.0 - meta.threshold("blank");
+    // "hit" is what classify keeps: the same decision (models::decide_hit, hit threshold and
+    // uncertainty band), so a frame classify keeps flagged uncertain counts as predicted hit.
+    // The veto point measured on this set is reported apart, as `veto`.
+    bo.threshold = meta.hit_threshold();
+    bo.is_positive = [&meta](double p) {
+      return models::decide_hit(p, meta) != models::Decision::kNo;
+    };
     report.hit = evaluate_binary(scores, truth, bo);
     report.veto = find_veto_point(scores, truth, options.veto);
     report.veto_visible = find_visible_veto_point(scores, truth, bright, options.veto);

@@ -13,6 +13,7 @@
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/log.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/explain/attribution.h"
@@ -448,7 +449,7 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
   }
   summary.dead_maps = acc.report(options.dead_epsilon, options.dead_image_fraction, source);
   const auto& dm = summary.dead_maps;
-  write_file_atomically(out / "dead_maps.json", to_json(dm).dump(2) + "\n");
+  write_file_atomically(out / "dead_maps.json", dump_json(to_json(dm), 2) + "\n");
   summary.files.push_back("dead_maps.json");
   page.heading(
       "Dead feature maps",
@@ -512,7 +513,7 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
             "with shell area; shells.json also holds the mean per pixel. Numbers in <a "
             "href=\"shells.json\">shells.json</a>.");
     for (const auto& s : cam_sections) page.raw(s);
-    write_file_atomically(out / "shells.json", shells_json.dump(1) + "\n");
+    write_file_atomically(out / "shells.json", dump_json(shells_json, 1) + "\n");
     summary.files.push_back("shells.json");
   }
 

@@ -11,6 +11,7 @@
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 
 namespace difftriage::models {
 namespace {
@@ -82,6 +83,7 @@ std::string fnv1a64_hex(const std::string& bytes) noexcept {
 void save_checkpoint(const std::filesystem::path& path, const TriageNet& model,
                      const ModelMetadata& metadata) {
   check_metadata_matches(model, metadata);
+  validate(metadata);  // never write a model that loading would refuse
   const auto files = checkpoint_files(path);
   if (files.weights.has_parent_path()) {
     std::error_code ec;
@@ -103,7 +105,7 @@ void save_checkpoint(const std::filesystem::path& path, const TriageNet& model,
   // Weights first, sidecar last: the sidecar names the weights it belongs to, so a crash
   // between the two renames leaves a detectable mismatch, never a silently wrong model.
   write_file_atomically(files.weights, weights);
-  write_file_atomically(files.sidecar, json.dump(2) + "\n");
+  write_file_atomically(files.sidecar, dump_json(json, 2) + "\n");
 }
 
 LoadedModel load_checkpoint(const std::filesystem::path& path) {

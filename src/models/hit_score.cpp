@@ -53,6 +53,10 @@ HitScore score_hit(const HitEvidence& evidence, const ModelMetadata& metadata) n
   return s;
 }
 
+Decision decide_hit(double p_hit, const ModelMetadata& metadata) noexcept {
+  return decide(p_hit, metadata.hit_threshold(), metadata.uncertainty_band);
+}
+
 HitSource hit_source(const ModelMetadata& metadata) noexcept {
   const auto has = [&](const char* head) {
     return std::find(metadata.heads.begin(), metadata.heads.end(), head) != metadata.heads.end();

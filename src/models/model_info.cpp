@@ -154,6 +154,42 @@ void validate(const PreprocessOptions& options) {
            "std: must be finite and > 0, got ", options.std);
 }
 
+namespace {
+// Names of a head's outputs: as many as the head has, no name twice (one name for two outputs
+// would make `p` and `labels` of results.jsonl, and every threshold, ambiguous).
+void check_output_names(const std::vector<std::string>& names, size_t n_outputs, bool used,
+                        const char* field) {
+  if (used) {
+    DT_CHECK(names.size() == n_outputs, ConfigError, field, ": the head has ", n_outputs,
+             " outputs, got ", names.size(), " names");
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    DT_CHECK(!names[i].empty(), ConfigError, field, "[", i, "]: empty name");
+    for (size_t k = 0; k < i; ++k) {
+      DT_CHECK(names[k] != names[i], ConfigError, field, ": '", names[i],
+               "' names two outputs (", k, " and ", i, ")");
+    }
+  }
+}
+}  // namespace
+
+void validate(const ModelMetadata& m) {
+  // Thresholds compare probabilities: outside [0, 1] one would keep or veto every frame (a hit
+  // threshold of 1.5 vetoes all of them), so such a model is refused, not applied.
+  for (const auto& [name, value] : m.thresholds) {
+    DT_CHECK(std::isfinite(value) && value >= 0.0 && value <= 1.0, ConfigError, "thresholds.",
+             name, ": a probability threshold must be in [0, 1], got ", value);
+  }
+  DT_CHECK(std::isfinite(m.uncertainty_band) && m.uncertainty_band >= 0.0 &&
+               m.uncertainty_band <= 1.0,
+           ConfigError, "uncertainty_band: must be in [0, 1], got ", m.uncertainty_band);
+  const auto uses = [&](const char* head) {
+    return std::find(m.heads.begin(), m.heads.end(), head) != m.heads.end();
+  };
+  check_output_names(m.label_names, kLabelNames.size(), uses(kLabelsHead), "label_names");
+  check_output_names(m.quality_names, kQualityNames.size(), uses(kQualityHead), "quality_names");
+}
+
 double ModelMetadata::hit_threshold() const {
   const auto it = thresholds.find("hit");
   return it == thresholds.end() ? 1.0 - threshold("blank") : it->second;
@@ -260,6 +296,11 @@ ModelMetadata metadata_from_json(const nlohmann::json& j, const std::string& sou
   m.uncertainty_band = get_or(j, "uncertainty_band", m.uncertainty_band, "", source);
   if (j.contains("provenance")) m.provenance = j.at("provenance");
   if (j.contains("metrics")) m.metrics = j.at("metrics");
+  try {
+    validate(m);
+  } catch (const ConfigError& e) {
+    throw ModelError(detail::concat(source, ": ", e.what()));
+  }
   return m;
 }
 

@@ -65,7 +65,9 @@ std::string frame_file_name(int64_t index, FrameFileFormat format) {
 
 void validate_generate_dataset_options(const GenerateDatasetOptions& options) {
   DT_CHECK(!options.out_dir.empty(), ConfigError, "out_dir must name a folder");
-  DT_CHECK(options.n_frames >= 0, ConfigError, "n_frames must be ≥ 0, got ", options.n_frames);
+  DT_CHECK(options.n_frames >= 0 && options.n_frames <= kMaxGeneratedFrames, ConfigError,
+           "n_frames must be in 0..", kMaxGeneratedFrames, " (labels are held in memory until "
+           "written; split a larger set into several runs), got ", options.n_frames);
   DT_CHECK(options.n_threads >= 0, ConfigError,
            "n_threads must be ≥ 0 (0 = one per hardware thread), got ", options.n_threads);
   validate_simulate_options(options.simulate);

@@ -30,3 +30,23 @@ std::string to_event_line(const FrameAddress& address) {
 }
 
 }  // namespace difftriage::stream
+
+namespace difftriage::stream {
+
+std::string event_list_problem(const FrameAddress& address) {
+  const std::string& name = address.path.native();
+  if (name.empty()) return "an empty name";
+  if (name.find_first_of("\n\r") != std::string::npos) {
+    return "the name holds a newline or carriage return, which would split its event-list line";
+  }
+  if (name.find(" //") != std::string::npos || name.find("\t//") != std::string::npos) {
+    return "the name holds ' //', CrystFEL's separator of path and frame";
+  }
+  if (name.front() == ' ' || name.front() == '\t' || name.back() == ' ' || name.back() == '\t') {
+    return "the name begins or ends with a blank, which event-list readers strip";
+  }
+  if (name.front() == '#') return "the name begins with '#', which starts a comment line";
+  return {};
+}
+
+}  // namespace difftriage::stream

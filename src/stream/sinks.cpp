@@ -2,14 +2,17 @@
 // kept frames.
 #include "difftriage/stream/sinks.h"
 
+#include <algorithm>
 #include <sstream>
 #include <system_error>
 #include <utility>
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/log.h"
 #include "difftriage/io/image_io.h"
+#include "difftriage/models/checkpoint.h"
 #include "difftriage/version.h"
 
 namespace difftriage::stream {
@@ -40,14 +43,20 @@ bool HitsCxiWriter::add(const FrameResult& result, const TriageDecision& decisio
   DT_CHECK(!finished_, ConfigError, "cannot add a frame to ", options_.path.string(),
            ": already finished");
   if (!decision.keep()) return false;
-  if (!result.ok()) {  // kept fail-open, but there are no pixels to write
+  return add_kept(result.address, result.ok());
+}
+
+bool HitsCxiWriter::add_kept(const FrameAddress& address, bool readable) {
+  DT_CHECK(!finished_, ConfigError, "cannot add a frame to ", options_.path.string(),
+           ": already finished");
+  if (!readable) {  // kept fail-open, but there are no pixels to write
     ++n_unreadable_;
     return false;
   }
-  const FrameAddress& address = result.address;
   auto not_written = [&](const std::string& reason) {
-    not_written_.push_back(
-        {{"path", address.path.string()}, {"frame", address.frame}, {"reason", reason}});
+    json entry = {{"frame", address.frame}, {"reason", to_utf8_lossy(reason)}};
+    set_path(entry, address.path);
+    not_written_.push_back(std::move(entry));
     return false;
   };
   // Read again rather than carried through the pipeline: see HitsCxiWriter in sinks.h.
@@ -119,41 +128,165 @@ json HitsCxiWriter::finish() {
           {"deflate_level", options_.cxi.deflate_level}};
 }
 
-double TriageCounts::hit_rate() const noexcept {
-  const int64_t n_readable = n_frames - n_errors;
-  return n_readable > 0 ? static_cast<double>(n_kept - n_errors) / static_cast<double>(n_readable)
-                        : 0.0;
+std::string digest_inputs(const std::vector<FrameAddress>& inputs) {
+  std::string bytes;
+  for (const auto& a : inputs) {
+    bytes += a.path.native();
+    bytes += '\0';
+    bytes += std::to_string(a.frame);
+    bytes += '\n';
+  }
+  return models::fnv1a64_hex(bytes);
 }
+
+namespace {
+constexpr const char* kResults = "results.jsonl";
+constexpr const char* kHits = "hits.lst";
+constexpr const char* kSummary = "summary.json";
+constexpr const char* kProgress = "progress.json";
+
+StagedOutputsOptions staged_options(const TriageRunInfo& info) {
+  StagedOutputsOptions o;
+  o.resume = info.resume;
+  o.before_step = info.before_publish_step;
+  return o;
+}
+}  // namespace
 
 TriageFolderWriter::TriageFolderWriter(fs::path folder, models::ModelMetadata metadata,
                                        TriageRunInfo info)
-    : folder_(std::move(folder)), metadata_(std::move(metadata)), info_(std::move(info)) {
-  std::error_code ec;
-  fs::create_directories(folder_, ec);
-  DT_CHECK(!ec && fs::is_directory(folder_), IoError, "cannot create output folder ",
-           folder_.string(), ec ? ": " + ec.message() : std::string());
-  if (!info_.hits_cxi.path.empty()) hits_cxi_ = std::make_unique<HitsCxiWriter>(info_.hits_cxi);
+    : folder_(std::move(folder)),
+      metadata_(std::move(metadata)),
+      info_(std::move(info)),
+      inputs_digest_(digest_inputs(info_.inputs)),
+      staged_(folder_, staged_options(info_)) {
+  if (info_.flush_every <= 0) info_.flush_every = std::max<int64_t>(1, info_.options.batch_size);
+  // Fail before the run, not after it, when an output cannot be put in place.
+  staged_.check_targets({kResults, kHits, kSummary});
+  const fs::path results = staged_.partial() / kResults;
+  if (info_.resume) {
+    DT_CHECK(staged_.resumed(), ConfigError, "nothing to resume in ", staged_.partial().string(),
+             fs::exists(folder_ / kSummary) ? " (the folder holds a complete run)" : "");
+    resume_rows();
+  }
+  results_ = std::make_unique<std::ofstream>(results, std::ios::binary | std::ios::app);
+  DT_CHECK(results_->good(), IoError, "cannot write ", results.string());
+  if (!info_.hits_cxi.path.empty()) {
+    hits_cxi_ = std::make_unique<HitsCxiWriter>(info_.hits_cxi);
+    if (n_done_ > 0) {  // the kept frames of the interrupted run, read again
+      std::ifstream in(results, std::ios::binary);
+      std::string line;
+      while (std::getline(in, line)) {
+        const json row = json::parse(line);
+        const auto d = decision_from_row(row);
+        if (d.keep()) hits_cxi_->add_kept({path_from_json(row), row["frame"]}, !d.unreadable);
+      }
+    }
+  }
+  write_file_atomically(staged_.partial() / kProgress, dump_json(progress(), 2) + "\n");
+}
+
+TriageFolderWriter::~TriageFolderWriter() = default;
+
+json TriageFolderWriter::progress() const {
+  return {{"n_done", n_rows_ - n_pending_},
+          {"n_frames", static_cast<int64_t>(info_.inputs.size())},
+          {"inputs_digest", inputs_digest_},
+          {"options", info_.run_options}};
+}
+
+void TriageFolderWriter::resume_rows() {
+  const fs::path dir = staged_.partial();
+  json saved;
+  try {
+    saved = json::parse(read_file(dir / kProgress));
+  } catch (const json::exception& e) {
+    throw FormatError(detail::concat((dir / kProgress).string(), ": damaged (", e.what(), ")"));
+  } catch (const IoError& e) {
+    throw ConfigError(detail::concat("cannot resume: ", e.what()));
+  }
+  DT_CHECK(saved.value("inputs_digest", std::string()) == inputs_digest_ &&
+               saved.value("n_frames", int64_t{-1}) == static_cast<int64_t>(info_.inputs.size()),
+           ConfigError, "cannot resume ", dir.string(),
+           ": the inputs differ from the interrupted run's (", saved.value("n_frames", int64_t{-1}),
+           " frame(s)); run without --resume to start again");
+  DT_CHECK(saved.contains("options") && saved["options"] == info_.run_options, ConfigError,
+           "cannot resume ", dir.string(), ": the options differ from the interrupted run's (",
+           dump_json(saved.value("options", json())), " vs ", dump_json(info_.run_options),
+           "); run without --resume to start again");
+  // Complete rows only: a kill during a write can leave a torn last line, dropped here.
+  std::string text = read_file(dir / kResults);
+  const auto end = text.rfind('\n');
+  text.resize(end == std::string::npos ? 0 : end + 1);
+  size_t pos = 0;
+  int64_t line_no = 0;
+  while (pos < text.size()) {
+    const size_t nl = text.find('\n', pos);
+    ++line_no;
+    json row;
+    FrameAddress address;
+    try {
+      row = json::parse(text.substr(pos, nl - pos));
+      address = {path_from_json(row), row.at("frame").get<int64_t>()};
+    } catch (const std::exception& e) {
+      throw FormatError(detail::concat((dir / kResults).string(), ":", line_no,
+                                       ": damaged row (", e.what(), ")"));
+    }
+    const auto index = static_cast<size_t>(n_rows_);
+    DT_CHECK(index < info_.inputs.size() && info_.inputs[index] == address, ConfigError,
+             "cannot resume: ", (dir / kResults).string(), ":", line_no,
+             " is not the input frame ", line_no, "; run without --resume");
+    record(address, decision_from_row(row));
+    pos = nl + 1;
+  }
+  // Rewrite the complete rows (drops a torn last line) before appending.
+  write_file_atomically(dir / kResults, text);
+  n_done_ = n_rows_;
+}
+
+void TriageFolderWriter::record(const FrameAddress& address, const TriageDecision& d) {
+  counts_.add(d);
+  ++n_rows_;
+  if (!d.keep()) return;
+  const std::string problem = event_list_problem(address);
+  if (problem.empty()) {
+    hits_ += to_event_line(address);
+    hits_ += '\n';
+  } else {
+    json entry = {{"frame", address.frame}, {"reason", problem}};
+    set_path(entry, address.path);
+    not_in_event_list_.push_back(std::move(entry));
+  }
 }
 
 TriageDecision TriageFolderWriter::add(const FrameResult& result) {
   TriageDecision d = decide_triage(result, metadata_);
-  ++counts_.n_frames;
-  counts_.n_errors += d.unreadable ? 1 : 0;
-  counts_.n_uncertain += d.uncertain ? 1 : 0;
-  if (d.keep()) {
-    ++counts_.n_kept;
-    hits_ += to_event_line(result.address);
-    hits_ += '\n';
-  } else {
-    ++counts_.n_veto;
-  }
-  results_ += result_row(result, d, metadata_).dump();
-  results_ += '\n';
+  record(result.address, d);
+  pending_rows_ += dump_json(result_row(result, d, metadata_));
+  pending_rows_ += '\n';
+  if (++n_pending_ >= info_.flush_every) flush();
   if (hits_cxi_) hits_cxi_->add(result, d);
   return d;
 }
 
-json TriageFolderWriter::finish(const TriageStats& stats) {
+void TriageFolderWriter::flush() {
+  if (n_pending_ == 0) return;
+  results_->write(pending_rows_.data(), static_cast<std::streamsize>(pending_rows_.size()));
+  results_->flush();  // in the kernel's hands: survives the process being killed
+  DT_CHECK(results_->good(), IoError, "cannot write ", (staged_.partial() / kResults).string());
+  pending_rows_.clear();
+  n_pending_ = 0;
+  write_file_atomically(staged_.partial() / kProgress, dump_json(progress(), 2) + "\n");
+}
+
+json TriageFolderWriter::finish(const TriageStats& stats,
+                                const std::vector<std::pair<std::string, std::string>>& more) {
+  flush();
+  results_->close();
+  DT_CHECK(!info_.inputs.empty() ? n_rows_ == static_cast<int64_t>(info_.inputs.size()) : true,
+           FormatError, "the run wrote ", n_rows_, " row(s) for ", info_.inputs.size(),
+           " input frame(s)");
+  DT_CHECK(counts_.consistent(), FormatError, "the counts break n_frames = n_kept + n_veto");
   const json full = models::to_json(metadata_);
   json model = json::object();
   for (const char* key : {"format_version", "architecture", "heads", "preprocess", "thresholds",
@@ -163,34 +296,39 @@ json TriageFolderWriter::finish(const TriageStats& stats) {
   const auto& o = info_.options;
   // The stack first: summary.json, written last, then describes a stack already in place.
   const json hits_cxi = hits_cxi_ ? hits_cxi_->finish() : json();
-  json summary = {{"n_frames", counts_.n_frames},
-                  {"n_kept", counts_.n_kept},
-                  {"n_veto", counts_.n_veto},
-                  {"n_uncertain", counts_.n_uncertain},
-                  {"n_errors", counts_.n_errors},
-                  {"hit_rate", counts_.hit_rate()},
-                  {"frames_per_s", stats.frames_per_s},
-                  {"elapsed_s", stats.elapsed_s},
-                  {"model", info_.model_path},
-                  {"model_info", model},
-                  {"settings",
-                   {{"n_decode_threads", o.n_decode_threads},
-                    {"n_infer_workers", o.n_infer_workers},
-                    {"n_torch_threads", o.n_torch_threads},
-                    {"batch_size", o.batch_size},
-                    {"queue_capacity", o.queue_capacity}}},
-                  {"timing",
-                   {{"setup_s", info_.setup_s},
-                    {"cpu_s", stats.cpu_s},
-                    {"decode_s", stats.decode_s},
-                    {"infer_s", stats.infer_s},
-                    {"n_batches", stats.n_batches}}},
-                  {"version", kVersion},
-                  {"git_hash", kGitHash}};
+  json summary = counts_.to_json();
+  summary.update(json{{"not_in_event_list", not_in_event_list_},
+                      {"skipped_inputs", info_.skipped_inputs},
+                      {"resumed_frames", n_done_},
+                      {"frames_per_s", stats.frames_per_s},
+                      {"elapsed_s", stats.elapsed_s},
+                      {"model", to_utf8_lossy(info_.model_path)},
+                      {"model_info", model},
+                      {"settings",
+                       {{"n_decode_threads", o.n_decode_threads},
+                        {"n_infer_workers", o.n_infer_workers},
+                        {"n_torch_threads", o.n_torch_threads},
+                        {"batch_size", o.batch_size},
+                        {"queue_capacity", o.queue_capacity}}},
+                      {"timing",
+                       {{"setup_s", info_.setup_s},
+                        {"cpu_s", stats.cpu_s},
+                        {"decode_s", stats.decode_s},
+                        {"infer_s", stats.infer_s},
+                        {"n_batches", stats.n_batches}}},
+                      {"version", kVersion},
+                      {"git_hash", kGitHash}});
   if (hits_cxi_) summary["hits_cxi"] = hits_cxi;
-  write_file_atomically(folder_ / "results.jsonl", results_);
-  write_file_atomically(folder_ / "hits.lst", hits_);
-  write_file_atomically(folder_ / "summary.json", summary.dump(2) + "\n");
+  const fs::path dir = staged_.partial();
+  std::vector<std::string> files = {kResults, kHits};
+  write_file_atomically(dir / kHits, hits_);
+  for (const auto& [name, content] : more) {
+    write_file_atomically(dir / name, content);
+    files.push_back(name);
+  }
+  write_file_atomically(dir / kSummary, dump_json(summary, 2) + "\n");
+  files.push_back(kSummary);
+  staged_.publish(files, kSummary);
   return summary;
 }
 

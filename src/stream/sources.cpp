@@ -4,11 +4,14 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <cctype>
+#include <string>
 #include <fstream>
 #include <set>
 #include <system_error>
 
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/io/image_io.h"
 
 namespace difftriage::stream {
@@ -77,13 +80,39 @@ void append(std::vector<FrameAddress>& out, std::vector<FrameAddress> more) {
 }
 
 // A folder or a plain file path, expanded.
-void expand_path(const fs::path& path, std::vector<FrameAddress>& out) {
+void expand_path(const fs::path& path, std::vector<FrameAddress>& out,
+                 std::vector<SkippedInput>* skipped) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    for (const auto& f : list_frame_files(path)) append(out, expand_file(f));
+    for (const auto& f : list_frame_files(path, skipped)) append(out, expand_file(f));
   } else {
     append(out, expand_file(path));
   }
+}
+
+bool has_frame_extension(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* wrap : {".gz", ".bz2"}) {
+    if (ends_with(name, wrap)) name.resize(name.size() - std::char_traits<char>::length(wrap));
+  }
+  for (const char* ext : {".cbf", ".h5", ".hdf5", ".nxs", ".cxi", ".tif", ".tiff", ".img", ".smv",
+                          ".pgm", ".png", ".cbor"}) {
+    if (ends_with(name, ext)) return true;
+  }
+  return false;
+}
+
+// Drops EIGER data files beside their master, recording them as skipped.
+std::vector<fs::path> drop_eiger_data_files(std::vector<fs::path> files,
+                                            std::vector<SkippedInput>* skipped) {
+  auto kept = drop_eiger_data_files(files);
+  if (skipped != nullptr && kept.size() != files.size()) {
+    const std::set<fs::path> left(kept.begin(), kept.end());
+    for (const auto& f : files) {
+      if (left.count(f) == 0) skipped->push_back({f, "an EIGER data file (its master lists its frames)"});
+    }
+  }
+  return kept;
 }
 
 }  // namespace
@@ -94,18 +123,59 @@ bool is_non_frame_file(const std::string& name) {
   return ends_with(name, ".json") || ends_with(name, ".lst");
 }
 
-std::vector<fs::path> list_frame_files(const fs::path& folder) {
+nlohmann::json skipped_inputs_json(const std::vector<SkippedInput>& skipped) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : skipped) {
+    nlohmann::json entry = {{"reason", s.reason}};
+    set_path(entry, s.path);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::string non_frame_reason(const fs::path& path) {
+  std::error_code ec;
+  const auto link = fs::symlink_status(path, ec);
+  const auto target = fs::status(path, ec);
+  if (fs::is_symlink(link) && !fs::exists(target)) return "a broken symbolic link";
+  if (fs::is_directory(target)) return "a folder (not searched recursively)";
+  if (!fs::is_regular_file(target)) return "not a regular file (a FIFO, socket or device)";
+  const std::string name = path.filename().string();
+  if (!name.empty() && name[0] == '.') return "a hidden file";
+  if (name == "multiclasses.txt" || name == "categories1.txt") return "a label file";
+  if (ends_with(name, ".json")) return "a JSON sidecar";
+  if (ends_with(name, ".lst")) return "an event list";
+  if (has_frame_extension(name)) return {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "not a frame file (no frame extension, and it cannot be opened to probe)";
+  uint8_t head[io::kProbeBytes];
+  in.read(reinterpret_cast<char*>(head), sizeof head);
+  if (io::probe_format(head, static_cast<size_t>(in.gcount())) != io::ImageFormat::kUnknown) {
+    return {};
+  }
+  return "not a frame file (no frame extension, content of no known format)";
+}
+
+std::vector<fs::path> list_frame_files(const fs::path& folder,
+                                       std::vector<SkippedInput>* skipped) {
   std::vector<fs::path> files;
+  std::vector<SkippedInput> left_out;
   std::error_code ec;
   for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
-    std::error_code type_ec;
-    if (!it->is_regular_file(type_ec)) continue;  // follows links; skips folders, sockets, ...
-    if (is_non_frame_file(it->path().filename().string())) continue;
-    files.push_back(it->path());
+    std::string reason = non_frame_reason(it->path());
+    if (reason.empty()) {
+      files.push_back(it->path());
+    } else {
+      left_out.push_back({it->path(), std::move(reason)});
+    }
   }
   DT_CHECK(!ec, IoError, folder.string(), ": cannot list folder: ", ec.message());
   std::sort(files.begin(), files.end());
-  return drop_eiger_data_files(std::move(files));
+  files = drop_eiger_data_files(std::move(files), &left_out);
+  std::sort(left_out.begin(), left_out.end(),
+            [](const SkippedInput& a, const SkippedInput& b) { return a.path < b.path; });
+  if (skipped != nullptr) skipped->insert(skipped->end(), left_out.begin(), left_out.end());
+  return files;
 }
 
 std::vector<FrameAddress> expand_file(const fs::path& file) {
@@ -168,7 +238,8 @@ std::vector<FrameAddress> read_event_list(const fs::path& list) {
   return frames;
 }
 
-std::vector<FrameAddress> expand_inputs(const std::vector<std::string>& inputs) {
+std::vector<FrameAddress> expand_inputs(const std::vector<std::string>& inputs,
+                                        std::vector<SkippedInput>* skipped) {
   std::vector<FrameAddress> frames;
   for (const auto& input : inputs) {
     if (!input.empty() && input[0] == '@') {
@@ -177,7 +248,7 @@ std::vector<FrameAddress> expand_inputs(const std::vector<std::string>& inputs) 
     }
     std::error_code ec;
     if (fs::exists(input, ec)) {
-      expand_path(input, frames);
+      expand_path(input, frames, skipped);
     } else if (input.find("//") != std::string::npos &&
                parse_frame_address(input).path.string() != input) {
       frames.push_back(parse_frame_address(input));
@@ -185,11 +256,16 @@ std::vector<FrameAddress> expand_inputs(const std::vector<std::string>& inputs) 
       std::vector<fs::path> files;
       for (const auto& match : expand_glob(input)) {
         std::error_code dir_ec;
-        if (fs::is_directory(match, dir_ec) || !is_non_frame_file(match.filename().string())) {
+        std::string reason;
+        if (fs::is_directory(match, dir_ec) || (reason = non_frame_reason(match)).empty()) {
           files.push_back(match);
+        } else if (skipped != nullptr) {
+          skipped->push_back({match, std::move(reason)});
         }
       }
-      for (const auto& f : drop_eiger_data_files(std::move(files))) expand_path(f, frames);
+      for (const auto& f : drop_eiger_data_files(std::move(files), skipped)) {
+        expand_path(f, frames, skipped);
+      }
     } else {
       frames.push_back({input, 0});  // missing: fails later as an error row
     }

@@ -3,6 +3,8 @@
 
 #include <map>
 
+#include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/models/hit_score.h"
 
 namespace difftriage::stream {
@@ -37,13 +39,14 @@ TriageDecision decide_triage(const FrameResult& result, const models::ModelMetad
   }
   const auto score = models::score_hit({*result.prediction}, meta);
   if (!score.p_hit) {
+    d.untriaged = true;
     d.flags.push_back("no_blank_output");  // the model cannot veto: keep everything
     return d;
   }
   // The hit threshold is the model's veto operating point (thresholds.hit), or mirrors the
   // blank label's threshold when the model has none.
   d.p_hit = score.p_hit;
-  switch (models::decide(*d.p_hit, meta.hit_threshold(), meta.uncertainty_band)) {
+  switch (models::decide_hit(*d.p_hit, meta)) {
     case models::Decision::kNo:
       d.veto = true;
       break;
@@ -57,12 +60,95 @@ TriageDecision decide_triage(const FrameResult& result, const models::ModelMetad
   return d;
 }
 
+TriageDecision decision_from_row(const json& row) {
+  DT_CHECK(row.is_object() && row.contains("decision") && row["decision"].is_string() &&
+               row.contains("flags") && row["flags"].is_array(),
+           FormatError, "a results row needs a string 'decision' and an array 'flags'");
+  const auto decision = row["decision"].get<std::string>();
+  DT_CHECK(decision == "keep" || decision == "veto", FormatError, "decision: '",
+           to_utf8_lossy(decision), "' is neither keep nor veto");
+  TriageDecision d;
+  d.veto = decision == "veto";
+  for (const auto& flag : row["flags"]) {
+    DT_CHECK(flag.is_string(), FormatError, "flags: not a string");
+    const auto f = flag.get<std::string>();
+    d.uncertain |= f == "uncertain";
+    d.unreadable |= f == "unreadable";
+    d.untriaged |= f == "no_blank_output";
+    d.flags.push_back(f);
+  }
+  DT_CHECK(!(d.veto && (d.uncertain || d.unreadable || d.untriaged)), FormatError,
+           "a vetoed row cannot be flagged uncertain, unreadable or no_blank_output");
+  return d;
+}
+
+void TriageCounts::add(const TriageDecision& d) noexcept {
+  ++n_frames;
+  if (d.veto) {
+    ++n_veto;
+    return;
+  }
+  ++n_kept;
+  n_uncertain += d.uncertain ? 1 : 0;
+  n_unreadable += d.unreadable ? 1 : 0;
+  n_untriaged += d.untriaged ? 1 : 0;
+}
+
+void TriageCounts::merge(const TriageCounts& o) noexcept {
+  n_frames += o.n_frames;
+  n_kept += o.n_kept;
+  n_veto += o.n_veto;
+  n_uncertain += o.n_uncertain;
+  n_unreadable += o.n_unreadable;
+  n_untriaged += o.n_untriaged;
+}
+
+bool TriageCounts::consistent() const noexcept {
+  return n_frames >= 0 && n_kept >= 0 && n_veto >= 0 && n_uncertain >= 0 && n_unreadable >= 0 &&
+         n_untriaged >= 0 && n_frames == n_kept + n_veto &&
+         n_uncertain + n_unreadable + n_untriaged <= n_kept;
+}
+
+double TriageCounts::hit_rate() const noexcept {
+  const int64_t n_readable = n_frames - n_unreadable;
+  return n_readable > 0
+             ? static_cast<double>(n_kept - n_unreadable) / static_cast<double>(n_readable)
+             : 0.0;
+}
+
+json TriageCounts::to_json() const {
+  return {{"n_frames", n_frames},       {"n_kept", n_kept},
+          {"n_veto", n_veto},           {"n_uncertain", n_uncertain},
+          {"n_unreadable", n_unreadable}, {"n_untriaged", n_untriaged},
+          {"hit_rate", hit_rate()}};
+}
+
+TriageCounts TriageCounts::from_json(const json& j) {
+  TriageCounts c;
+  const auto get = [&](const char* key, int64_t& value) {
+    DT_CHECK(j.is_object() && j.contains(key) && j[key].is_number_integer(), FormatError,
+             "counts: missing or non-integer '", key, "'");
+    value = j[key].get<int64_t>();
+  };
+  get("n_frames", c.n_frames);
+  get("n_kept", c.n_kept);
+  get("n_veto", c.n_veto);
+  get("n_uncertain", c.n_uncertain);
+  get("n_unreadable", c.n_unreadable);
+  get("n_untriaged", c.n_untriaged);
+  DT_CHECK(c.consistent(), FormatError, "counts: n_frames = n_kept + n_veto does not hold (",
+           c.n_frames, " != ", c.n_kept, " + ", c.n_veto,
+           ") or the flagged counts exceed n_kept");
+  return c;
+}
+
 json result_row(const FrameResult& result, const TriageDecision& decision,
                 const models::ModelMetadata& meta) {
   const auto& labels = kLabelNames;
   const auto& qualities = kQualityNames;
-  json row = {{"path", result.address.path.string()},
-              {"frame", result.address.frame},
+  json row = json::object();
+  set_path(row, result.address.path);  // "path" (+ "path_b64" for a name that is not UTF-8)
+  row.update(json{{"frame", result.address.frame},
               {"p", null_map(labels.data(), labels.size())},
               {"labels", null_map(labels.data(), labels.size())},
               {"quality", nullptr},
@@ -71,9 +157,9 @@ json result_row(const FrameResult& result, const TriageDecision& decision,
               {"mosaic2", nullptr},
               {"decision", decision.veto ? "veto" : "keep"},
               {"flags", decision.flags},
-              {"error", nullptr}};
+              {"error", nullptr}});
   if (!result.ok()) {
-    row["error"] = result.error;
+    row["error"] = to_utf8_lossy(result.error);  // it names the file, which may not be UTF-8
     return row;
   }
   const auto& p = *result.prediction;

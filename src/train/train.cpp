@@ -17,6 +17,7 @@
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/log.h"
 #include "difftriage/dataset/split.h"
 #include "difftriage/evaluate/metrics.h"
@@ -796,7 +797,7 @@ void checkpoint_epoch(const TrainOptions& o, const RunPaths& paths, const RunMod
       {"history", hist},
       {"transferred", result.transferred},
       {"rng", "every random stream is derived from (seed, epoch); nothing else to restore"}};
-  write_file_atomically(paths.state_file, saved.dump(1) + "\n");
+  write_file_atomically(paths.state_file, dump_json(saved, 1) + "\n");
   std::string csv = metrics_csv_header(heads);
   for (const auto& e : state.history) csv += metrics_csv_row(e, heads);
   write_file_atomically(o.out / "metrics.csv", csv);

@@ -185,7 +185,12 @@ TEST_P(InferencePath, CalibratedThresholdMeansTheSameInClassify) {
   const auto dir = model_dir();
   const auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(dir));
   const auto preds = evaluate_with(*clf, 5);
-  const auto c = evaluate::calibrate_veto(preds);
+  // 6 crystal frames: below the size rule, on purpose; a random model's crystal frames score
+  // about 0.6, so the default band (= the veto point) would put the threshold above 1.
+  evaluate::VetoCalibrationOptions tiny;
+  tiny.min_crystal_frames = 0;
+  tiny.band = 0.05;
+  const auto c = evaluate::calibrate_veto(preds, tiny);
   EXPECT_EQ(c.n_skipped, 0);
   auto meta = clf->metadata();
   evaluate::apply_veto_calibration(meta, c, {{"data", "test"}});

@@ -208,7 +208,7 @@ TEST_F(HitsCxi, UnreadableKeptFrameIsCountedNotWritten) {
   const json summary = classify(frames, out, cxi, with_hit_threshold(0.0));
   EXPECT_EQ(summary["n_frames"], 5);
   EXPECT_EQ(summary["n_kept"], 5);  // fail-open: the corrupt frame is kept
-  EXPECT_EQ(summary["n_errors"], 1);
+  EXPECT_EQ(summary["n_unreadable"], 1);
   const auto hits = read_lines(out / "hits.lst");
   ASSERT_EQ(hits.size(), 5u);
   EXPECT_EQ(hits[2], to_event_line({corrupt, 0}));
@@ -247,7 +247,7 @@ TEST_F(HitsCxi, FramesOfAnotherShapeOrPixelTypeAreListedAndStayKept) {
   set_log_sink(previous);
 
   EXPECT_EQ(summary["n_kept"], 5);
-  EXPECT_EQ(summary["n_errors"], 0);
+  EXPECT_EQ(summary["n_unreadable"], 0);
   const auto hits = read_lines(out / "hits.lst");
   ASSERT_EQ(hits.size(), 5u);  // still kept, still in hits.lst
   EXPECT_EQ(hits[1], to_event_line(narrow_address));

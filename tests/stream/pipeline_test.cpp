@@ -199,7 +199,7 @@ TEST_F(Pipeline, CorruptAndMissingFramesAreErrorRowsExactlyOnceAndKept) {
   }
   const auto summary = writer.finish(stats);
   EXPECT_EQ(summary["n_frames"], 8);
-  EXPECT_EQ(summary["n_errors"], 4);
+  EXPECT_EQ(summary["n_unreadable"], 4);
   EXPECT_EQ(summary["n_kept"].get<int>() + summary["n_veto"].get<int>(), 8);
   const std::string hits = testing::read_bytes(out / "hits.lst");
   for (size_t i : {1, 3, 5, 6}) {

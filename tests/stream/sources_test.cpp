@@ -2,6 +2,9 @@
 #include "difftriage/stream/sources.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <map>
 
 #include <filesystem>
 #include <string>
@@ -140,6 +143,41 @@ TEST(Sources, MultiFrameFilesExpandToEveryFrame) {
   }
   // An explicit frame stays that one frame.
   EXPECT_EQ(expand_inputs({(tmp / "stack.h5").string() + " //1"}).size(), 1u);
+}
+
+// Issue 18: README.md, notes.txt, a .log and SHA256SUMS in a frame folder became "unreadable
+// frames" written into hits.lst, and broken links, FIFOs and subfolders were skipped unsaid.
+// Now only files with a frame extension or frame content are taken; the rest is reported.
+TEST(Sources, FolderExpansionTakesOnlyFramesAndReportsEverythingItSkips) {
+  TempDir tmp;
+  for (const char* f : {"README.md", "notes.txt", "run.log", "SHA256SUMS", "a.cbf", "b.h5"}) {
+    write_text(tmp / f, "not a frame\n");
+  }
+  // No frame extension, but PGM content: a frame.
+  write_text(tmp / "frame_without_extension", "P5\n2 2\n255\n\x01\x02\x03\x04");
+  fs::create_directory(tmp / "sub");
+  fs::create_symlink(tmp / "gone.cbf", tmp / "dangling.cbf");
+  ASSERT_EQ(::mkfifo((tmp / "pipe.cbf").c_str(), 0600), 0);
+  write_text(tmp / "multiclasses.txt", "");
+  std::vector<SkippedInput> skipped;
+  const auto frames = expand_inputs({tmp.path().string()}, &skipped);
+  EXPECT_EQ(lines_of(frames),
+            (std::vector<std::string>{(tmp / "a.cbf").string() + " //0",
+                                      (tmp / "b.h5").string() + " //0",
+                                      (tmp / "frame_without_extension").string() + " //0"}));
+  std::map<std::string, std::string> reasons;
+  for (const auto& s : skipped) reasons[s.path.filename().string()] = s.reason;
+  EXPECT_EQ(reasons.size(), 8u);
+  for (const char* f : {"README.md", "notes.txt", "run.log", "SHA256SUMS"}) {
+    EXPECT_NE(reasons[f].find("not a frame file"), std::string::npos) << f << ": " << reasons[f];
+  }
+  EXPECT_NE(reasons["sub"].find("folder"), std::string::npos);
+  EXPECT_NE(reasons["dangling.cbf"].find("broken symbolic link"), std::string::npos);
+  EXPECT_NE(reasons["pipe.cbf"].find("not a regular file"), std::string::npos);
+  EXPECT_NE(reasons["multiclasses.txt"].find("label file"), std::string::npos);
+  const auto j = skipped_inputs_json(skipped);
+  ASSERT_EQ(j.size(), 8u);
+  EXPECT_TRUE(j[0].contains("path") && j[0].contains("reason"));
 }
 
 }  // namespace

@@ -3,9 +3,21 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <fstream>
+#include <functional>
 #include <set>
 #include <string>
+#include <vector>
+
+#include "difftriage/core/atomic_file.h"
+#include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
+#include "difftriage/stream/sources.h"
 
 #include "difftriage/stream/sinks.h"
 #include "support/test_support.h"
@@ -164,7 +176,8 @@ TEST(Triage, FolderWriterAccountsForEveryFrameOnce) {
   EXPECT_EQ(summary["n_kept"], 3);
   EXPECT_EQ(summary["n_veto"], 1);
   EXPECT_EQ(summary["n_uncertain"], 1);
-  EXPECT_EQ(summary["n_errors"], 1);
+  EXPECT_EQ(summary["n_unreadable"], 1);
+  EXPECT_EQ(summary["n_untriaged"], 0);
   EXPECT_DOUBLE_EQ(summary["hit_rate"].get<double>(), 2.0 / 3.0);
   EXPECT_EQ(summary["model"], "some/model");
   EXPECT_EQ(summary["model_info"]["architecture"]["name"], "compact");
@@ -176,6 +189,298 @@ TEST(Triage, FolderWriterAccountsForEveryFrameOnce) {
   for (const auto& e : fs::directory_iterator(out)) {
     EXPECT_NE(e.path().filename().string()[0], '.') << "temporary left: " << e.path();
   }
+}
+
+// ---- Issue 18: one accounting identity; outputs as a set that survives SIGKILL; any name ----
+
+TEST(TriageCounts, TheIdentityHoldsAndIsCheckedWhereCountsAreRead) {
+  const auto meta = meta_with_band(0.5, 0.1);
+  models::ModelMetadata no_blank = meta;
+  no_blank.heads = {"mosaic"};
+  TriageCounts a, b;
+  a.add(decide_triage(classified(0.9), meta));   // veto
+  a.add(decide_triage(classified(0.1), meta));   // hit
+  a.add(decide_triage(classified(0.55), meta));  // uncertain
+  FrameResult bad;
+  bad.error = "broken";
+  b.add(decide_triage(bad, meta));  // unreadable
+  FrameResult mosaic_only = classified(0.9);
+  mosaic_only.prediction->label_probabilities.clear();
+  mosaic_only.prediction->quality_probabilities.clear();
+  const auto untriaged = decide_triage(mosaic_only, no_blank);
+  EXPECT_TRUE(untriaged.untriaged);
+  b.add(untriaged);
+  a.merge(b);
+  EXPECT_TRUE(a.consistent());
+  EXPECT_EQ(a.to_json(), (json{{"n_frames", 5}, {"n_kept", 4}, {"n_veto", 1},
+                               {"n_uncertain", 1}, {"n_unreadable", 1}, {"n_untriaged", 1},
+                               {"hit_rate", 3.0 / 4.0}}));
+  EXPECT_EQ(TriageCounts::from_json(a.to_json()).to_json(), a.to_json());
+  json broken = a.to_json();
+  broken["n_veto"] = 2;  // n_frames != n_kept + n_veto
+  EXPECT_THROW((void)TriageCounts::from_json(broken), FormatError);
+  // A row counts back to the decision it records.
+  const auto row = result_row(classified(0.55), decide_triage(classified(0.55), meta), meta);
+  const auto d = decision_from_row(row);
+  EXPECT_TRUE(d.uncertain);
+  EXPECT_FALSE(d.veto);
+}
+
+// 300 frames, about a third vetoed; the same every time.
+std::vector<FrameResult> run_frames(int n) {
+  std::vector<FrameResult> frames;
+  for (int i = 0; i < n; ++i) {
+    frames.push_back(classified(i % 3 == 0 ? 0.95 : 0.05 + 0.001 * (i % 50), i));
+  }
+  return frames;
+}
+
+std::vector<FrameAddress> addresses(const std::vector<FrameResult>& frames) {
+  std::vector<FrameAddress> a;
+  for (const auto& f : frames) a.push_back(f.address);
+  return a;
+}
+
+TriageRunInfo run_info(const std::vector<FrameResult>& frames) {
+  TriageRunInfo info;
+  info.model_path = "some/model";
+  info.inputs = addresses(frames);
+  info.run_options = {{"model", "some/model"}};
+  info.flush_every = 32;
+  return info;
+}
+
+// Writes `frames` into `out` through the writer (the whole run in this process).
+json write_run(const fs::path& out, const std::vector<FrameResult>& frames,
+               TriageRunInfo info) {
+  TriageFolderWriter writer(out, meta_with_band(0.5, 0.1), std::move(info));
+  for (size_t i = static_cast<size_t>(writer.n_done()); i < frames.size(); ++i) {
+    writer.add(frames[i]);
+  }
+  return writer.finish(TriageStats{});
+}
+
+// Runs `body` in a child process and returns its wait status.
+int in_child(const std::function<void()>& body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    try {
+      body();
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
+int64_t count_lines(const fs::path& file) {
+  const std::string text = testing::read_bytes(file);
+  return std::count(text.begin(), text.end(), '\n');
+}
+
+// The folder holds a complete set (summary.json) whose files agree with each other, or no
+// summary.json at all. Returns the n_frames of the set, or -1 without one.
+int64_t check_set(const fs::path& out) {
+  if (!fs::exists(out / "summary.json")) return -1;
+  const json summary = json::parse(testing::read_bytes(out / "summary.json"));
+  const auto counts = TriageCounts::from_json(summary);
+  EXPECT_EQ(count_lines(out / "results.jsonl"), counts.n_frames) << out;
+  EXPECT_EQ(count_lines(out / "hits.lst") +
+                static_cast<int64_t>(summary["not_in_event_list"].size()),
+            counts.n_kept)
+      << out;
+  return counts.n_frames;
+}
+
+TEST(TriageFolderWriter, SigkillAtAnyPointLeavesAConsistentSetAndResumeCompletesIt) {
+  testing::TempDir tmp;
+  const auto frames = run_frames(300), old_frames = run_frames(12);
+  const fs::path reference = tmp / "reference";
+  write_run(reference, frames, run_info(frames));
+  const std::string expected_results = testing::read_bytes(reference / "results.jsonl");
+  const std::string expected_hits = testing::read_bytes(reference / "hits.lst");
+
+  const std::vector<std::string> points = {"rows",
+                                           "write publish.json",
+                                           "remove summary.json",
+                                           "rename results.jsonl",
+                                           "rename hits.lst",
+                                           "rename summary.json",
+                                           "remove .partial"};
+  for (const auto& point : points) {
+    SCOPED_TRACE(point);
+    const fs::path out = tmp / ("out_" + std::to_string(&point - points.data()));
+    write_run(out, old_frames, run_info(old_frames));  // the previous complete set
+    ASSERT_EQ(check_set(out), 12);
+    // A temporary that a killed writer left: the next run removes it.
+    testing::write_text(out / ".results.jsonl.tmp-999999-0", std::string(1000, 'x'));
+    const int status = in_child([&] {
+      auto info = run_info(frames);
+      info.before_publish_step = [&](const std::string& step) {
+        if (step == point) ::raise(SIGKILL);
+      };
+      TriageFolderWriter writer(out, meta_with_band(0.5, 0.1), info);
+      for (size_t i = 0; i < frames.size(); ++i) {
+        if (point == "rows" && i == 250) ::raise(SIGKILL);
+        writer.add(frames[i]);
+      }
+      writer.finish(TriageStats{});
+    });
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    EXPECT_FALSE(fs::exists(out / ".results.jsonl.tmp-999999-0"));  // removed at the start
+    const int64_t n = check_set(out);
+    const size_t index = static_cast<size_t>(&point - points.data());
+    if (index <= 2) {
+      EXPECT_EQ(n, 12);  // killed before the old set was touched: it is intact
+    } else if (index <= 5) {
+      EXPECT_EQ(n, -1);  // killed during the renames: no summary.json claims a complete set
+    } else {
+      EXPECT_EQ(n, 300);  // killed after the renames: the new set is complete
+    }
+    if (index <= 1) {
+      // Killed before the publish began: --resume keeps the rows flushed before the kill (7
+      // batches of 32, or all 300) and does not triage them again.
+      TriageFolderWriter resumed(out, meta_with_band(0.5, 0.1), [&] {
+        auto info = run_info(frames);
+        info.resume = true;
+        return info;
+      }());
+      const int64_t n_done = resumed.n_done();
+      EXPECT_EQ(n_done, index == 0 ? 224 : 300);
+      for (size_t i = static_cast<size_t>(resumed.n_done()); i < frames.size(); ++i) {
+        resumed.add(frames[i]);
+      }
+      const json summary = resumed.finish(TriageStats{});
+      EXPECT_EQ(summary["resumed_frames"], n_done);
+    } else {
+      // Any next run first finishes the publish the killed one began (its files were
+      // complete), so the killed run's set appears whole.
+      TriageFolderWriter next(out, meta_with_band(0.5, 0.1), run_info(frames));
+    }
+    EXPECT_EQ(check_set(out), 300);
+    EXPECT_TRUE(testing::read_bytes(out / "results.jsonl") == expected_results);
+    EXPECT_TRUE(testing::read_bytes(out / "hits.lst") == expected_hits);
+  }
+}
+
+TEST(TriageFolderWriter, ResumeRefusesOtherInputsOrOptionsAndNothingToResume) {
+  testing::TempDir tmp;
+  const auto frames = run_frames(40);
+  const fs::path out = tmp / "out";
+  auto info = run_info(frames);
+  info.resume = true;
+  EXPECT_THROW(write_run(out, frames, info), ConfigError);  // nothing to resume
+  {
+    TriageFolderWriter interrupted(out, meta_with_band(0.5, 0.1), run_info(frames));
+    for (int i = 0; i < 33; ++i) interrupted.add(frames[static_cast<size_t>(i)]);
+  }  // destroyed unfinished: its rows stay in .partial/
+  auto other = run_info(run_frames(41));
+  other.resume = true;
+  EXPECT_THROW(TriageFolderWriter(out, meta_with_band(0.5, 0.1), other), ConfigError);
+  auto other_options = info;
+  other_options.run_options = {{"model", "another/model"}};
+  EXPECT_THROW(TriageFolderWriter(out, meta_with_band(0.5, 0.1), other_options), ConfigError);
+  const json summary = write_run(out, frames, info);
+  EXPECT_EQ(summary["resumed_frames"], 32);
+  EXPECT_EQ(summary["n_frames"], 40);
+}
+
+TEST(TriageFolderWriter, ASecondRunIntoTheFolderIsRefusedUntilTheFirstDies) {
+  testing::TempDir tmp;
+  const auto frames = run_frames(4);
+  const fs::path out = tmp / "out";
+  {
+    TriageFolderWriter first(out, meta_with_band(0.5, 0.1), run_info(frames));
+    try {
+      TriageFolderWriter second(out, meta_with_band(0.5, 0.1), run_info(frames));
+      ADD_FAILURE() << "two writers in one folder";
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("in use by another run"), std::string::npos)
+          << e.what();
+    }
+  }
+  // A process killed while holding the lock: the kernel releases it.
+  const int status = in_child([&] {
+    TriageFolderWriter holder(out, meta_with_band(0.5, 0.1), run_info(frames));
+    ::raise(SIGKILL);
+  });
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(write_run(out, frames, run_info(frames))["n_frames"], 4);
+}
+
+TEST(TriageFolderWriter, AFolderInTheWayFailsBeforeTheRunAndLeavesTheOldSet) {
+  testing::TempDir tmp;
+  const auto frames = run_frames(12);
+  const fs::path out = tmp / "out";
+  write_run(out, frames, run_info(frames));
+  fs::remove(out / "hits.lst");
+  fs::create_directory(out / "hits.lst");
+  try {
+    write_run(out, run_frames(30), run_info(run_frames(30)));
+    ADD_FAILURE() << "ran with hits.lst blocked";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("hits.lst"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(count_lines(out / "results.jsonl"), 12);  // untouched
+  EXPECT_EQ(json::parse(testing::read_bytes(out / "summary.json"))["n_frames"], 12);
+}
+
+TEST(TriageFolderWriter, AnyByteStringIsAPathAndEventListsReadBackExactly) {
+  testing::TempDir tmp;
+  const auto meta = meta_with_band(0.5, 0.1);
+  const std::vector<std::string> names = {
+      "good.cbf",         "fr\xe9" "d\xe9" "ric.pgm", "line\nbreak.cbf", "a //3.cbf",
+      " lead.cbf",        "trail.cbf ",             "#hash.cbf",       "x\r.cbf",
+      "deep//dir/f.cbf",  "spaces in name.cbf",      "\xff\xfe.h5"};
+  std::vector<FrameResult> frames;
+  for (size_t i = 0; i < names.size(); ++i) {
+    FrameResult r = classified(0.1, static_cast<int64_t>(i));  // all kept
+    r.address = {fs::path(names[i]), static_cast<int64_t>(i)};
+    frames.push_back(r);
+  }
+  FrameResult unreadable;
+  unreadable.address = {fs::path("bad\xe9.cbf"), 0};
+  unreadable.error = "bad\xe9.cbf: cannot read";
+  frames.push_back(unreadable);
+  const fs::path out = tmp / "out";
+  auto info = run_info(frames);
+  const json summary = write_run(out, frames, info);
+  // Each row's path reads back as the exact name; invalid UTF-8 is replaced and base64'd.
+  std::ifstream in(out / "results.jsonl");
+  std::string line;
+  size_t i = 0;
+  while (std::getline(in, line)) {
+    const json row = json::parse(line);
+    ASSERT_LT(i, frames.size());
+    EXPECT_EQ(path_from_json(row).native(), frames[i].address.path.native()) << i;
+    EXPECT_EQ(row.contains("path_b64"), !is_valid_utf8(frames[i].address.path.native())) << i;
+    ++i;
+  }
+  EXPECT_EQ(i, frames.size());
+  const std::string all_rows = testing::read_bytes(out / "results.jsonl");
+  const size_t second = all_rows.find('\n') + 1;
+  const json row1 = json::parse(all_rows.substr(second, all_rows.find('\n', second) - second));
+  EXPECT_EQ(row1["path"], "fr\xef\xbf\xbd" "d\xef\xbf\xbd" "ric.pgm");
+  EXPECT_EQ(row1["path_b64"], "ZnLpZOlyaWMucGdt");
+  // hits.lst: what it lists reads back (read_event_list) as exactly those frames; the names
+  // an event list cannot carry are in not_in_event_list with the reason, never mangled.
+  const auto listed = read_event_list(out / "hits.lst");
+  std::set<std::string> left_out;
+  for (const auto& e : summary["not_in_event_list"]) {
+    left_out.insert(path_from_json(e).native());
+    EXPECT_FALSE(e["reason"].get<std::string>().empty());
+  }
+  EXPECT_EQ(left_out, (std::set<std::string>{"line\nbreak.cbf", "a //3.cbf", " lead.cbf",
+                                             "trail.cbf ", "#hash.cbf", "x\r.cbf"}));
+  std::vector<FrameAddress> expected;
+  for (const auto& f : frames) {
+    if (left_out.count(f.address.path.native()) == 0) expected.push_back(f.address);
+  }
+  EXPECT_EQ(listed, expected);
+  EXPECT_EQ(listed.size() + left_out.size(), static_cast<size_t>(summary["n_kept"].get<int>()));
 }
 
 }  // namespace

@@ -3,10 +3,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -22,6 +24,7 @@
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"
 #include "difftriage/models/classifier.h"
+#include "difftriage/models/hit_score.h"
 #include "difftriage/simulate/generate_dataset.h"
 #include "difftriage/train/data.h"
 #include "difftriage/train/train.h"
@@ -604,6 +607,41 @@ TEST(ModelEval, MetricsMatchAHandCheckOnSavedPredictions) {
   EXPECT_NE(evaluate::format_model_eval(report).find("chance"), std::string::npos);
 }
 
+// Issue 18: evaluate scored "hit" at 1 − threshold(blank) (0.39) while classify vetoes at the
+// hit threshold (0.0061) with its uncertainty band. The hit row is now classify's keep.
+TEST(ModelEval, HitRowIsClassifysKeepDecision) {
+  evaluate::ModelPredictions preds;
+  preds.metadata.heads = {models::kLabelsHead};
+  preds.metadata.thresholds["blank"] = 0.61;
+  preds.metadata.thresholds["hit"] = 0.0061;
+  preds.metadata.uncertainty_band = 0.002;
+  // p_hit, has crystal: a crystal kept plainly, a blank inside the band (kept, uncertain), a
+  // blank vetoed, a crystal vetoed.
+  const std::vector<std::pair<double, bool>> frames = {
+      {0.01, true}, {0.005, false}, {0.001, false}, {0.003, true}};
+  for (const auto& [p_hit, crystal] : frames) {
+    evaluate::FramePrediction f;
+    f.label_probabilities = {static_cast<float>(1.0 - p_hit), 0, 0, 0, 0, 0};
+    f.label_predictions = {1, 0, 0, 0, 0, 0};
+    f.hit_probability = p_hit;
+    f.truth_labels = {static_cast<uint8_t>(crystal ? 0 : 1), 0, 0, 0, 0, 0};
+    f.truth_label_known = {1, 1, 1, 1, 1, 1};
+    f.truth_has_crystal = crystal;
+    preds.frames.push_back(f);
+  }
+  const auto report = evaluate::evaluate_predictions(preds, {});
+  ASSERT_TRUE(report.hit);
+  EXPECT_DOUBLE_EQ(report.hit->threshold, 0.0061);
+  EXPECT_EQ(report.hit->confusion.tp, 1);
+  EXPECT_EQ(report.hit->confusion.fp, 1);  // the blank in the band: classify keeps it
+  EXPECT_EQ(report.hit->confusion.tn, 1);
+  EXPECT_EQ(report.hit->confusion.fn, 1);
+  for (const auto& f : preds.frames) {  // the same decision, frame by frame
+    const bool kept = models::decide_hit(f.hit_probability, preds.metadata) != models::Decision::kNo;
+    EXPECT_EQ(kept, f.hit_probability >= 0.005) << f.hit_probability;
+  }
+}
+
 // Crystal frames without a bright spot in the truth are left out of the second veto point only.
 TEST(ModelEval, VisibleDiffractionVetoLeavesOutCrystalsWithoutBrightSpots) {
   evaluate::ModelPredictions preds;
@@ -667,7 +705,9 @@ TEST(VetoCalibration, KeepsEveryCrystalFrameAndVetoesOnlyBelowTheVetoPoint) {
   unknown.hit_probability = 0.5;
   preds.frames.push_back(unknown);
 
-  const auto c = evaluate::calibrate_veto(preds);
+  evaluate::VetoCalibrationOptions tiny;  // the arithmetic on 4 crystal frames: no size rule
+  tiny.min_crystal_frames = 0;
+  const auto c = evaluate::calibrate_veto(preds, tiny);
   EXPECT_DOUBLE_EQ(c.point.threshold, 0.004);
   EXPECT_DOUBLE_EQ(c.uncertainty_band, 0.004);  // default band = the veto point
   EXPECT_NEAR(c.hit_threshold, 0.008, 1e-15);
@@ -684,6 +724,7 @@ TEST(VetoCalibration, KeepsEveryCrystalFrameAndVetoesOnlyBelowTheVetoPoint) {
   evaluate::VetoCalibrationOptions o;
   o.keep_fraction = 0.75;  // 3 of 4 crystal frames: the point moves up to 0.01
   o.band = 0.0;
+  o.min_crystal_frames = 0;
   const auto c2 = evaluate::calibrate_veto(preds, o);
   EXPECT_DOUBLE_EQ(c2.point.threshold, 0.01);
   EXPECT_DOUBLE_EQ(c2.hit_threshold, 0.01);
@@ -716,6 +757,93 @@ TEST(VetoCalibration, BadOptionsAndSetsWithoutBothClassesAreRefused) {
     EXPECT_NE(std::string(e.what()).find("no blank"), std::string::npos) << e.what();
   }
   EXPECT_THROW((void)evaluate::calibrate_veto(hit_predictions({}, {0.1})), FormatError);
+}
+
+}  // namespace
+}  // namespace difftriage
+
+namespace difftriage {
+namespace {
+
+// Issue 18: a 20-frame calibration set wrote a hit threshold of 1.998 (band 0.999) with exit 0,
+// and classify then vetoed crystal frames. A threshold above 1 and a set too small for the keep
+// fraction it claims are refused, saying why.
+TEST(VetoCalibration, SetsTooSmallOrThresholdsAboveOneAreRefused) {
+  EXPECT_EQ(evaluate::min_crystal_frames_for(1.0), 99);
+  EXPECT_EQ(evaluate::min_crystal_frames_for(0.99), 99);
+  EXPECT_EQ(evaluate::min_crystal_frames_for(0.95), 19);
+  EXPECT_EQ(evaluate::min_crystal_frames_for(0.9), 9);
+  EXPECT_EQ(evaluate::min_crystal_frames_for(0.5), 1);
+  // 10 crystal frames, all scored ≥ 0.999, and 10 blanks: the observed case.
+  std::vector<double> crystal(10), blank(10);
+  for (size_t i = 0; i < 10; ++i) {
+    crystal[i] = 0.999 + 1e-5 * static_cast<double>(i);
+    blank[i] = 0.001 * static_cast<double>(i);
+  }
+  const auto preds = hit_predictions(crystal, blank);
+  try {
+    (void)evaluate::calibrate_veto(preds);
+    FAIL() << "10 crystal frames supported keep_fraction 1";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("at least 99 crystal frames"), std::string::npos)
+        << e.what();
+  }
+  evaluate::VetoCalibrationOptions o;
+  o.min_crystal_frames = 0;  // even without the size rule: t + b = 1.998 is not a probability
+  try {
+    (void)evaluate::calibrate_veto(preds, o);
+    FAIL() << "a hit threshold above 1 was written";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("above 1"), std::string::npos) << e.what();
+  }
+  o.band = 0.0005;  // t + b ≤ 1 with a narrow band: accepted, threshold within [0, 1]
+  const auto c = evaluate::calibrate_veto(preds, o);
+  EXPECT_LE(c.hit_threshold, 1.0);
+  // 9 crystal frames support keep_fraction 0.9 (9/10), 8 do not.
+  o = {};
+  o.keep_fraction = 0.9;
+  o.band = 0.0;
+  EXPECT_NO_THROW((void)evaluate::calibrate_veto(
+      hit_predictions(std::vector<double>(9, 0.5), {0.1}), o));
+  EXPECT_THROW((void)evaluate::calibrate_veto(
+                   hit_predictions(std::vector<double>(8, 0.5), {0.1}), o),
+               FormatError);
+  o.min_crystal_frames = -1;
+  EXPECT_THROW((void)evaluate::calibrate_veto(preds, o), ConfigError);
+}
+
+// Issue 18: classify accepted a model.json with a hit threshold of 1.5 (vetoes everything) or
+// -5, and one label name for six outputs. Every loader refuses them, naming the key.
+TEST(ModelMetadataValidation, ThresholdsOutsideZeroOneAndDuplicateNamesAreRefused) {
+  const auto meta = models::default_metadata("compact", {"labels", "quality"});
+  const auto refused = [&](const std::function<void(nlohmann::json&)>& edit) {
+    auto j = models::to_json(meta);
+    edit(j);
+    try {
+      (void)models::metadata_from_json(j, "m.json");
+    } catch (const ModelError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refused([](auto& j) { j["thresholds"]["hit"] = 1.5; }).find("thresholds.hit"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& j) { j["thresholds"]["hit"] = -5; }).find("thresholds.hit"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& j) { j["thresholds"]["blank"] = 1.0001; }).find("thresholds.blank"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& j) { j["uncertainty_band"] = 2; }).find("uncertainty_band"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& j) {
+              j["label_names"] = std::vector<std::string>(6, "blank");
+            }).find("label_names"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& j) {
+              j["quality_names"] = std::vector<std::string>{"a", "b"};
+            }).find("quality_names"),
+            std::string::npos);
+  EXPECT_EQ(refused([](auto& j) { j["thresholds"]["hit"] = 1.0; }), "accepted");
+  EXPECT_EQ(refused([](auto& j) { j["thresholds"]["hit"] = 0.0; }), "accepted");
 }
 
 }  // namespace

@@ -1,13 +1,18 @@
 #include "cli_common.h"
 
 #include <chrono>
+#include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <system_error>
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/version.h"
 
 namespace difftriage::cli {
@@ -21,8 +26,57 @@ void make_output_dir(const std::filesystem::path& dir) {
   }
 }
 
-void write_run_json(const std::filesystem::path& dir, const std::string& command,
-                    const nlohmann::json& options) {
+ProgressLine::ProgressLine(std::string what, std::string unit, int64_t total, bool quiet,
+                           double interval_s)
+    : what_(std::move(what)),
+      unit_(std::move(unit)),
+      total_(total),
+      quiet_(quiet),
+      tty_(isatty(STDERR_FILENO) != 0),
+      interval_s_(interval_s),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
+
+void ProgressLine::update(int64_t done) {
+  if (quiet_) return;
+  const auto now = std::chrono::steady_clock::now();
+  const double since = std::chrono::duration<double>(now - last_).count();
+  if (since < (tty_ ? 0.2 : interval_s_)) return;
+  last_ = now;
+  print(done, false);
+}
+
+void ProgressLine::finish(int64_t done) {
+  if (!quiet_) print(done, true);
+}
+
+void ProgressLine::print(int64_t done, bool final_line) {
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
+  char eta[32] = "";
+  if (total_ > 0 && rate > 0 && done < total_) {
+    std::snprintf(eta, sizeof eta, ", ETA %.0f s", static_cast<double>(total_ - done) / rate);
+  }
+  if (tty_) {
+    const int width = 30;
+    const int filled =
+        total_ > 0 ? static_cast<int>(width * std::min(done, total_) / total_) : 0;
+    std::fprintf(stderr, "\r%s [%s%s] %lld/%lld %s  %.1f/s%s\033[K", what_.c_str(),
+                 std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(width - filled), ' ').c_str(),
+                 static_cast<long long>(done), static_cast<long long>(total_), unit_.c_str(), rate,
+                 eta);
+    if (final_line) std::fprintf(stderr, "\n");
+  } else {
+    std::fprintf(stderr, "%s: %lld/%lld %s (%.1f %s/s%s)\n", what_.c_str(),
+                 static_cast<long long>(done), static_cast<long long>(total_), unit_.c_str(), rate,
+                 unit_.c_str(), eta);
+  }
+  std::fflush(stderr);
+}
+
+std::string run_json_text(const std::string& command, const nlohmann::json& options) {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -31,7 +85,12 @@ void write_run_json(const std::filesystem::path& dir, const std::string& command
                         {"version", kVersion},
                         {"git_hash", kGitHash},
                         {"created_utc", stamp}};
-  write_file_atomically(dir / "run.json", run.dump(2) + "\n");
+  return dump_json(run, 2) + "\n";
+}
+
+void write_run_json(const std::filesystem::path& dir, const std::string& command,
+                    const nlohmann::json& options) {
+  write_file_atomically(dir / "run.json", run_json_text(command, options));
 }
 
 std::string command_line(const CLI::App& command) {

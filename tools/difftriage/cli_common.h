@@ -1,6 +1,7 @@
 // Helpers shared by the subcommands: exit codes, output folders, run.json provenance.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -24,12 +25,35 @@ struct ExitRequest {
   int code;
 };
 
+/// Progress of a long command on stderr, with rate and ETA: a bar redrawn at most every 0.2 s
+/// when stderr is a terminal, otherwise one plain line every `interval_s` seconds (and one at
+/// the end); nothing when `quiet`. Call update() after each unit of work, from one thread at a
+/// time; finish() prints the last line.
+class ProgressLine {
+ public:
+  /// `what`: the command ("classify"); `unit`: "frames"; `total` units expected (0: unknown).
+  ProgressLine(std::string what, std::string unit, int64_t total, bool quiet,
+               double interval_s = 5.0);
+  void update(int64_t done);
+  void finish(int64_t done);
+
+ private:
+  void print(int64_t done, bool final_line);
+  std::string what_, unit_;
+  int64_t total_;
+  bool quiet_, tty_;
+  double interval_s_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
 /// Creates `dir` (and parents). @throws IoError naming the folder on failure.
 void make_output_dir(const std::filesystem::path& dir);
 
 /// Writes `dir/run.json` atomically: command, resolved options, version, git hash.
 void write_run_json(const std::filesystem::path& dir, const std::string& command,
                     const nlohmann::json& options);
+/// The text write_run_json writes, for a command that publishes its outputs as one set.
+std::string run_json_text(const std::string& command, const nlohmann::json& options);
 
 /// The command line of a parsed subcommand, for provenance: "difftriage <name>", then each
 /// option given with its values (flags by name alone), in declaration order.

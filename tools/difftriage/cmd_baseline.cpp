@@ -19,6 +19,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "difftriage/core/atomic_file.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/detector_geometry.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/evaluate/baseline.h"
@@ -146,11 +147,11 @@ void run_baseline(BaselineArgs& args) {
   const auto report = evaluate::evaluate_baseline(frames, args.options);
 
   std::string lines;
-  for (const auto& f : frames) lines += evaluate::to_json(f).dump() + "\n";
+  for (const auto& f : frames) lines += dump_json(evaluate::to_json(f)) + "\n";
   write_file_atomically(out / "predictions.jsonl", lines);
   nlohmann::json metrics = evaluate::to_json(report);
   metrics["dataset"] = args.data;
-  write_file_atomically(out / "metrics.json", metrics.dump(2) + "\n");
+  write_file_atomically(out / "metrics.json", dump_json(metrics, 2) + "\n");
   const auto& o = args.options;
   write_run_json(out, "baseline",
                  {{"data", args.data},

@@ -27,7 +27,9 @@ struct CalibrateArgs {
   evaluate::ModelEvalOptions eval;
   evaluate::VetoCalibrationOptions calibration;
   double band = -1;  // < 0: unset (the veto point)
+  int64_t min_crystal_frames = -1;  // < 0: unset (the rule of min_crystal_frames_for)
   std::string command;
+  bool quiet = false;
 };
 
 std::string percent(int64_t k, int64_t n) {
@@ -38,12 +40,17 @@ std::string percent(int64_t k, int64_t n) {
 
 void run_calibrate(CalibrateArgs& a) {
   if (a.band >= 0) a.calibration.band = a.band;
+  if (a.min_crystal_frames >= 0) a.calibration.min_crystal_frames = a.min_crystal_frames;
   const auto ds = dataset::load_dataset(a.data);
   DT_CHECK(!ds.samples.empty(), FormatError, a.data, ": the label files list no images");
   // One load: the classifier that scores the calibration set is the model saved with the
   // calibrated thresholds.
   const auto classifier = models::Classifier::load(a.model);
-  const auto preds = evaluate::predict_dataset(classifier, ds, a.eval);
+  ProgressLine progress("calibrate", "frames", static_cast<int64_t>(ds.samples.size()), a.quiet);
+  auto eval_options = a.eval;
+  eval_options.on_progress = [&progress](int64_t done, int64_t) { progress.update(done); };
+  const auto preds = evaluate::predict_dataset(classifier, ds, eval_options);
+  progress.finish(static_cast<int64_t>(preds.frames.size()));
   const auto c = evaluate::calibrate_veto(preds, a.calibration);
   auto metadata = classifier.metadata();
   evaluate::apply_veto_calibration(
@@ -115,6 +122,12 @@ void register_calibrate(CLI::App& root) {
                   "flagged uncertain). It also flags label probabilities this close to their "
                   "thresholds")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-crystal-frames", a->min_crystal_frames,
+                  "Fewest crystal frames the set must hold (default: the rule n/(n+1) >= "
+                  "min(keep fraction, 0.99): 99 for --keep-fraction 1, 19 for 0.95, 9 for 0.9). "
+                  "A smaller set is refused (exit 3), as is a hit threshold above 1")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
   add_inference_options(*cmd, a->eval.n_threads, a->eval.n_workers, a->eval.batch_size);
   cmd->callback([a, cmd] {
     a->command = command_line(*cmd);

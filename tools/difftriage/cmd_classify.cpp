@@ -1,8 +1,9 @@
 // difftriage classify INPUT... --out DIR [--model M] — triage frames with a trained model; a
 // thin wrapper over the stream module (include/difftriage/stream/stream.h): inputs → frames
 // (stream/sources.h), the pipeline (stream/pipeline.h), fail-open decisions (stream/triage.h)
-// and DIR/{results.jsonl, hits.lst, summary.json} (stream/sinks.h), plus DIR/run.json and,
-// with --hits-cxi FILE, the kept frames as one CXI stack (stream::HitsCxiWriter).
+// and DIR/{results.jsonl, hits.lst, summary.json, run.json} written as one set through
+// DIR/.partial/ (stream/sinks.h), with --resume to continue a killed run, and, with
+// --hits-cxi FILE, the kept frames as one CXI stack (stream::HitsCxiWriter).
 // Exit 0 when every frame was processed (even with per-frame errors), 3 when no input frame
 // could be read, 2 for bad options (a glob matching nothing, no model to be found).
 #include <malloc.h>
@@ -19,6 +20,7 @@
 #include "commands.h"
 #include "triage_model.h"
 #include "difftriage/core/error.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/stream/stream.h"
 
 namespace difftriage::cli {
@@ -36,6 +38,7 @@ struct ClassifyArgs {
   std::string hits_cxi;
   int hits_cxi_deflate = 0;
   bool quiet = false;
+  bool resume = false;
 };
 
 // glibc serves allocations above M_MMAP_THRESHOLD (dynamic, at most 32 MiB) with fresh mmap()s,
@@ -60,47 +63,83 @@ void run_classify(const ClassifyArgs& a) {
   options.queue_capacity = a.queue_capacity;
   stream::validate(options);
 
-  const auto frames = stream::expand_inputs(a.inputs);
+  std::vector<stream::SkippedInput> skipped;
+  const auto frames = stream::expand_inputs(a.inputs, &skipped);
+  if (!skipped.empty() && !a.quiet) {
+    std::fprintf(stderr,
+                 "classify: %zu folder entr%s not taken as frames (listed in summary.json "
+                 "skipped_inputs), e.g. %s: %s\n",
+                 skipped.size(), skipped.size() == 1 ? "y" : "ies",
+                 to_utf8_lossy(skipped[0].path.native()).c_str(), skipped[0].reason.c_str());
+  }
   DT_CHECK(!frames.empty(), IoError, "classify: the inputs name no frames");
   const fs::path model = resolve_triage_model(a.model);
   auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(model));
   const fs::path out = a.out;
-  make_output_dir(out);
-  if (!a.quiet) {
-    std::fprintf(stderr,
-                 "classify: %zu frame(s), model %s, %d decode thread(s), %d inference "
-                 "worker(s) x %d torch thread(s)\n",
-                 frames.size(), model.string().c_str(), options.n_decode_threads,
-                 options.n_infer_workers, options.n_torch_threads);
-  }
 
-  stream::TriageRunInfo info{
-      model.string(), options,
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+  stream::TriageRunInfo info;
+  info.model_path = model.string();
+  info.options = options;
   info.hits_cxi.path = a.hits_cxi;
   info.hits_cxi.cxi.deflate_level = a.hits_cxi_deflate;
+  info.inputs = frames;
+  info.skipped_inputs = stream::skipped_inputs_json(skipped);
+  info.resume = a.resume;
+  // What decides the rows: a resumed run must have the same (threads, batch sizes do not).
+  info.run_options = {{"model", to_utf8_lossy(model.native())},
+                      {"model_info", models::to_json(clf->metadata())},
+                      {"hits_cxi", to_utf8_lossy(a.hits_cxi)},
+                      {"hits_cxi_deflate", a.hits_cxi_deflate}};
+  info.run_options["model_info"].erase("metrics");
   stream::TriageFolderWriter writer(out, clf->metadata(), info);
-  const auto stats = stream::run_triage(frames, clf, options,
-                                        [&](const stream::FrameResult& r) { writer.add(r); });
-  const auto summary = writer.finish(stats);
-  write_run_json(out, "classify",
-                 {{"inputs", a.inputs},
-                  {"out", a.out},
-                  {"model", model.string()},
-                  {"threads", a.n_threads},
-                  {"decode_threads", options.n_decode_threads},
-                  {"torch_threads", a.n_torch_threads},
-                  {"batch", a.batch_size},
-                  {"queue", a.queue_capacity},
-                  {"hits_cxi", a.hits_cxi.empty() ? nlohmann::json() : nlohmann::json(a.hits_cxi)},
-                  {"hits_cxi_deflate", a.hits_cxi_deflate}});
+  const auto n_done = writer.n_done();
+  const std::vector<stream::FrameAddress> todo(frames.begin() + n_done, frames.end());
+  if (!a.quiet) {
+    std::fprintf(stderr,
+                 "classify: %zu frame(s)%s, model %s, %d decode thread(s), %d inference "
+                 "worker(s) x %d torch thread(s)\n",
+                 frames.size(),
+                 n_done > 0 ? (", " + std::to_string(n_done) + " already done (--resume)").c_str()
+                            : "",
+                 to_utf8_lossy(model.native()).c_str(), options.n_decode_threads,
+                 options.n_infer_workers, options.n_torch_threads);
+  }
+  info.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ProgressLine progress("classify", "frames", static_cast<int64_t>(todo.size()), a.quiet);
+  int64_t n_seen = 0;
+  const auto stats =
+      stream::run_triage(todo, clf, options, [&](const stream::FrameResult& r) {
+        writer.add(r);
+        progress.update(++n_seen);
+      });
+  progress.finish(n_seen);
+  const std::string run_json = run_json_text(
+      "classify", {{"inputs", a.inputs},
+                   {"out", a.out},
+                   {"model", model.string()},
+                   {"threads", a.n_threads},
+                   {"decode_threads", options.n_decode_threads},
+                   {"torch_threads", a.n_torch_threads},
+                   {"batch", a.batch_size},
+                   {"queue", a.queue_capacity},
+                   {"resume", a.resume},
+                   {"hits_cxi", a.hits_cxi.empty() ? nlohmann::json() : nlohmann::json(a.hits_cxi)},
+                   {"hits_cxi_deflate", a.hits_cxi_deflate}});
+  const auto summary = writer.finish(stats, {{"run.json", run_json}});
   const auto& c = writer.counts();
   std::printf(
-      "%lld frame(s): %lld kept, %lld vetoed, %lld uncertain, %lld unreadable "
+      "%lld frame(s): %lld kept, %lld vetoed, %lld uncertain, %lld unreadable, %lld untriaged "
       "(%.1f frames/s)\nwrote %s/{results.jsonl, hits.lst, summary.json, run.json}\n",
       static_cast<long long>(c.n_frames), static_cast<long long>(c.n_kept),
       static_cast<long long>(c.n_veto), static_cast<long long>(c.n_uncertain),
-      static_cast<long long>(c.n_errors), summary["frames_per_s"].get<double>(), a.out.c_str());
+      static_cast<long long>(c.n_unreadable), static_cast<long long>(c.n_untriaged),
+      summary["frames_per_s"].get<double>(), to_utf8_lossy(a.out).c_str());
+  if (!summary["not_in_event_list"].empty()) {
+    std::fprintf(stderr,
+                 "classify: warning: %zu kept frame(s) left out of hits.lst: their names cannot "
+                 "be written in an event list (see summary.json not_in_event_list)\n",
+                 summary["not_in_event_list"].size());
+  }
   if (summary.contains("hits_cxi")) {
     // The not-written frames were reported by the library's one warning line (stderr).
     const auto& h = summary["hits_cxi"];
@@ -113,7 +152,7 @@ void run_classify(const ClassifyArgs& a) {
                   a.hits_cxi.c_str());
     }
   }
-  if (c.n_errors == c.n_frames) {
+  if (c.n_unreadable == c.n_frames) {
     std::fprintf(stderr, "difftriage: error: none of the %lld input frame(s) could be read\n",
                  static_cast<long long>(c.n_frames));
     throw ExitRequest{kExitData};
@@ -133,8 +172,9 @@ void register_classify(CLI::App& root) {
       "uncertain and unreadable frames are kept and flagged. Exit 0 when every frame was "
       "processed (even with per-frame errors), 3 when none could be read");
   cmd->add_option("inputs", a->inputs,
-                  "Frame files, folders (their frame files, sorted; label files, *.json, *.lst "
-                  "and hidden files skipped), quoted glob patterns ('run1/*.cbf', expanded "
+                  "Frame files, folders (their frame files, sorted: files with a frame "
+                  "extension or frame content; everything else is listed in summary.json "
+                  "skipped_inputs), quoted glob patterns ('run1/*.cbf', expanded "
                   "sorted; no match is an error) or @LIST event lists (`path` or `path //N` per "
                   "line, # comments). `path //N` is frame N (0-based); a plain path of a "
                   "multi-frame file (HDF5 stack, EIGER master, multi-page TIFF, CBOR) is all "
@@ -182,7 +222,11 @@ void register_classify(CLI::App& root) {
       ->check(CLI::Range(0, 9))
       ->needs(hits_cxi)
       ->capture_default_str();
-  cmd->add_flag("--quiet", a->quiet, "No progress line on stderr");
+  cmd->add_flag("--resume", a->resume,
+                "Continue the run that was interrupted in --out (its rows in OUT/.partial/ are "
+                "kept, not triaged again); refused when there is nothing to resume or the "
+                "inputs or model differ");
+  cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
   cmd->callback([a] { run_classify(*a); });
 }
 

@@ -10,6 +10,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "difftriage/core/atomic_file.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/dataset/stats.h"
 #include "difftriage/io/image_io.h"
@@ -172,7 +173,7 @@ void register_dataset_stats(CLI::App& dataset) {
     plot_sample_grid(ds, args->n_grid, out);
     nlohmann::json j = dataset::to_json(stats);
     j["pixel_figures"] = plot_pixel_figures(*chosen, *args, out);
-    write_file_atomically(out / "stats.json", j.dump(2) + "\n");
+    write_file_atomically(out / "stats.json", dump_json(j, 2) + "\n");
     write_run_json(out, "dataset stats",
                    {{"dir", args->dir}, {"image", chosen->file}, {"grid", args->n_grid},
                     {"bins", args->n_bins}});

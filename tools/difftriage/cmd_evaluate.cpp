@@ -14,6 +14,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "difftriage/core/atomic_file.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/error.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/evaluate/baseline.h"
@@ -27,6 +28,7 @@ struct EvaluateArgs {
   std::string model, data, out;
   evaluate::ModelEvalOptions options;
   bool no_plots = false;
+  bool quiet = false;
   bool no_baseline = false;
   int bootstrap = 0;
   uint64_t bootstrap_seed = 1;
@@ -38,10 +40,14 @@ void run_evaluate(const EvaluateArgs& a) {
   DT_CHECK(!ds.samples.empty(), FormatError, a.data, ": the label files list no images");
   const std::filesystem::path out = a.out;
   make_output_dir(out);
-  const auto preds = evaluate::predict_dataset(a.model, ds, a.options);
+  ProgressLine progress("evaluate", "frames", static_cast<int64_t>(ds.samples.size()), a.quiet);
+  auto options = a.options;
+  options.on_progress = [&progress](int64_t done, int64_t) { progress.update(done); };
+  const auto preds = evaluate::predict_dataset(a.model, ds, options);
+  progress.finish(static_cast<int64_t>(preds.frames.size()));
   const auto report = evaluate::evaluate_predictions(preds, a.options);
   std::string lines;
-  for (const auto& f : preds.frames) lines += evaluate::to_json(f, preds.metadata).dump() + "\n";
+  for (const auto& f : preds.frames) lines += dump_json(evaluate::to_json(f, preds.metadata)) + "\n";
   write_file_atomically(out / "predictions.jsonl", lines);
   nlohmann::json metrics = evaluate::to_json(report);
   metrics["dataset"] = a.data;
@@ -81,7 +87,7 @@ void run_evaluate(const EvaluateArgs& a) {
     metrics["bootstrap"] = evaluate::to_json(figures, bo, a.reweight_to, coverage);
     headline = "\n" + title + ":\n" + evaluate::format_headline(figures);
   }
-  write_file_atomically(out / "metrics.json", metrics.dump(2) + "\n");
+  write_file_atomically(out / "metrics.json", dump_json(metrics, 2) + "\n");
   write_run_json(out, "evaluate",
                  {{"model", a.model},
                   {"data", a.data},
@@ -135,6 +141,7 @@ void register_evaluate(CLI::App& root) {
       ->check(CLI::Range(1e-9, 1.0))
       ->capture_default_str();
   cmd->add_flag("--no-plots", a->no_plots, "Do not draw the PNG figures (no gnuplot needed)");
+  cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
   cmd->add_flag("--no-baseline", a->no_baseline,
                 "Do not run the classical baselines (spot-counting hit finder, ice-ring score) on "
                 "the same frames (by default they are reported beside the model)");

@@ -8,6 +8,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "difftriage/core/json_text.h"
 #include "difftriage/core/pixel_stats.h"
 #include "difftriage/io/image_io.h"
 #include "frame_address.h"
@@ -73,7 +74,7 @@ void print_human(const nlohmann::json& j) {
               j["dtype"].get<std::string>().c_str());
   std::printf("  masked   %lld pixels\n", static_cast<long long>(j["n_masked"].get<int64_t>()));
   for (const auto& [key, value] : j["metadata"].items()) {
-    std::printf("  %-20s %s\n", key.c_str(), value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
+    std::printf("  %-20s %s\n", key.c_str(), value.is_string() ? value.get<std::string>().c_str() : dump_json(value).c_str());
   }
   const auto& p = j["pixels"];
   std::printf("  pixels   min %g  max %g  mean %.4g  sd %.4g\n", p["min"].get<double>(),
@@ -98,7 +99,7 @@ void register_info(CLI::App& root) {
       try {
         const auto j = describe(input);
         if (args->json) {
-          std::cout << j.dump() << "\n";
+          std::cout << dump_json(j) << "\n";
         } else {
           print_human(j);
         }

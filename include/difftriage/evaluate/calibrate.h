@@ -32,7 +32,19 @@ struct VetoCalibrationOptions {
   double keep_fraction = 1.0;
   /// Half-width of the uncertainty band around the hit threshold (≥ 0); unset: the veto point.
   std::optional<double> band;
+  /// Fewest crystal frames the set must hold; unset: min_crystal_frames_for(keep_fraction), the
+  /// rule below. 0 turns the check off (the arithmetic on a tiny set, in tests).
+  std::optional<int64_t> min_crystal_frames;
 };
+
+/// The smallest calibration set that supports a keep fraction k (the rule calibrate_veto
+/// applies): with n crystal frames whose p_hit are exchangeable with an unseen crystal frame's,
+/// a veto point at the lowest kept score misses the unseen frame with probability about
+/// 1/(n + 1), so the set supports a keep fraction of at most n/(n + 1). The rule asks
+/// n/(n + 1) ≥ min(k, 0.99): n ≥ ceil(k' / (1 − k')) with k' = min(k, 0.99) — 99 crystal frames
+/// for k = 1 (and any k ≥ 0.99), 19 for 0.95, 9 for 0.9, 1 for 0.5. The 0.99 cap: k = 1 can
+/// never be shown on a finite set; the rule asks for a 1 % miss rate at most.
+[[nodiscard]] int64_t min_crystal_frames_for(double keep_fraction) noexcept;
 
 struct VetoCalibration {
   VetoPoint point;              ///< the veto point on the calibration set
@@ -45,8 +57,10 @@ struct VetoCalibration {
 };
 
 /// Calibrates on the predictions' frames that were read and know whether they hold a crystal.
-/// Pure. @throws ConfigError naming keep_fraction or band when out of range; FormatError when
-/// the set has no crystal frame or no blank frame (naming what is missing).
+/// Pure. @throws ConfigError naming keep_fraction, band or min_crystal_frames when out of
+/// range; FormatError, saying why, when the set has no blank frame, fewer crystal frames than
+/// the rule above, or when the hit threshold t + b would exceed 1 (a threshold above 1 is not a
+/// probability: classify would veto every frame below p_hit = t, however sure it is a hit).
 [[nodiscard]] VetoCalibration calibrate_veto(const ModelPredictions& predictions,
                                              const VetoCalibrationOptions& options = {});
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,10 +54,14 @@ struct PrCurve {
 
 /// Options of evaluate_binary.
 struct BinaryOptions {
-  /// Decision rule: predicted positive iff score >= threshold.
+  /// Decision rule: predicted positive iff score >= threshold (reported as `threshold`).
   double threshold = 0.5;
   /// Also fill the ROC and PR curves (one point per distinct score).
   bool with_curves = true;
+  /// When set, the decision rule instead: predicted positive iff is_positive(score) — e.g. the
+  /// hit row's models::decide_hit(p, metadata) != kNo, classify's keep, which also keeps the
+  /// uncertain band below the threshold. `threshold` is still reported.
+  std::function<bool(double score)> is_positive = {};
 };
 
 /// Metrics of a binary decision plus the threshold-free ranking quality of its score.

@@ -23,6 +23,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -44,6 +45,9 @@ struct ModelEvalOptions {
   int n_threads = 2;        ///< Torch intra-op threads (≥ 1)
   int n_workers = 2;        ///< decoding + preprocessing threads (≥ 0; 0 = inline)
   VetoOptions veto;         ///< keep ≥ 99.9 % of the crystal frames by default
+  /// Called by predict_dataset after each batch with (frames done, frames), on the calling
+  /// thread; for a progress display.
+  std::function<void(int64_t n_done, int64_t n_frames)> on_progress = {};
 };
 
 /// One frame: model outputs and truth. Empty vectors for heads the model lacks.

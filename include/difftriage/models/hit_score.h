@@ -60,6 +60,12 @@ struct HitScore {
 [[nodiscard]] HitScore score_hit(const HitEvidence& evidence,
                                  const ModelMetadata& metadata) noexcept;
 
+/// The keep/veto decision on p_hit, the one every command applies (classify's
+/// stream::decide_triage, evaluate's hit row, calibrate's check, the bootstrap): models::decide
+/// with metadata.hit_threshold() and metadata.uncertainty_band. kNo is a veto; kUncertain and
+/// kYes keep the frame. Pure, thread-safe.
+[[nodiscard]] Decision decide_hit(double p_hit, const ModelMetadata& metadata) noexcept;
+
 /// The source score_hit uses for every frame of a model with `metadata.heads` (the same
 /// rule, decided from the heads instead of one prediction's outputs). Pure, thread-safe.
 [[nodiscard]] HitSource hit_source(const ModelMetadata& metadata) noexcept;

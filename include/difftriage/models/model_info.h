@@ -163,6 +163,13 @@ struct ModelMetadata {
   double hit_threshold() const;
 };
 
+/// Checks what the model applies: every threshold (thresholds.NAME, "hit" included) and
+/// uncertainty_band in [0, 1]; label_names and quality_names without duplicates or empty names,
+/// and exactly as many as the labels (6) and quality (5) heads have outputs when the model has
+/// those heads. metadata_from_json (so every command that loads a model) and save_checkpoint
+/// call it. @throws ConfigError naming the key, e.g. "thresholds.hit".
+void validate(const ModelMetadata& metadata);
+
 /// The two files of a checkpoint. Layout: a path ending in ".pt" or ".json" names
 /// `stem.pt` + `stem.json` side by side; any other path is a directory holding `model.pt` +
 /// `model.json` (the default model ships as `models/default/`).

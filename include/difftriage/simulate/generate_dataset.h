@@ -30,13 +30,19 @@ enum class FrameFileFormat { kPgm, kPng };
 /// Pixel type of the full-resolution TIFF written when simulate.keep_full_frame is set.
 enum class FullFramePixel { kUint16, kInt32 };
 
+/// Most frames one generate_dataset call writes (10⁷: about 200 MB of labels in memory).
+inline constexpr int64_t kMaxGeneratedFrames = 10'000'000;
+
 /// Options of generate_dataset.
 struct GenerateDatasetOptions {
   /// What the frames look like (scene, mix, seed); with keep_full_frame the full-resolution
   /// detector frame (ADU) is also written, as fake_NNNNN_full.tif.
   SimulateOptions simulate;
   std::filesystem::path out_dir;  ///< created if missing; existing files of the same name replaced
-  int64_t n_frames = 100;         ///< frames fake_00001 … (≥ 0)
+  /// Frames fake_00001 … (0 .. kMaxGeneratedFrames). The labels of every frame are held until
+  /// the label files are written (about 20 bytes a frame), so the count is capped: 2·10⁹ frames
+  /// used to die in bad_alloc before the first frame.
+  int64_t n_frames = 100;
   FrameFileFormat format = FrameFileFormat::kPgm;
   FullFramePixel full_frame_pixel = FullFramePixel::kUint16;
   bool write_sidecars = true;  ///< the JSON truth per frame (fake_NNNNN.json, truth.h)

@@ -30,6 +30,14 @@ struct FrameAddress {
 FrameAddress parse_frame_address(const std::string& text);
 
 /// "path //N", the CrystFEL event-list line of `address` (no newline). Pure, thread-safe.
+/// Check event_list_problem() first: some names cannot be written on such a line.
 std::string to_event_line(const FrameAddress& address);
+
+/// Why `address` cannot be written to an event list so that CrystFEL and read_event_list read
+/// back this frame and no other, or "" when it can. A line holds any bytes but these: a newline
+/// or carriage return (it would split the line), " //" inside the name (CrystFEL's separator of
+/// path and frame), leading or trailing blanks (readers strip them) and a leading '#' (a
+/// comment). Pure, thread-safe.
+std::string event_list_problem(const FrameAddress& address);
 
 }  // namespace difftriage::stream

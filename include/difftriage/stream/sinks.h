@@ -8,28 +8,38 @@
 ///                                   [&](const stream::FrameResult& r) { writer.add(r); });
 ///   nlohmann::json summary = writer.finish(stats);
 ///
-/// Files (each written atomically by finish(): a temporary file renamed into place, so a reader
-/// never sees a partial file; summary.json last, so its presence means the run completed):
+/// Files, written as one set (TriageFolderWriter below: built in FOLDER/.partial/, moved into
+/// FOLDER at the end, summary.json last, so its presence means a complete set of one run):
 ///  - results.jsonl: one result_row() per input frame, in input order (triage.h);
-///  - hits.lst: CrystFEL event list (`path //N`) of the kept frames — hits, uncertain and
-///    unreadable frames (fail-open);
-///  - summary.json: counts (n_frames, n_kept, n_veto, n_uncertain, n_errors), hit_rate (kept
-///    readable frames / readable frames), frames_per_s, elapsed_s, the model path and a summary
+///  - hits.lst: CrystFEL event list (`path //N`) of the kept frames — hits, uncertain,
+///    unreadable and untriaged frames (fail-open) — except frames whose name an event list
+///    cannot carry (stream::event_list_problem), listed in summary.json `not_in_event_list`;
+///  - summary.json: the counts (TriageCounts::to_json: n_frames, n_kept, n_veto, n_uncertain,
+///    n_unreadable, n_untriaged, hit_rate), `not_in_event_list` ([{path, frame, reason}]),
+///    `skipped_inputs` ([{path, reason}], what folder expansion left out), `resumed_frames`,
+///    frames_per_s, elapsed_s (of this process's part of the run), the model path and a summary
 ///    of the model (architecture, heads, preprocessing, thresholds, provenance), the pipeline
 ///    settings and the timings (setup_s, process cpu_s during the run, decode_s and infer_s
 ///    summed over threads, n_batches), and "hits_cxi" (HitsCxiWriter::finish) when a stack was
 ///    asked for;
-///  - the CXI stack, when TriageRunInfo::hits_cxi.path is set (HitsCxiWriter, below).
-/// Rows are kept in memory until finish() (about 0.6 KB per frame).
+///  - the CXI stack, when TriageRunInfo::hits_cxi.path is set (HitsCxiWriter, below; written
+///    atomically on its own, wherever it is).
+/// Rows are appended to .partial/results.jsonl every flush_every frames; only hits.lst (one
+/// line per kept frame) is held in memory.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "difftriage/core/atomic_file.h"
 #include "difftriage/core/image.h"
 #include "difftriage/io/cxi_writer.h"
 #include "difftriage/models/model_info.h"
@@ -88,6 +98,9 @@ class HitsCxiWriter {
   /// returns true when it was written. A vetoed frame is ignored.
   /// @throws IoError naming the CXI file if writing it fails; ConfigError if finished.
   bool add(const FrameResult& result, const TriageDecision& decision);
+  /// The same for a kept frame known by its address only (a resumed run's rows): `readable`
+  /// false counts it as unreadable.
+  bool add_kept(const FrameAddress& address, bool readable);
 
   /// Finishes the file (see above) and returns summary.json's "hits_cxi" object:
   /// `path`, `written` (whether `path` now holds the stack), `n_written`, `n_unreadable`,
@@ -122,49 +135,98 @@ struct TriageRunInfo {
   double setup_s = 0.0;
   /// The kept frames as one CXI stack (HitsCxiWriter); none when `hits_cxi.path` is empty.
   HitsCxiOptions hits_cxi = {};
+  /// The frames of the run, in order (expand_inputs). When not empty, the writer records their
+  /// digest in progress.json, a resumed run must have the same list, and finish() checks that
+  /// every one of them has its row. Empty: no check (frames are whatever add() is given).
+  std::vector<FrameAddress> inputs = {};
+  /// What folder expansion left out ([{path, reason}], skipped_inputs_json()); summary.json's
+  /// `skipped_inputs`.
+  nlohmann::json skipped_inputs = nlohmann::json::array();
+  /// The options that decide the rows (model, thresholds, ...): recorded in progress.json; a
+  /// resumed run must give the same.
+  nlohmann::json run_options = nlohmann::json::object();
+  /// Continue the interrupted run in FOLDER/.partial/ (classify --resume) instead of replacing
+  /// it: its rows are kept, counted again and not re-triaged (see n_done()).
+  bool resume = false;
+  /// Rows appended and flushed to .partial/results.jsonl at a time (and progress.json
+  /// rewritten); 0: options.batch_size.
+  int64_t flush_every = 0;
+  /// For tests: called before each step of the final publish (StagedOutputsOptions).
+  std::function<void(const std::string& step)> before_publish_step = {};
 };
 
-/// Running counts of a triage run. Plain value type.
-struct TriageCounts {
-  int64_t n_frames = 0;
-  int64_t n_kept = 0;  ///< hits + uncertain + unreadable
-  int64_t n_veto = 0;
-  int64_t n_uncertain = 0;
-  int64_t n_errors = 0;  ///< unreadable (kept)
-  /// Kept readable frames / readable frames (unreadable frames are kept but not hits); 0 when
-  /// no frame was readable.
-  double hit_rate() const noexcept;
-};
+// The accounting identity and its counters live in triage.h (TriageCounts).
 
-/// Collects results and writes the output folder. Not thread-safe: call add() from the sink
-/// (run_triage calls it on one thread), then finish() once.
+/// Writes the classify output folder as one set (core/atomic_file.h StagedOutputs), a batch of
+/// rows at a time. Not thread-safe: call add() from the sink (run_triage calls it on one
+/// thread), then finish() once.
+///
+/// While the run works, FOLDER/.partial/ holds results.jsonl (rows appended and flushed every
+/// `flush_every` frames, so a killed run loses at most that many) and progress.json
+/// ({n_done, n_frames, inputs_digest, options}). finish() writes hits.lst, the caller's further
+/// files and summary.json there and moves them into FOLDER, summary.json last. FOLDER is locked
+/// for the writer's life.
 class TriageFolderWriter {
  public:
-  /// Creates `folder` (and parents) if missing, and the CXI stack's temporary file when
-  /// `info.hits_cxi.path` is set.
-  /// @throws IoError naming the folder or file; ConfigError as HitsCxiWriter.
+  /// Locks `folder` (creating it), finishes a publish a killed run left half done, removes stale
+  /// temporaries, and starts `.partial/` afresh — or, with info.resume, reads back the rows
+  /// of the interrupted run there (a torn last row is dropped). Creates the CXI stack's
+  /// temporary file when `info.hits_cxi.path` is set (a resumed run re-reads the kept frames
+  /// already triaged into it).
+  /// @throws IoError naming the folder or file (in use by another run, cannot write, a folder
+  ///         in the way of an output); ConfigError for --resume with nothing to resume or with
+  ///         other inputs or options than the interrupted run's; FormatError for a damaged
+  ///         .partial/results.jsonl; ConfigError as HitsCxiWriter.
   TriageFolderWriter(std::filesystem::path folder, models::ModelMetadata metadata,
                      TriageRunInfo info);
+  ~TriageFolderWriter();
+  TriageFolderWriter(const TriageFolderWriter&) = delete;
+  TriageFolderWriter& operator=(const TriageFolderWriter&) = delete;
+
+  /// Rows already written by the interrupted run when resuming: the caller triages
+  /// inputs[n_done()..] only. 0 for a fresh run.
+  int64_t n_done() const noexcept { return n_done_; }
 
   /// Decides (decide_triage) and records one result, appending a kept frame to the CXI stack
   /// when there is one (which reads it again); returns the decision.
-  /// @throws IoError naming the CXI file if writing it fails.
+  /// @throws IoError naming the file if writing results.jsonl or the CXI stack fails.
   TriageDecision add(const FrameResult& result);
   const TriageCounts& counts() const noexcept { return counts_; }
 
-  /// Finishes the CXI stack (if any), then writes results.jsonl, hits.lst and summary.json (see
-  /// above) and returns the summary.
-  /// @throws IoError naming the file if writing fails.
-  nlohmann::json finish(const TriageStats& stats);
+  /// Finishes the CXI stack (if any), writes the last rows, hits.lst, each of `more_files`
+  /// (name → content, e.g. run.json) and summary.json into .partial/, then publishes the set
+  /// into the folder (summary.json last) and returns the summary.
+  /// @throws IoError naming the file if writing fails; FormatError if the rows do not account
+  ///         for every input frame.
+  nlohmann::json finish(const TriageStats& stats,
+                        const std::vector<std::pair<std::string, std::string>>& more_files = {});
+
+  /// FOLDER/.partial, where the set is written until finish().
+  const std::filesystem::path& partial_folder() const noexcept { return staged_.partial(); }
 
  private:
+  void record(const FrameAddress& address, const TriageDecision& decision);
+  void flush();
+  void resume_rows();
+  nlohmann::json progress() const;
   std::filesystem::path folder_;
   models::ModelMetadata metadata_;
   TriageRunInfo info_;
+  std::string inputs_digest_;
+  StagedOutputs staged_;
   TriageCounts counts_;
-  std::string results_;
+  int64_t n_done_ = 0;
+  int64_t n_rows_ = 0;  // rows written or buffered, resumed ones included
+  std::string pending_rows_;
+  int64_t n_pending_ = 0;
+  std::unique_ptr<std::ofstream> results_;
   std::string hits_;
+  nlohmann::json not_in_event_list_ = nlohmann::json::array();
   std::unique_ptr<HitsCxiWriter> hits_cxi_;  // null without info_.hits_cxi.path
 };
+
+/// FNV-1a 64 (hex) of a frame list: each path's bytes, NUL, the frame number, newline. What
+/// progress.json records to tell whether a resumed run has the same inputs.
+std::string digest_inputs(const std::vector<FrameAddress>& inputs);
 
 }  // namespace difftriage::stream

@@ -43,6 +43,7 @@ struct TriageDecision {
   bool veto = false;        ///< true only for a confident blank
   bool uncertain = false;   ///< p_hit within the uncertainty band: kept
   bool unreadable = false;  ///< the frame failed: kept with its error
+  bool untriaged = false;   ///< read, but the model gives no p_hit ("no_blank_output"): kept
   /// models::score_hit's p_hit, when the model gives one and the frame was classified.
   std::optional<double> p_hit;
   /// In order: "unreadable", "uncertain", "no_blank_output" (those that apply).
@@ -54,8 +55,47 @@ struct TriageDecision {
 /// Decides keep/veto for `result` (see the top of this header). Pure, thread-safe.
 TriageDecision decide_triage(const FrameResult& result, const models::ModelMetadata& metadata);
 
+/// The decision a results.jsonl row records (its `decision` and `flags`), e.g. to count a
+/// written file again (classify --resume, merging the rows of several streams or ranks); p_hit
+/// is not recorded in the row and stays unset. @throws FormatError when `row` lacks a valid
+/// `decision` or `flags`.
+TriageDecision decision_from_row(const nlohmann::json& row);
+
+/// The accounting of a triage run: THE identity every command and every later producer of
+/// results.jsonl rows (streams, report, Python, MPI merge) reports and checks —
+///   n_frames = n_kept + n_veto,
+/// and n_uncertain, n_unreadable and n_untriaged are disjoint subsets of n_kept (each kept frame
+/// carries at most one of the flags "uncertain", "unreadable", "no_blank_output"; the rest of
+/// n_kept are confident hits). Plain value type.
+struct TriageCounts {
+  int64_t n_frames = 0;
+  int64_t n_kept = 0;        ///< hits + uncertain + unreadable + untriaged
+  int64_t n_veto = 0;
+  int64_t n_uncertain = 0;   ///< kept, flagged "uncertain"
+  int64_t n_unreadable = 0;  ///< kept, flagged "unreadable" (summary.json's n_errors until 0.x)
+  int64_t n_untriaged = 0;   ///< kept, flagged "no_blank_output": the model cannot veto
+
+  /// Counts one frame's decision.
+  void add(const TriageDecision& decision) noexcept;
+  /// Adds another run's counts (e.g. of another stream or rank).
+  void merge(const TriageCounts& other) noexcept;
+  /// True when the identity above holds.
+  bool consistent() const noexcept;
+  /// Kept readable frames / readable frames (unreadable frames are kept but not hits); 0 when
+  /// no frame was readable.
+  double hit_rate() const noexcept;
+  /// The counters, exactly: {n_frames, n_kept, n_veto, n_uncertain, n_unreadable, n_untriaged,
+  /// hit_rate} (summary.json's top level).
+  nlohmann::json to_json() const;
+  /// Inverse of to_json (hit_rate is recomputed). @throws FormatError naming the missing or
+  /// ill-typed counter, or when the identity does not hold.
+  static TriageCounts from_json(const nlohmann::json& counts);
+};
+
 /// The results.jsonl object of one frame, with exactly the keys
-/// `path, frame, p, labels, quality, p_quality, mosaic1, mosaic2, decision, flags, error`:
+/// `path, frame, p, labels, quality, p_quality, mosaic1, mosaic2, decision, flags, error`, and
+/// `path_b64` after `path` when the file name is not valid UTF-8 (core/json_text.h set_path:
+/// `path` then holds the name with U+FFFD for each invalid byte, `path_b64` the exact bytes):
 /// `p` and `labels` map the six label names (kLabelNames) to a probability and to 0|1 (the
 /// model's threshold), `quality` is the argmax class name, `p_quality` maps the five quality
 /// names to probabilities, `mosaic1`/`mosaic2` are the mosaic head outputs in [0,1],
