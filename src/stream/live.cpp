@@ -149,14 +149,12 @@ class SeriesState {
     if (untriaged) {
       decision.veto = false;
       decision.unreadable = false;
+      decision.uncertain = false;
+      decision.untriaged = true;
       decision.flags = {"untriaged"};
       if (!header_) decision.flags.push_back("no_header");
-      ++n_untriaged_;
     }
-    ++counts_.n_frames;
-    counts_.n_errors += decision.unreadable ? 1 : 0;
-    counts_.n_uncertain += decision.uncertain ? 1 : 0;
-    (decision.keep() ? counts_.n_kept : counts_.n_veto) += 1;
+    counts_.add(decision);  // the one accounting identity (TriageCounts)
     json row = result_row(result, decision, metadata);
     row["path"] = nullptr;
     row["frame"] = frame;
@@ -193,17 +191,10 @@ class SeriesState {
         {"protocol", io::stream_protocol_name(protocol_)},
         {"status", status},
         {"header_received", header_.has_value()},
-        {"n_frames", counts_.n_frames},
-        {"n_kept", counts_.n_kept},
-        {"n_veto", counts_.n_veto},
-        {"n_uncertain", counts_.n_uncertain},
-        {"n_errors", counts_.n_errors},
         {"n_no_header", n_no_header_},
-        {"n_untriaged", n_untriaged_},
         {"forward", options.forward_endpoint.empty() ? json(nullptr) : json(options.forward_endpoint)},
         {"n_forwarded", n_forwarded_},
         {"n_not_forwarded", n_not_forwarded_},
-        {"hit_rate", counts_.hit_rate()},
         {"frames_per_s", elapsed_s > 0 ? static_cast<double>(counts_.n_frames) / elapsed_s : 0.0},
         {"elapsed_s", elapsed_s},
         {"model", options.model_path},
@@ -219,6 +210,8 @@ class SeriesState {
          {{"cpu_s", cpu_s_}, {"decode_s", decode_s_}, {"infer_s", infer_s_}, {"n_batches", n_batches_}}},
         {"version", kVersion},
         {"git_hash", kGitHash}};
+    summary.update(counts_.to_json());  // n_frames, n_kept, n_veto, n_uncertain, n_unreadable,
+                                        // n_untriaged, hit_rate
     write_file_atomically(folder_ / "summary.json", summary.dump(2) + "\n");
     return summary;
   }
@@ -231,7 +224,7 @@ class SeriesState {
   std::ofstream results_;
   Clock::time_point opened_, last_;
   TriageCounts counts_;
-  int64_t n_no_header_ = 0, n_untriaged_ = 0, n_batches_ = 0;
+  int64_t n_no_header_ = 0, n_batches_ = 0;
   int64_t n_forwarded_ = 0, n_not_forwarded_ = 0;
   double decode_s_ = 0, infer_s_ = 0, cpu_s_ = 0;
 };

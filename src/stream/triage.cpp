@@ -74,11 +74,11 @@ TriageDecision decision_from_row(const json& row) {
     const auto f = flag.get<std::string>();
     d.uncertain |= f == "uncertain";
     d.unreadable |= f == "unreadable";
-    d.untriaged |= f == "no_blank_output";
+    d.untriaged |= f == "no_blank_output" || f == "untriaged";
     d.flags.push_back(f);
   }
   DT_CHECK(!(d.veto && (d.uncertain || d.unreadable || d.untriaged)), FormatError,
-           "a vetoed row cannot be flagged uncertain, unreadable or no_blank_output");
+           "a vetoed row cannot be flagged uncertain, unreadable, no_blank_output or untriaged");
   return d;
 }
 

@@ -118,7 +118,7 @@ void expect_accounted(const fs::path& folder) {
     EXPECT_EQ(r["series"], s["series"]);
   }
   EXPECT_EQ(kept, s["n_kept"].get<int64_t>()) << folder;
-  EXPECT_EQ(unreadable, s["n_errors"].get<int64_t>()) << folder;
+  EXPECT_EQ(unreadable, s["n_unreadable"].get<int64_t>()) << folder;
   EXPECT_EQ(no_header, s["n_no_header"].get<int64_t>()) << folder;
   EXPECT_EQ(untriaged, s["n_untriaged"].get<int64_t>()) << folder;
 }
@@ -348,7 +348,7 @@ TEST_F(Live, FaultsAreKeptFlaggedAndAccounted) {
   const json s5 = read_json(out.path() / "series_5" / "summary.json");
   EXPECT_EQ(s5["status"], "complete");
   EXPECT_EQ(s5["n_frames"], 3);
-  EXPECT_EQ(s5["n_errors"], 1);
+  EXPECT_EQ(s5["n_unreadable"], 1);
   const auto rows5 = read_rows(out.path() / "series_5" / "results.jsonl");
   ASSERT_EQ(rows5.size(), 3u);
   EXPECT_EQ(rows5[1]["frame"], 1);
@@ -470,7 +470,7 @@ TEST_F(Live, IndependentPythonDetectorIsTriaged) {
   const json summary = read_json(s.series_folders[0] / "summary.json");
   EXPECT_EQ(summary["status"], "complete");
   EXPECT_EQ(summary["n_frames"], 5);
-  EXPECT_EQ(summary["n_errors"], 0);
+  EXPECT_EQ(summary["n_unreadable"], 0);
   expect_accounted(s.series_folders[0]);
   // The pixels difftriage decodes are the ones the peer sent (its raw .u16 files), frame by
   // frame: decode each image message the peer saved.

@@ -43,7 +43,9 @@ struct TriageDecision {
   bool veto = false;        ///< true only for a confident blank
   bool uncertain = false;   ///< p_hit within the uncertainty band: kept
   bool unreadable = false;  ///< the frame failed: kept with its error
-  bool untriaged = false;   ///< read, but the model gives no p_hit ("no_blank_output"): kept
+  /// Kept without a judgement: the model gives no p_hit ("no_blank_output"), or the live
+  /// stream's triage fell behind ("untriaged", stream/live.h).
+  bool untriaged = false;
   /// models::score_hit's p_hit, when the model gives one and the frame was classified.
   std::optional<double> p_hit;
   /// In order: "unreadable", "uncertain", "no_blank_output" (those that apply).
@@ -73,7 +75,7 @@ struct TriageCounts {
   int64_t n_veto = 0;
   int64_t n_uncertain = 0;   ///< kept, flagged "uncertain"
   int64_t n_unreadable = 0;  ///< kept, flagged "unreadable" (summary.json's n_errors until 0.x)
-  int64_t n_untriaged = 0;   ///< kept, flagged "no_blank_output": the model cannot veto
+  int64_t n_untriaged = 0;   ///< kept unjudged: "no_blank_output" or the stream's "untriaged"
 
   /// Counts one frame's decision.
   void add(const TriageDecision& decision) noexcept;
