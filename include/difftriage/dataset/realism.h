@@ -96,8 +96,8 @@ struct RealismRow {
   bool trend = false;   ///< a correlation over frames rather than a per-frame value
   int64_t n_ours = 0, n_reference = 0;
   /// Per-frame measures: our 10th/50th/90th percentiles and the reference's median.
-  /// Trend measures: p10 = the lowest of our regimes' Spearman ρ, p90 the highest, p50 all of
-  /// ours together; reference = the reference's ρ.
+  /// Trend measures: p50 = Spearman ρ of all our frames together, p10 / p90 the lowest /
+  /// highest of that and our regimes' ρ; reference = the reference's ρ.
   double ours_p10 = 0.0, ours_p50 = 0.0, ours_p90 = 0.0, reference = 0.0;
   /// Per-frame measures: percentage of our frames at or below the reference's median (ties
   /// count half). NaN for trends.
