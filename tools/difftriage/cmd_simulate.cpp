@@ -251,7 +251,7 @@ void register_simulate(CLI::App& root) {
                   "Fix the wavelength in A (default: random in [0.9, 1.8] per frame)");
   cmd->add_option("--distance", args->distance,
                   "Fix the sample-detector distance in mm (default: per frame, so that the "
-                  "detector edge sees 1.5-3.4 A)");
+                  "detector edge sees 1.7-3.4 A)");
   cmd->add_option("--pixel-size", args->pixel_size,
                   "Fix the full-resolution pixel size in mm (default: random in [0.075, 0.172])");
   cmd->add_flag("--no-sidecar", args->no_sidecar, "Do not write the per-frame JSON truth");
