@@ -1,6 +1,7 @@
 #include "difftriage/evaluate/baseline.h"
 
 #include <algorithm>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -83,6 +84,8 @@ std::vector<FrameResult> score_dataset(const dataset::Dataset& dataset,
   }
   // A ConfigError (bad options fail every frame alike) or anything unexpected stops the run and
   // is rethrown here; IoError / FormatError mean this frame's data is at fault and are kept.
+  std::mutex progress_mutex;
+  int64_t n_done = 0;
   parallel_for(static_cast<int64_t>(n), options.n_threads, [&](int64_t i) {
     FrameResult& r = results[static_cast<size_t>(i)];
     try {
@@ -96,6 +99,10 @@ std::vector<FrameResult> score_dataset(const dataset::Dataset& dataset,
       throw;
     } catch (const Error& e) {
       r.error = e.what();
+    }
+    if (options.on_progress) {
+      const std::lock_guard<std::mutex> lock(progress_mutex);
+      options.on_progress(++n_done, static_cast<int64_t>(n));
     }
   });
   return results;

@@ -441,6 +441,7 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
       if (batch.size() == static_cast<size_t>(options.batch_size) || k + 1 == n) {
         acc.add(models::to_input_tensor(batch, S), options.dead_epsilon);
         batch.clear();
+        if (options.on_progress) options.on_progress(static_cast<int64_t>(k + 1), static_cast<int64_t>(n));
       }
     }
     source = data->string();

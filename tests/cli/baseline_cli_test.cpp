@@ -21,7 +21,13 @@ TEST(BaselineCli, ScoresASimulatedDatasetAndWritesMetrics) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = run_cli({"baseline", "--data", data, "--out", out, "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Progress on stderr (not a terminal here: the final line at least), none with --quiet.
+  EXPECT_NE(r.err.find("baseline: 12/12 frames"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("chance"), std::string::npos) << r.out;
+  const auto quiet = run_cli({"baseline", "--data", data, "--out", (tmp / "q").string(),
+                              "--no-plots", "--quiet"});
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
   EXPECT_NE(r.out.find("veto"), std::string::npos) << r.out;
 
   const auto metrics = nlohmann::json::parse(testing::read_bytes(fs::path(out) / "metrics.json"));

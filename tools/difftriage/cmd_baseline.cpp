@@ -34,6 +34,7 @@ struct BaselineArgs {
   std::string geometry_file;
   evaluate::BaselineOptions options;
   bool no_plots = false;
+  bool quiet = false;
 };
 
 /// A (name, metrics) pair per evaluated task with both classes present (curves are defined).
@@ -141,9 +142,15 @@ void run_baseline(BaselineArgs& args) {
   const std::filesystem::path out = args.out;
   make_output_dir(out);
 
-  std::fprintf(stderr, "difftriage: scoring %zu frames on %d thread(s)\n", ds.samples.size(),
-               args.options.n_threads);
+  if (!args.quiet) {
+    std::fprintf(stderr, "difftriage: scoring %zu frames on %d thread(s)\n", ds.samples.size(),
+                 args.options.n_threads);
+  }
+  ProgressLine progress("baseline", "frames", static_cast<int64_t>(ds.samples.size()), args.quiet);
+  args.options.on_progress = [&progress](int64_t done, int64_t) { progress.update(done); };
   const auto frames = evaluate::score_dataset(ds, args.options);
+  args.options.on_progress = {};
+  progress.finish(static_cast<int64_t>(frames.size()));
   const auto report = evaluate::evaluate_baseline(frames, args.options);
 
   std::string lines;
@@ -222,6 +229,7 @@ void register_baseline(CLI::App& root) {
   add_geometry_option(*cmd, args->geometry_file,
                       "(all of them), for the ice score's rings at the ice spacings");
   cmd->add_flag("--no-plots", args->no_plots, "Do not draw the PNG figures (no gnuplot needed)");
+  cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->callback([args] { run_baseline(*args); });
 }
 

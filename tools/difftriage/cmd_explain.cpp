@@ -29,6 +29,7 @@ struct ExplainArgs {
   bool no_plots = false;
   bool no_grad_cam = false;
   bool no_gradient_input = false;
+  bool quiet = false;
   explain::ExplainOptions options;
 };
 
@@ -56,7 +57,15 @@ void run_explain(ExplainArgs& a) {
   std::vector<std::filesystem::path> images(a.images.begin(), a.images.end());
   std::optional<std::filesystem::path> data;
   if (!a.data.empty()) data = a.data;
+  // Progress of the dataset's dead-map pass (the long part; each image is logged on its own).
+  std::optional<ProgressLine> progress;
+  a.options.on_progress = [&](int64_t done, int64_t total) {
+    if (!progress) progress.emplace("explain: dead maps", "images", total, a.quiet);
+    progress->update(done);
+  };
   const auto summary = explain::explain_model(a.model, images, a.out, data, a.options);
+  a.options.on_progress = {};
+  if (progress) progress->finish(summary.dead_maps.n_images);
   const auto& o = a.options;
   write_run_json(a.out, "explain",
                  {{"model", a.model},
@@ -135,6 +144,7 @@ void register_explain(CLI::App& root) {
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
   cmd->add_flag("--no-plots", a->no_plots, "Skip the gnuplot figures");
+  cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
   cmd->add_flag("--no-grad-cam", a->no_grad_cam,
                 "Skip all attribution (Grad-CAM, gradient x input, shell profiles)");
   cmd->add_flag("--no-gradient-input", a->no_gradient_input,

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -48,6 +49,9 @@ struct BaselineOptions {
   VetoOptions veto;  ///< keep ≥ 99.9 % of the hits by default
   /// Worker threads for score_dataset (≥ 1). Results are in input order whatever the count.
   int n_threads = 2;
+  /// Called by score_dataset as frames are scored, with (frames done, frames in all); calls are
+  /// serialised (never two at once), from the worker threads.
+  std::function<void(int64_t n_done, int64_t n_frames)> on_progress = {};
 };
 
 /// Classical scores of one frame.

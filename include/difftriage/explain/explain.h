@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -133,6 +134,8 @@ struct ExplainOptions {
   /// Also |gradient × input| shell profiles (pixel resolution; one backward pass per output).
   bool gradient_input = true;
   bool plots = true;  ///< draw the gnuplot figures (false: JSON + overlays only)
+  /// Called after each batch of the dataset's dead-map pass with (images done, images in all).
+  std::function<void(int64_t n_done, int64_t n_images)> on_progress = {};
 };
 
 /// Every file written by explain_model (relative to the output folder) and the numbers.
