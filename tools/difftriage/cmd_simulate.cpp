@@ -1,9 +1,7 @@
 // difftriage simulate — labelled training frames from diffraction physics (DESIGN.md
 // "Simulator"): flags → simulate::GenerateDatasetOptions, simulate::generate_dataset does the
-// work (simulate/generate_dataset.h); this file adds run.json and the progress display.
-#include <unistd.h>
-
-#include <chrono>
+// work (simulate/generate_dataset.h); this file adds run.json and progress (the shared
+// ProgressLine of cli_common.h).
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -152,55 +150,16 @@ nlohmann::json options_json(const SimulateArgs& a, int threads) {
           {"seed_derivation", "splitmix64(splitmix64(splitmix64(seed) ^ index) ^ stream)"}};
 }
 
-// Progress on stderr: a bar on a terminal redrawn at most every 0.2 s, otherwise one line per
-// 10 % (≤ 11 lines). update() is called after every frame, one call at a time.
-class Progress {
- public:
-  Progress(int64_t total, bool quiet)
-      : total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0),
-        start_(std::chrono::steady_clock::now()) {}
-  void update(int64_t done, bool final_call = false) {
-    if (quiet_ || total_ == 0) return;
-    const auto now = std::chrono::steady_clock::now();
-    const double secs = std::chrono::duration<double>(now - start_).count();
-    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
-    if (tty_) {
-      if (!final_call && now - last_draw_ < std::chrono::milliseconds(200)) return;
-      last_draw_ = now;
-      const int width = 30;
-      const int filled = static_cast<int>(width * done / total_);
-      std::fprintf(stderr, "\rsimulate [%s%s] %lld/%lld  %.1f img/s", std::string(filled, '#').c_str(),
-                   std::string(width - filled, ' ').c_str(), static_cast<long long>(done),
-                   static_cast<long long>(total_), rate);
-      if (final_call) std::fprintf(stderr, "\n");
-    } else {
-      const int64_t decile = 10 * done / total_;
-      if (decile > last_decile_ || (final_call && done == total_ && last_decile_ < 10)) {
-        last_decile_ = decile;
-        std::fprintf(stderr, "simulate: %lld/%lld frames (%.1f img/s)\n",
-                     static_cast<long long>(done), static_cast<long long>(total_), rate);
-      }
-    }
-    std::fflush(stderr);
-  }
-
- private:
-  int64_t total_;
-  bool quiet_, tty_;
-  std::chrono::steady_clock::time_point start_, last_draw_{};
-  int64_t last_decile_ = 0;
-};
-
 void run_simulate(const SimulateArgs& a) {
   sim::GenerateDatasetOptions options = resolve_options(a);
   const int threads = resolve_thread_count(a.threads, a.count);
   const fs::path out = a.out;
   make_output_dir(out);
   write_run_json(out, "simulate", options_json(a, threads));
-  Progress progress(a.count, a.quiet);
+  ProgressLine progress("simulate", "frames", a.count, a.quiet);
   options.on_progress = [&progress](int64_t n_done, int64_t) { progress.update(n_done); };
   const sim::GenerateDatasetResult result = sim::generate_dataset(options);
-  progress.update(result.n_frames, true);
+  progress.finish(result.n_frames);
 }
 
 }  // namespace
