@@ -172,9 +172,9 @@ TriageStats run_triage(const std::vector<FrameAddress>& frames,
                        const TriageOptions& options, const ResultSink& sink) {
   const FrameLoader read = [&frames](int64_t k) {
     const FrameAddress& address = frames[static_cast<size_t>(k)];
-    io::ReadOptions options;
-    options.frame = address.frame;
-    return io::read_image(address.path, options);
+    io::ReadOptions read_options;
+    read_options.frame = address.frame;
+    return io::read_image(address.path, read_options);
   };
   return run_triage(frames, read, std::move(classifier), options, sink);
 }

@@ -189,7 +189,9 @@ void check_issue18_cases(const TempDir& tmp, const std::string& data, const std:
       EXPECT_EQ(a[key], b[key]) << i << " " << key;
     }
     for (const auto& [name, p] : b["p"].items()) {
-      if (p.is_number()) EXPECT_NEAR(a["p"][name].get<double>(), p.get<double>(), 1e-5) << i;
+      if (p.is_number()) {
+        EXPECT_NEAR(a["p"][name].get<double>(), p.get<double>(), 1e-5) << i;
+      }
     }
   }
   EXPECT_EQ(testing::read_bytes(killed / "hits.lst"), testing::read_bytes(full / "hits.lst"));
