@@ -121,11 +121,11 @@ Comparison compare(const CompareOptions& options) {
            options.max_per_class);
   Comparison c;
   c.options = options;
-  c.a = summarise_classes(load_dataset(options.dir_a), options.max_per_class);
-  c.b = summarise_classes(load_dataset(options.dir_b), options.max_per_class);
-  c.realism = score_realism(
-      measure_dataset(load_dataset(options.dir_a), options.geometry_a, options.max_per_class),
-      measure_dataset(load_dataset(options.dir_b), options.geometry_b, options.max_per_class));
+  const Dataset a = load_dataset(options.dir_a), b = load_dataset(options.dir_b);
+  c.a = summarise_classes(a, options.max_per_class);
+  c.b = summarise_classes(b, options.max_per_class);
+  c.realism = score_realism(measure_dataset(a, options.geometry_a, options.max_per_class),
+                            measure_dataset(b, options.geometry_b, options.max_per_class));
   for (const auto& entry : c.a) c.class_names.push_back(entry.first);
   for (const auto& entry : c.b) {
     if (!c.a.count(entry.first)) c.class_names.push_back(entry.first);
