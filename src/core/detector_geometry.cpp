@@ -1,5 +1,7 @@
 #include "difftriage/core/detector_geometry.h"
 
+#include <fstream>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -254,6 +256,42 @@ nlohmann::json geometry_to_json(const DetectorGeometry& g) {
     j["n_slow"] = g.n_slow;
   }
   return j;
+}
+
+DetectorGeometry geometry_from_sidecar_json(const nlohmann::json& g, const std::string& source) {
+  DT_CHECK(g.is_object(), FormatError, source, ": the sidecar's geometry is not an object");
+  const auto bin = g.find("bin_factor");
+  DT_CHECK(bin != g.end() && bin->is_number_integer() && bin->get<int64_t>() >= 1 &&
+               bin->get<int64_t>() <= 64,
+           FormatError, source, ": the sidecar's geometry.bin_factor must be an integer in [1, 64]");
+  nlohmann::json keys = nlohmann::json::object();
+  for (const char* key : kGeometryJsonKeys) {
+    if (const auto it = g.find(key); it != g.end()) keys[key] = *it;
+  }
+  try {
+    return geometry_from_json(keys.dump(), source).binned(static_cast<int32_t>(bin->get<int64_t>()));
+  } catch (const ConfigError& e) {
+    throw FormatError(source + ": the sidecar's geometry: " + e.what());
+  }
+}
+
+std::optional<DetectorGeometry> read_sidecar_geometry(const std::filesystem::path& image) {
+  std::filesystem::path path = image;
+  path.replace_extension(".json");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  DT_CHECK(in.good(), IoError, "cannot read sidecar ", path.string());
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(path.string() + ": not JSON: " + e.what());
+  }
+  if (!j.is_object()) return std::nullopt;
+  const auto g = j.find("geometry");
+  if (g == j.end()) return std::nullopt;
+  return geometry_from_sidecar_json(*g, path.string());
 }
 
 }  // namespace difftriage

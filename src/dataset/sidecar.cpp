@@ -9,30 +9,6 @@
 #include "difftriage/core/error.h"
 
 namespace difftriage::dataset {
-namespace {
-
-// The written frame's geometry: the sidecar's full-resolution `geometry` (its geometry-file keys,
-// read by geometry_from_json; the other keys there are extra facts) binned by its `bin_factor`.
-DetectorGeometry output_geometry_of(const nlohmann::json& g, const std::filesystem::path& path) {
-  DT_CHECK(g.is_object(), FormatError, path.string(), ": the sidecar's geometry is not an object");
-  const auto bin = g.find("bin_factor");
-  DT_CHECK(bin != g.end() && bin->is_number_integer() && bin->get<int64_t>() >= 1 &&
-               bin->get<int64_t>() <= 64,
-           FormatError, path.string(),
-           ": the sidecar's geometry.bin_factor must be an integer in [1, 64]");
-  nlohmann::json keys = nlohmann::json::object();
-  for (const char* key : kGeometryJsonKeys) {
-    if (const auto it = g.find(key); it != g.end()) keys[key] = *it;
-  }
-  try {
-    return geometry_from_json(keys.dump(), path.string()).binned(static_cast<int32_t>(bin->get<int64_t>()));
-  } catch (const ConfigError& e) {
-    throw FormatError(path.string() + ": the sidecar's geometry: " + e.what());
-  }
-}
-
-}  // namespace
-
 std::optional<SidecarTruth> read_sidecar_truth(const std::filesystem::path& image) {
   std::filesystem::path path = image;
   path.replace_extension(".json");
@@ -54,7 +30,7 @@ std::optional<SidecarTruth> read_sidecar_truth(const std::filesystem::path& imag
   SidecarTruth truth;
   truth.bright_spots = n->get<int64_t>();
   if (const auto g = j.find("geometry"); g != j.end()) {
-    truth.geometry = output_geometry_of(*g, path);
+    truth.geometry = geometry_from_sidecar_json(*g, path.string());
   }
   if (const auto crystals = j.find("crystals"); crystals != j.end() && crystals->is_array()) {
     for (const auto& c : *crystals) {

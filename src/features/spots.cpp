@@ -4,29 +4,9 @@
 #include <cmath>
 
 #include "difftriage/core/error.h"
+#include "local_background.h"
 
 namespace difftriage::features {
-namespace {
-
-/// Summed-area table with one row and column of zeros in front: sat(s, f) = sum over
-/// [0, s) × [0, f).
-class SummedArea {
- public:
-  SummedArea(int64_t n_slow, int64_t n_fast)
-      : n_fast1_(n_fast + 1), table_(static_cast<size_t>((n_slow + 1) * (n_fast + 1)), 0.0) {}
-  double& at(int64_t s, int64_t f) { return table_[static_cast<size_t>(s * n_fast1_ + f)]; }
-  double at(int64_t s, int64_t f) const { return table_[static_cast<size_t>(s * n_fast1_ + f)]; }
-  /// Sum over rows [s0, s1) and columns [f0, f1).
-  double box(int64_t s0, int64_t s1, int64_t f0, int64_t f1) const {
-    return at(s1, f1) - at(s0, f1) - at(s1, f0) + at(s0, f0);
-  }
-
- private:
-  int64_t n_fast1_;
-  std::vector<double> table_;
-};
-
-}  // namespace
 
 std::vector<Spot> find_spots(const ImageView<float>& image, const SpotFinderOptions& options) {
   DT_CHECK(options.background_radius_px >= 1, ConfigError,
@@ -41,55 +21,21 @@ std::vector<Spot> find_spots(const ImageView<float>& image, const SpotFinderOpti
   std::vector<Spot> spots;
   if (ns == 0 || nf == 0) return spots;
 
-  // Local mean and variance of unmasked pixels from three summed-area tables (DIALS' dispersion
-  // algorithm computes the same statistics with a box kernel).
-  SummedArea sum(ns, nf), sum2(ns, nf), count(ns, nf);
-  for (int64_t s = 0; s < ns; ++s) {
-    double row = 0, row2 = 0, rown = 0;
-    for (int64_t f = 0; f < nf; ++f) {
-      const int64_t i = s * nf + f;
-      if (!image.is_masked(i)) {
-        const double v = image.data()[i];
-        row += v;
-        row2 += v * v;
-        rown += 1;
-      }
-      sum.at(s + 1, f + 1) = sum.at(s, f + 1) + row;
-      sum2.at(s + 1, f + 1) = sum2.at(s, f + 1) + row2;
-      count.at(s + 1, f + 1) = count.at(s, f + 1) + rown;
-    }
-  }
-
-  const int r = options.background_radius_px;
-  const int r_in = options.peak_radius_px;
-  const int64_t border = std::max(0, options.border_px);
-  std::vector<float> local_mean(static_cast<size_t>(ns * nf), 0.0f);
-  std::vector<float> local_sd(static_cast<size_t>(ns * nf), 0.0f);
+  // Local mean and variance of unmasked pixels (DIALS' dispersion statistics, box kernel).
+  const detail::LocalBackground bg = detail::compute_local_background(
+      image, options.background_radius_px, options.peak_radius_px, options.border_px);
+  const std::vector<float>& local_mean = bg.mean;
+  const std::vector<float>& local_sd = bg.sd;
   std::vector<uint8_t> strong(static_cast<size_t>(ns * nf), 0);
-  for (int64_t s = border; s < ns - border; ++s) {
-    const int64_t s0 = std::max<int64_t>(0, s - r), s1 = std::min(ns, s + r + 1);
-    for (int64_t f = border; f < nf - border; ++f) {
-      const int64_t i = s * nf + f;
-      if (image.is_masked(i)) continue;
-      const int64_t f0 = std::max<int64_t>(0, f - r), f1 = std::min(nf, f + r + 1);
-      // Background = outer box minus the inner box around the pixel.
-      const int64_t t0 = std::max<int64_t>(0, s - r_in), t1 = std::min(ns, s + r_in + 1);
-      const int64_t g0 = std::max<int64_t>(0, f - r_in), g1 = std::min(nf, f + r_in + 1);
-      const double n = count.box(s0, s1, f0, f1) - count.box(t0, t1, g0, g1);
-      if (n < 2) continue;
-      const double mean = (sum.box(s0, s1, f0, f1) - sum.box(t0, t1, g0, g1)) / n;
-      const double var = std::max(
-          0.0, (sum2.box(s0, s1, f0, f1) - sum2.box(t0, t1, g0, g1)) / n - mean * mean);
-      const double sd = std::sqrt(var);
-      const double v = image.data()[i];
-      local_mean[static_cast<size_t>(i)] = static_cast<float>(mean);
-      local_sd[static_cast<size_t>(i)] = static_cast<float>(sd);
-      if (v - mean >= options.min_excess && v > mean + options.n_sigma * sd) {
-        strong[static_cast<size_t>(i)] = 1;
-      }
+  for (int64_t i = 0; i < ns * nf; ++i) {
+    if (bg.valid[static_cast<size_t>(i)] == 0) continue;
+    const double mean = local_mean[static_cast<size_t>(i)];
+    const double sd = local_sd[static_cast<size_t>(i)];
+    const double v = image.data()[i];
+    if (v - mean >= options.min_excess && v > mean + options.n_sigma * sd) {
+      strong[static_cast<size_t>(i)] = 1;
     }
   }
-
   // Connected components of strong pixels (8-neighbourhood), flood fill with an explicit stack.
   std::vector<int64_t> stack;
   std::vector<int64_t> members;

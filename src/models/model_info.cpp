@@ -244,6 +244,7 @@ nlohmann::json to_json(const ModelMetadata& m) {
   j["uncertainty_band"] = m.uncertainty_band;
   j["provenance"] = m.provenance;
   j["metrics"] = m.metrics;
+  if (!m.spot_evidence.is_null()) j["spot_evidence"] = m.spot_evidence;
   return j;
 }
 
@@ -296,6 +297,7 @@ ModelMetadata metadata_from_json(const nlohmann::json& j, const std::string& sou
   m.uncertainty_band = get_or(j, "uncertainty_band", m.uncertainty_band, "", source);
   if (j.contains("provenance")) m.provenance = j.at("provenance");
   if (j.contains("metrics")) m.metrics = j.at("metrics");
+  if (j.contains("spot_evidence")) m.spot_evidence = j.at("spot_evidence");
   try {
     validate(m);
   } catch (const ConfigError& e) {

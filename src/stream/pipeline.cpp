@@ -31,6 +31,7 @@ double seconds_since(Clock::time_point t0) {
 // One decoded and preprocessed frame, or why not. Produced on a decode worker; never throws.
 struct Decoded {
   std::optional<models::PreparedFrame> prepared;
+  std::optional<FrameEvidenceResult> evidence;
   std::string error;
 };
 
@@ -200,7 +201,9 @@ TriageStats run_triage(const std::vector<FrameAddress>& frames, const FrameLoade
     const FrameAddress& address = frames[static_cast<size_t>(k)];
     Decoded d;
     try {
-      d.prepared = clf.prepare(load(k));
+      const AnyImage frame = load(k);
+      d.prepared = clf.prepare(frame);
+      if (options.evidence) d.evidence = options.evidence->measure(frame, address);
     } catch (...) {
       d.error = describe_current_exception(address);
     }
@@ -249,6 +252,7 @@ TriageStats run_triage(const std::vector<FrameAddress>& frames, const FrameLoade
     if (item && item->prepared) {
       job->slots.push_back(job->results.size());
       job->frames.push_back(std::move(*item->prepared));
+      r.evidence = std::move(item->evidence);
     } else {
       r.error = item ? std::move(item->error) : "internal error: frame missing from the queue";
     }

@@ -28,6 +28,28 @@ std::map<std::string, double> label_probabilities(const models::Prediction& p,
   return probs;
 }
 
+// The spot evidence's keys; with a geometry the cell decision also gives the presets' p and
+// labels (one answer: labels.photo1 is cell.names ∋ photo1).
+void add_evidence(json& row, const FrameEvidenceResult& r) {
+  const features::FrameEvidence& e = r.evidence;
+  row["n_bragg_peaks"] = e.lattice.n_bragg_peaks;
+  if (!e.has_geometry) return;
+  if (e.lattice.d_min_angstrom) row["d_min_angstrom"] = *e.lattice.d_min_angstrom;
+  json cell = {{"p", json::object()}, {"names", json::array()}, {"score", json::object()}};
+  const auto& names = *r.cell_names;
+  for (size_t k = 0; k < names.size() && k < e.cell_probabilities.size(); ++k) {
+    const double p = e.cell_probabilities[k];
+    cell["p"][names[k]] = p;
+    cell["score"][names[k]] = e.cell_scores[k];
+    if (p >= 0.5) cell["names"].push_back(names[k]);
+    if (row["p"].contains(names[k])) {
+      row["p"][names[k]] = p;
+      row["labels"][names[k]] = p >= 0.5 ? 1 : 0;
+    }
+  }
+  row["cell"] = std::move(cell);
+}
+
 }  // namespace
 
 TriageDecision decide_triage(const FrameResult& result, const models::ModelMetadata& meta) {
@@ -56,6 +78,15 @@ TriageDecision decide_triage(const FrameResult& result, const models::ModelMetad
       break;
     case models::Decision::kYes:
       break;
+  }
+  if (result.evidence) {
+    const features::FrameEvidence& e = result.evidence->evidence;
+    if (d.veto && e.guard_keeps) {  // Bragg peaks on the frame: never vetoed
+      d.veto = false;
+      d.spot_guard = true;
+      d.flags.push_back("spot_guard");
+    }
+    if (!e.has_geometry) d.flags.push_back("no_geometry");
   }
   return d;
 }
@@ -155,6 +186,9 @@ json result_row(const FrameResult& result, const TriageDecision& decision,
               {"p_quality", null_map(qualities.data(), qualities.size())},
               {"mosaic1", nullptr},
               {"mosaic2", nullptr},
+              {"cell", nullptr},
+              {"d_min_angstrom", nullptr},
+              {"n_bragg_peaks", nullptr},
               {"decision", decision.veto ? "veto" : "keep"},
               {"flags", decision.flags},
               {"error", nullptr}});
@@ -180,6 +214,7 @@ json result_row(const FrameResult& result, const TriageDecision& decision,
     row["mosaic1"] = p.mosaic[0];
     row["mosaic2"] = p.mosaic[1];
   }
+  if (result.evidence) add_evidence(row, *result.evidence);
   return row;
 }
 

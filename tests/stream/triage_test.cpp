@@ -134,7 +134,11 @@ TEST(Triage, ResultRowHasExactlyTheDocumentedKeys) {
   const json row = result_row(r, decide_triage(r, meta), meta);
   EXPECT_EQ(keys_of(row),
             (std::set<std::string>{"path", "frame", "p", "labels", "quality", "p_quality",
-                                   "mosaic1", "mosaic2", "decision", "flags", "error"}));
+                                   "mosaic1", "mosaic2", "cell", "d_min_angstrom",
+                                   "n_bragg_peaks", "decision", "flags", "error"}));
+  EXPECT_TRUE(row["cell"].is_null());  // no evidence stage: null, the model's photo labels
+  EXPECT_TRUE(row["d_min_angstrom"].is_null());
+  EXPECT_TRUE(row["n_bragg_peaks"].is_null());
   const std::set<std::string> labels = {"blank",        "photo1", "photo2",
                                         "multilattice", "ice",    "badice"};
   EXPECT_EQ(keys_of(row["p"]), labels);
@@ -151,6 +155,61 @@ TEST(Triage, ResultRowHasExactlyTheDocumentedKeys) {
   EXPECT_EQ(row["decision"], "keep");
   EXPECT_TRUE(row["flags"].is_array());
   EXPECT_TRUE(row["error"].is_null());
+}
+
+FrameEvidenceResult evidence_of(int64_t n_bragg, bool geometry, std::vector<double> p_cells) {
+  FrameEvidenceResult e;
+  e.evidence.has_geometry = geometry;
+  e.evidence.lattice.n_bragg_peaks = n_bragg;
+  e.evidence.guard_keeps = n_bragg >= 12;
+  if (geometry) {
+    e.evidence.lattice.d_min_angstrom = 2.5;
+    e.evidence.cell_scores = {0.1, -0.1, 0.05};
+    e.evidence.cell_probabilities = std::move(p_cells);
+  }
+  e.cell_names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"photo1", "photo2", "thermolysin"});
+  return e;
+}
+
+TEST(Triage, TheSpotGuardKeepsAConfidentBlankWithBraggPeaks) {
+  const auto meta = meta_with_band(0.5, 0.1);
+  FrameResult r = classified(0.95);  // the model alone vetoes it
+  r.evidence = evidence_of(11, true, {0.2, 0.1, 0.1});
+  EXPECT_TRUE(decide_triage(r, meta).veto);  // too few Bragg peaks: the two agree, vetoed
+  r.evidence = evidence_of(12, true, {0.2, 0.1, 0.1});
+  const auto d = decide_triage(r, meta);
+  EXPECT_TRUE(d.keep());
+  EXPECT_TRUE(d.spot_guard);
+  EXPECT_EQ(d.flags, std::vector<std::string>{"spot_guard"});
+  TriageCounts counts;
+  counts.add(d);
+  EXPECT_EQ(counts.n_kept, 1);
+  EXPECT_EQ(counts.n_uncertain + counts.n_unreadable + counts.n_untriaged, 0);
+  // A hit without geometry is kept as before and flagged no_geometry.
+  r = classified(0.1);
+  r.evidence = evidence_of(3, false, {});
+  EXPECT_EQ(decide_triage(r, meta).flags, std::vector<std::string>{"no_geometry"});
+}
+
+TEST(Triage, TheCellDecisionIsThePresetsLabels) {
+  const auto meta = meta_with_band(0.5, 0.1);
+  FrameResult r = classified(0.1);  // the labels head says photo1 0.7, photo2 0.1
+  r.evidence = evidence_of(300, true, {0.2, 0.9, 0.6});
+  const json row = result_row(r, decide_triage(r, meta), meta);
+  EXPECT_EQ(row["cell"]["names"], json({"photo2", "thermolysin"}));
+  EXPECT_NEAR(row["cell"]["p"]["thermolysin"].get<double>(), 0.6, 1e-12);
+  EXPECT_NEAR(row["p"]["photo1"].get<double>(), 0.2, 1e-12);
+  EXPECT_EQ(row["labels"]["photo1"], 0);
+  EXPECT_EQ(row["labels"]["photo2"], 1);
+  EXPECT_FALSE(row["p"].contains("thermolysin"));  // user cells live under cell only
+  EXPECT_EQ(row["d_min_angstrom"], 2.5);
+  EXPECT_EQ(row["n_bragg_peaks"], 300);
+  r.evidence = evidence_of(300, false, {});
+  const json none = result_row(r, decide_triage(r, meta), meta);
+  EXPECT_TRUE(none["cell"].is_null());
+  EXPECT_TRUE(none["d_min_angstrom"].is_null());
+  EXPECT_EQ(none["labels"]["photo1"], 1);  // without geometry the model's own answer stays
 }
 
 TEST(Triage, FolderWriterAccountsForEveryFrameOnce) {

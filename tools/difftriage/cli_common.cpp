@@ -127,4 +127,24 @@ void add_geometry_option(CLI::App& command, std::string& file, const std::string
       ->check(CLI::ExistingFile);
 }
 
+void add_evidence_options(CLI::App& command, stream::EvidenceArgs& args) {
+  add_geometry_option(command, args.geometry_file,
+                      "that have no geometry of their own (metadata or the simulator's sidecar "
+                      "<stem>.json); frames without any geometry get null cell and "
+                      "d_min_angstrom and the flag no_geometry");
+  command.add_flag("--geometry-override", args.geometry_override,
+                   "Use --geometry for every frame, replacing the geometry of its metadata or "
+                   "sidecar");
+  command
+      .add_option("--cell", args.cell_files,
+                  "Candidate unit cell (repeatable): a CrystFEL unit cell file (its stem names "
+                  "the candidate) or a JSON list of {name, a_angstrom, b_angstrom, c_angstrom, "
+                  "alpha_deg, beta_deg, gamma_deg, centering}; added to the presets photo1 and "
+                  "photo2, each scored in results.jsonl's cell.p")
+      ->check(CLI::ExistingFile);
+  command.add_flag("--no-spot-evidence", args.disabled,
+                   "Skip the full-resolution spot evidence (peaks, cells, d_min, the veto "
+                   "guard): the model alone decides, as before 0.9");
+}
+
 }  // namespace difftriage::cli

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "difftriage/stream/evidence.h"
+
 namespace CLI {
 class App;
 }
@@ -66,5 +68,9 @@ void add_inference_options(CLI::App& command, int& threads, int& workers, int64_
 /// --geometry FILE: the detector geometry JSON file (read with read_geometry_json); `use` says
 /// what the command does with it, e.g. "for the ice score's rings at the ice spacings".
 void add_geometry_option(CLI::App& command, std::string& file, const std::string& use);
+
+/// The spot-evidence options (stream/evidence.h) of the commands that triage frames:
+/// --geometry, --geometry-override, --cell (repeatable), --no-spot-evidence.
+void add_evidence_options(CLI::App& command, stream::EvidenceArgs& args);
 
 }  // namespace difftriage::cli

@@ -39,6 +39,7 @@ struct ClassifyArgs {
   int hits_cxi_deflate = 0;
   bool quiet = false;
   bool resume = false;
+  stream::EvidenceArgs evidence;
 };
 
 // glibc serves allocations above M_MMAP_THRESHOLD (dynamic, at most 32 MiB) with fresh mmap()s,
@@ -75,6 +76,7 @@ void run_classify(const ClassifyArgs& a) {
   DT_CHECK(!frames.empty(), IoError, "classify: the inputs name no frames");
   const fs::path model = resolve_triage_model(a.model);
   auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(model));
+  options.evidence = stream::make_evidence_stage(a.evidence, clf->metadata().spot_evidence);
   const fs::path out = a.out;
 
   stream::TriageRunInfo info;
@@ -89,7 +91,11 @@ void run_classify(const ClassifyArgs& a) {
   info.run_options = {{"model", to_utf8_lossy(model.native())},
                       {"model_info", models::to_json(clf->metadata())},
                       {"hits_cxi", to_utf8_lossy(a.hits_cxi)},
-                      {"hits_cxi_deflate", a.hits_cxi_deflate}};
+                      {"hits_cxi_deflate", a.hits_cxi_deflate},
+                      {"geometry", a.evidence.geometry_file},
+                      {"geometry_override", a.evidence.geometry_override},
+                      {"cells", a.evidence.cell_files},
+                      {"spot_evidence", !a.evidence.disabled}};
   info.run_options["model_info"].erase("metrics");
   stream::TriageFolderWriter writer(out, clf->metadata(), info);
   const auto n_done = writer.n_done();
@@ -226,6 +232,7 @@ void register_classify(CLI::App& root) {
                 "Continue the run that was interrupted in --out (its rows in OUT/.partial/ are "
                 "kept, not triaged again); refused when there is nothing to resume or the "
                 "inputs or model differ");
+  add_evidence_options(*cmd, a->evidence);
   cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
   cmd->callback([a] { run_classify(*a); });
 }

@@ -144,6 +144,19 @@ DetectorGeometry geometry_from_json(const std::string& text, const std::string& 
 /// @throws IoError if the file cannot be read; ConfigError as geometry_from_json.
 DetectorGeometry read_geometry_json(const std::filesystem::path& file);
 
+/// The geometry of a frame the simulator wrote, from its sidecar's `geometry` object (the
+/// full-resolution detector: the geometry-file keys above plus extra facts such as bandwidth)
+/// binned by its integer `bin_factor` (1..64). `source` names the sidecar in messages.
+/// @throws FormatError naming `source`: not an object, a bad bin_factor, an invalid geometry.
+DetectorGeometry geometry_from_sidecar_json(const nlohmann::json& geometry,
+                                            const std::string& source);
+
+/// The geometry the simulator's sidecar beside `image` records (`<stem>.json` in the same folder,
+/// the file evaluate reads): nullopt when there is no such file or it has no `geometry`.
+/// @throws IoError if the sidecar exists but cannot be read; FormatError if it is not JSON or
+/// its geometry is invalid (geometry_from_sidecar_json).
+std::optional<DetectorGeometry> read_sidecar_geometry(const std::filesystem::path& image);
+
 /// The geometry as the JSON object read_geometry_json reads (n_fast/n_slow only when known).
 nlohmann::json geometry_to_json(const DetectorGeometry& geometry);
 

@@ -154,6 +154,9 @@ struct ModelMetadata {
   nlohmann::json provenance = nlohmann::json::object();
   /// Free JSON: validation metrics.
   nlohmann::json metrics = nlohmann::json::object();
+  /// The spot evidence's fitted numbers (features::SpotEvidenceCalibration's JSON, written by
+  /// `difftriage calibrate`); null: the built-in defaults.
+  nlohmann::json spot_evidence = nullptr;
 
   /// Threshold for `label` (0.5 unless set).
   double threshold(const std::string& label) const;

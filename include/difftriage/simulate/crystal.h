@@ -9,16 +9,18 @@
 #include <cstdint>
 #include <string>
 
+#include "difftriage/core/unit_cell.h"
 #include "difftriage/core/vec3.h"
 #include "difftriage/simulate/random.h"
 
 namespace difftriage::simulate {
 
-/// Unit cell: edges in Å, angles in degrees.
-struct UnitCell {
-  double a_angstrom = 100.0, b_angstrom = 100.0, c_angstrom = 100.0;
-  double alpha_deg = 90.0, beta_deg = 90.0, gamma_deg = 90.0;
-};
+/// The cell type lives in core (core/unit_cell.h); the simulator names it as its own.
+using difftriage::UnitCell;
+using difftriage::validate_cell;
+using difftriage::cell_volume_angstrom3;
+using difftriage::direct_basis;
+using difftriage::reciprocal_basis;
 
 /// Space groups whose screw-axis absences the simulator applies.
 enum class SpaceGroup {
@@ -51,20 +53,6 @@ struct CrystalPreset {
 /// (photosystem II, P2₁2₁2₁, a = 117, b = 223, c = 310 Å).
 /// @throws ConfigError naming the preset if it is unknown.
 CrystalPreset crystal_preset(const std::string& name);
-
-/// Checks a cell: edges in (2, 2000] Å, angles in (0, 180) and a non-degenerate volume.
-/// @throws ConfigError naming the offending parameter.
-void validate_cell(const UnitCell& cell);
-
-/// Cell volume in Å³.
-double cell_volume_angstrom3(const UnitCell& cell);
-
-/// Real-space basis: columns a, b, c in Å in the standard setting (a along x, b in the xy plane).
-Mat3 direct_basis(const UnitCell& cell);
-
-/// Reciprocal basis B: columns a*, b*, c* in Å⁻¹ (no 2π) such that B = (A⁻¹)ᵀ; the reciprocal
-/// vector of reflection hkl in the crystal frame is B·(h, k, l) and |B·hkl| = 1/d_hkl.
-Mat3 reciprocal_basis(const UnitCell& cell);
 
 /// A rotation drawn uniformly on SO(3) (Haar measure), from a uniformly random unit quaternion
 /// (Shoemake 1992, "Uniform random rotations").

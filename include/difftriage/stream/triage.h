@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "difftriage/models/model_info.h"
+#include "difftriage/stream/evidence.h"
 #include "difftriage/stream/frame_address.h"
 
 namespace difftriage::stream {
@@ -34,6 +35,9 @@ struct FrameResult {
   /// Why the frame failed (read, preprocessing or inference error, naming file and frame);
   /// empty when `prediction` is set.
   std::string error;
+  /// The spot-level evidence (stream/evidence.h), when the run has an evidence stage and the
+  /// frame could be read.
+  std::optional<FrameEvidenceResult> evidence;
 
   bool ok() const noexcept { return prediction.has_value(); }
 };
@@ -46,9 +50,13 @@ struct TriageDecision {
   /// Kept without a judgement: the model gives no p_hit ("no_blank_output"), or the live
   /// stream's triage fell behind ("untriaged", stream/live.h).
   bool untriaged = false;
+  /// The model alone would have vetoed the frame, but its spot evidence holds enough Bragg
+  /// peaks (features::FrameEvidence::guard_keeps): kept, flagged "spot_guard".
+  bool spot_guard = false;
   /// models::score_hit's p_hit, when the model gives one and the frame was classified.
   std::optional<double> p_hit;
-  /// In order: "unreadable", "uncertain", "no_blank_output" (those that apply).
+  /// In order: "unreadable", "uncertain", "no_blank_output", "spot_guard", "no_geometry" (those
+  /// that apply; "no_geometry": the run measures spot evidence but the frame has no geometry).
   std::vector<std::string> flags;
 
   bool keep() const noexcept { return !veto; }
