@@ -29,6 +29,11 @@ std::optional<SidecarTruth> read_sidecar_truth(const std::filesystem::path& imag
            path.string(), ": the sidecar's stats.n_bright is missing or not a count");
   SidecarTruth truth;
   truth.bright_spots = n->get<int64_t>();
+  if (const auto d = stats->find("d_min_angstrom"); d != stats->end() && !d->is_null()) {
+    DT_CHECK(d->is_number() && d->get<double>() > 0, FormatError, path.string(),
+             ": the sidecar's stats.d_min_angstrom is not a positive number");
+    truth.d_min_angstrom = d->get<double>();
+  }
   if (const auto g = j.find("geometry"); g != j.end()) {
     truth.geometry = geometry_from_sidecar_json(*g, path.string());
   }

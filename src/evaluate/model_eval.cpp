@@ -14,6 +14,7 @@
 #include "difftriage/core/ordered_pipeline.h"
 #include "difftriage/core/error.h"
 #include "difftriage/dataset/sidecar.h"
+#include "difftriage/simulate/scene.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/classifier.h"
 #include "difftriage/models/hit_score.h"
@@ -49,6 +50,23 @@ void fill_truth(FramePrediction& f, const dataset::Sample& s) {
   if (s.labels || s.quality) f.truth_mosaic = std::array<double, 2>{s.mosaic1, s.mosaic2};
   if (const auto sidecar = dataset::read_sidecar_truth(s.path)) {
     f.truth_bright_spots = sidecar->bright_spots;
+    f.truth_d_min_angstrom = sidecar->d_min_angstrom;
+  }
+}
+
+// With a geometry, the spot evidence's cell decision is the presets' photo1/photo2 answer, as
+// classify's results row has it (stream/triage.h).
+void apply_cell_decision(FramePrediction& f) {
+  if (!f.evidence || !f.evidence->evidence.has_geometry) return;
+  const auto& names = *f.evidence->cell_names;
+  const auto& p = f.evidence->evidence.cell_probabilities;
+  for (size_t k = 0; k < names.size() && k < p.size(); ++k) {
+    const int j = label_index(names[k]);
+    if (j < 0 || static_cast<size_t>(j) >= f.label_probabilities.size()) continue;
+    f.label_probabilities[static_cast<size_t>(j)] = static_cast<float>(p[k]);
+    if (static_cast<size_t>(j) < f.label_predictions.size()) {
+      f.label_predictions[static_cast<size_t>(j)] = p[k] >= 0.5 ? 1 : 0;
+    }
   }
 }
 
@@ -57,6 +75,7 @@ void fill_truth(FramePrediction& f, const dataset::Sample& s) {
 // forward pass always had) and its error; its outputs are discarded.
 struct InputBatch {
   std::vector<models::PreparedFrame> frames;
+  std::vector<std::optional<features::FrameEvidenceResult>> evidence;  // per row
   std::vector<std::string> errors;  // per row, empty if ok
 };
 
@@ -105,10 +124,16 @@ ModelPredictions run_predictions(const models::Classifier& classifier, const dat
         InputBatch b;
         b.frames.resize(static_cast<size_t>(end - begin));
         b.errors.resize(static_cast<size_t>(end - begin));
+        b.evidence.resize(static_cast<size_t>(end - begin));
         for (int64_t i = begin; i < end; ++i) {
           auto& frame = b.frames[static_cast<size_t>(i - begin)];
           try {
-            frame = classifier.prepare(io::read_image(ds.samples[static_cast<size_t>(i)].path));
+            const auto& path = ds.samples[static_cast<size_t>(i)].path;
+            const AnyImage image = io::read_image(path);
+            frame = classifier.prepare(image);
+            if (options.evidence) {
+              b.evidence[static_cast<size_t>(i - begin)] = options.evidence->measure(image, path);
+            }
           } catch (const Error& e) {
             b.errors[static_cast<size_t>(i - begin)] = e.what();
             frame.side = s;
@@ -130,7 +155,11 @@ ModelPredictions run_predictions(const models::Classifier& classifier, const dat
       fill_truth(f, sample);
       f.error = batch->errors[r];
       f.hit_probability = kNaN;
-      if (f.ok()) fill_outputs(f, predictions[r], meta);
+      if (f.ok()) {
+        fill_outputs(f, predictions[r], meta);
+        f.evidence = std::move(batch->evidence[r]);
+        apply_cell_decision(f);
+      }
     }
     row0 += static_cast<int64_t>(predictions.size());
     if (options.on_progress) options.on_progress(row0, n);
@@ -138,6 +167,66 @@ ModelPredictions run_predictions(const models::Classifier& classifier, const dat
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   result.frames_per_s = static_cast<double>(n) / std::max(result.seconds, 1e-9);
   return result;
+}
+
+// Good or strong: ≥ 100 bright reflections in the sidecar, else the quality label.
+bool good_or_strong(const FramePrediction& f) {
+  if (f.truth_bright_spots) return *f.truth_bright_spots >= simulate::kGoodMinBrightSpots;
+  return f.truth_quality && (*f.truth_quality == static_cast<int>(Quality::kGood) ||
+                             *f.truth_quality == static_cast<int>(Quality::kStrong));
+}
+
+void add_evidence_metrics(ModelEvalReport& report, const ModelPredictions& preds) {
+  const auto& meta = preds.metadata;
+  bool any = false;
+  for (const auto& f : preds.frames) any = any || (f.ok() && f.evidence.has_value());
+  if (!any) return;
+  for (const bool strong_only : {false, true}) {
+    for (const char* name : {"photo1", "photo2"}) {
+      const auto j = static_cast<size_t>(label_index(name));
+      std::vector<double> scores;
+      std::vector<uint8_t> truth;
+      for (const auto& f : preds.frames) {
+        if (!f.ok() || !f.evidence || !f.evidence->evidence.has_geometry) continue;
+        if (!f.truth_has_crystal || !*f.truth_has_crystal || !f.truth_label_known[j]) continue;
+        if (strong_only && !good_or_strong(f)) continue;
+        scores.push_back(f.label_probabilities[j]);
+        truth.push_back(f.truth_labels[j]);
+      }
+      if (truth.empty()) continue;
+      BinaryOptions bo;
+      bo.threshold = 0.5;
+      report.cells.emplace_back(std::string(name) + (strong_only ? " | good/strong" : " | crystal"),
+                                evaluate_binary(scores, truth, bo));
+    }
+  }
+  std::vector<double> t, p;
+  ModelEvalReport::GuardedVeto g;
+  for (const auto& f : preds.frames) {
+    if (!f.ok() || !f.evidence) continue;
+    const auto& e = f.evidence->evidence;
+    if (f.truth_d_min_angstrom && e.lattice.d_min_angstrom && good_or_strong(f)) {
+      t.push_back(*f.truth_d_min_angstrom);
+      p.push_back(*e.lattice.d_min_angstrom);
+    }
+    if (!f.truth_has_crystal || !std::isfinite(f.hit_probability)) continue;
+    const bool model_vetoes = models::decide_hit(f.hit_probability, meta) == models::Decision::kNo;
+    const bool vetoed = model_vetoes && !e.guard_keeps;
+    if (!*f.truth_has_crystal) {
+      ++g.n_blank;
+      g.n_blank_vetoed += vetoed;
+      g.n_blank_kept_by_guard += model_vetoes && e.guard_keeps;
+    } else {
+      ++g.n_crystal;
+      g.n_crystal_vetoed += vetoed;
+      if (f.truth_bright_spots.value_or(1) > 0) {
+        ++g.n_visible;
+        g.n_visible_vetoed += vetoed;
+      }
+    }
+  }
+  if (!t.empty()) report.d_min = evaluate_regression(t, p);
+  if (g.n_blank + g.n_crystal > 0) report.guarded_veto = g;
 }
 
 }  // namespace
@@ -256,12 +345,25 @@ ModelEvalReport evaluate_predictions(const ModelPredictions& preds,
     }
     if (!t.empty()) report.bright_spots = evaluate_regression(t, p);
   }
+  add_evidence_metrics(report, preds);
   return report;
 }
 
 nlohmann::json to_json(const ModelEvalReport& r) {
   nlohmann::json labels = nlohmann::json::object();
   for (const auto& [name, m] : r.labels) labels[name] = to_json(m);
+  nlohmann::json cells = nlohmann::json::object();
+  for (const auto& [name, m] : r.cells) cells[name] = to_json(m);
+  nlohmann::json guarded;
+  if (const auto& g = r.guarded_veto) {
+    guarded = {{"n_blank", g->n_blank},
+               {"n_blank_vetoed", g->n_blank_vetoed},
+               {"n_blank_kept_by_guard", g->n_blank_kept_by_guard},
+               {"n_visible", g->n_visible},
+               {"n_visible_vetoed", g->n_visible_vetoed},
+               {"n_crystal", g->n_crystal},
+               {"n_crystal_vetoed", g->n_crystal_vetoed}};
+  }
   return {{"n_frames", r.n_frames},
           {"n_errors", r.n_errors},
           {"hit_score", r.hit_score},
@@ -272,7 +374,10 @@ nlohmann::json to_json(const ModelEvalReport& r) {
           {"quality", r.quality ? to_json(*r.quality) : nlohmann::json()},
           {"mosaic1", r.mosaic1 ? to_json(*r.mosaic1) : nlohmann::json()},
           {"mosaic2", r.mosaic2 ? to_json(*r.mosaic2) : nlohmann::json()},
-          {"bright_spots", r.bright_spots ? to_json(*r.bright_spots) : nlohmann::json()}};
+          {"bright_spots", r.bright_spots ? to_json(*r.bright_spots) : nlohmann::json()},
+          {"cells", cells},
+          {"d_min", r.d_min ? to_json(*r.d_min) : nlohmann::json()},
+          {"guarded_veto", guarded}};
 }
 
 nlohmann::json to_json(const FramePrediction& f, const models::ModelMetadata& meta) {
@@ -329,6 +434,27 @@ std::string format_model_eval(const ModelEvalReport& r) {
   if (r.veto_visible) {
     s += format_veto("veto (p_hit), hits = crystal frames with >= 1 bright spot",
                      *r.veto_visible);
+  }
+  if (!r.cells.empty()) {
+    s += "\ncrystal form from the spot evidence (among crystal frames, p >= 0.5):\n" +
+         format_binary_table(r.cells);
+  }
+  if (r.d_min) {
+    s += "\n" + format_regression_table({{"d_min_angstrom (good/strong frames)", *r.d_min}});
+  }
+  if (const auto& g = r.guarded_veto) {
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "\nclassify's decision (model + spot guard): %lld of %lld blank frames vetoed "
+                  "(%lld kept by the guard); %lld of %lld crystal frames with a bright spot "
+                  "vetoed; %lld of %lld crystal frames vetoed\n",
+                  static_cast<long long>(g->n_blank_vetoed), static_cast<long long>(g->n_blank),
+                  static_cast<long long>(g->n_blank_kept_by_guard),
+                  static_cast<long long>(g->n_visible_vetoed),
+                  static_cast<long long>(g->n_visible),
+                  static_cast<long long>(g->n_crystal_vetoed),
+                  static_cast<long long>(g->n_crystal));
+    s += line;
   }
   return s;
 }

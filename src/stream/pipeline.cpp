@@ -31,7 +31,7 @@ double seconds_since(Clock::time_point t0) {
 // One decoded and preprocessed frame, or why not. Produced on a decode worker; never throws.
 struct Decoded {
   std::optional<models::PreparedFrame> prepared;
-  std::optional<FrameEvidenceResult> evidence;
+  std::optional<features::FrameEvidenceResult> evidence;
   std::string error;
 };
 
@@ -203,7 +203,7 @@ TriageStats run_triage(const std::vector<FrameAddress>& frames, const FrameLoade
     try {
       const AnyImage frame = load(k);
       d.prepared = clf.prepare(frame);
-      if (options.evidence) d.evidence = options.evidence->measure(frame, address);
+      if (options.evidence) d.evidence = options.evidence->measure(frame, address.path);
     } catch (...) {
       d.error = describe_current_exception(address);
     }

@@ -30,7 +30,7 @@ std::map<std::string, double> label_probabilities(const models::Prediction& p,
 
 // The spot evidence's keys; with a geometry the cell decision also gives the presets' p and
 // labels (one answer: labels.photo1 is cell.names ∋ photo1).
-void add_evidence(json& row, const FrameEvidenceResult& r) {
+void add_evidence(json& row, const features::FrameEvidenceResult& r) {
   const features::FrameEvidence& e = r.evidence;
   row["n_bragg_peaks"] = e.lattice.n_bragg_peaks;
   if (!e.has_geometry) return;

@@ -231,6 +231,7 @@ TEST(ClassifyCli, ClassifiesFolderWithCorruptFrame) {
   ASSERT_EQ(lines.size(), inputs.size());
   const std::set<std::string> keys = {"path",      "frame",   "p",       "labels",
                                       "quality",   "p_quality", "mosaic1", "mosaic2",
+                                      "cell",      "d_min_angstrom", "n_bragg_peaks",
                                       "decision",  "flags",   "error"};
   const std::set<std::string> label_keys = {"blank", "photo1",       "photo2",
                                             "multilattice", "ice", "badice"};

@@ -157,8 +157,8 @@ TEST(Triage, ResultRowHasExactlyTheDocumentedKeys) {
   EXPECT_TRUE(row["error"].is_null());
 }
 
-FrameEvidenceResult evidence_of(int64_t n_bragg, bool geometry, std::vector<double> p_cells) {
-  FrameEvidenceResult e;
+features::FrameEvidenceResult evidence_of(int64_t n_bragg, bool geometry, std::vector<double> p_cells) {
+  features::FrameEvidenceResult e;
   e.evidence.has_geometry = geometry;
   e.evidence.lattice.n_bragg_peaks = n_bragg;
   e.evidence.guard_keeps = n_bragg >= 12;

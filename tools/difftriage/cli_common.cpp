@@ -127,7 +127,7 @@ void add_geometry_option(CLI::App& command, std::string& file, const std::string
       ->check(CLI::ExistingFile);
 }
 
-void add_evidence_options(CLI::App& command, stream::EvidenceArgs& args) {
+void add_evidence_options(CLI::App& command, features::EvidenceArgs& args) {
   add_geometry_option(command, args.geometry_file,
                       "that have no geometry of their own (metadata or the simulator's sidecar "
                       "<stem>.json); frames without any geometry get null cell and "

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "difftriage/stream/evidence.h"
+#include "difftriage/features/evidence_stage.h"
 
 namespace CLI {
 class App;
@@ -69,8 +69,8 @@ void add_inference_options(CLI::App& command, int& threads, int& workers, int64_
 /// what the command does with it, e.g. "for the ice score's rings at the ice spacings".
 void add_geometry_option(CLI::App& command, std::string& file, const std::string& use);
 
-/// The spot-evidence options (stream/evidence.h) of the commands that triage frames:
+/// The spot-evidence options (features/evidence_stage.h) of the commands that triage frames:
 /// --geometry, --geometry-override, --cell (repeatable), --no-spot-evidence.
-void add_evidence_options(CLI::App& command, stream::EvidenceArgs& args);
+void add_evidence_options(CLI::App& command, features::EvidenceArgs& args);
 
 }  // namespace difftriage::cli

@@ -39,7 +39,7 @@ struct ClassifyArgs {
   int hits_cxi_deflate = 0;
   bool quiet = false;
   bool resume = false;
-  stream::EvidenceArgs evidence;
+  features::EvidenceArgs evidence;
 };
 
 // glibc serves allocations above M_MMAP_THRESHOLD (dynamic, at most 32 MiB) with fresh mmap()s,
@@ -76,7 +76,7 @@ void run_classify(const ClassifyArgs& a) {
   DT_CHECK(!frames.empty(), IoError, "classify: the inputs name no frames");
   const fs::path model = resolve_triage_model(a.model);
   auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(model));
-  options.evidence = stream::make_evidence_stage(a.evidence, clf->metadata().spot_evidence);
+  options.evidence = features::make_evidence_stage(a.evidence, clf->metadata().spot_evidence);
   const fs::path out = a.out;
 
   stream::TriageRunInfo info;

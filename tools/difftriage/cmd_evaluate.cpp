@@ -20,6 +20,7 @@
 #include "difftriage/evaluate/baseline.h"
 #include "difftriage/evaluate/bootstrap.h"
 #include "difftriage/evaluate/model_eval.h"
+#include "difftriage/models/classifier.h"
 
 namespace difftriage::cli {
 namespace {
@@ -33,6 +34,7 @@ struct EvaluateArgs {
   int bootstrap = 0;
   uint64_t bootstrap_seed = 1;
   std::string reweight_to;
+  features::EvidenceArgs evidence;
 };
 
 void run_evaluate(const EvaluateArgs& a) {
@@ -43,7 +45,16 @@ void run_evaluate(const EvaluateArgs& a) {
   ProgressLine progress("evaluate", "frames", static_cast<int64_t>(ds.samples.size()), a.quiet);
   auto options = a.options;
   options.on_progress = [&progress](int64_t done, int64_t) { progress.update(done); };
-  const auto preds = evaluate::predict_dataset(a.model, ds, options);
+  const auto classifier = models::Classifier::load(a.model);
+  auto evidence_args = a.evidence;
+  // A dataset folder may say its frames' geometry in a geometry.json beside its label files.
+  if (evidence_args.geometry_file.empty() &&
+      std::filesystem::is_regular_file(std::filesystem::path(a.data) / "geometry.json")) {
+    evidence_args.geometry_file = (std::filesystem::path(a.data) / "geometry.json").string();
+  }
+  options.evidence = features::make_evidence_stage(evidence_args,
+                                                   classifier.metadata().spot_evidence);
+  const auto preds = evaluate::predict_dataset(classifier, ds, options);
   progress.finish(static_cast<int64_t>(preds.frames.size()));
   const auto report = evaluate::evaluate_predictions(preds, a.options);
   std::string lines;
@@ -159,6 +170,7 @@ void register_evaluate(CLI::App& root) {
                   "mix (strata: the six labels, or the quality class when that dataset has only "
                   "categories1.txt); its images are not read")
       ->check(CLI::ExistingDirectory);
+  add_evidence_options(*cmd, a->evidence);
   cmd->callback([a] {
     DT_CHECK(a->reweight_to.empty() || a->bootstrap > 0, ConfigError,
              "--reweight-to needs --bootstrap N (N > 0)");

@@ -24,6 +24,9 @@ struct SidecarTruth {
   /// > 0), "continuous" when every crystal uses the continuous mosaic model, empty without
   /// crystals.
   std::string mosaic_regime;
+  /// `stats.d_min_angstrom`: the 5th percentile of d over the frame's bright reflections (Å);
+  /// absent without a bright reflection or in sidecars older than 0.9.
+  std::optional<double> d_min_angstrom;
 };
 
 /// The sidecar of `image` (same path, extension `.json`), when that file exists.

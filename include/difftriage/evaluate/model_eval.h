@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -34,6 +35,7 @@
 
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/evaluate/metrics.h"
+#include "difftriage/features/evidence_stage.h"
 #include "difftriage/models/classifier.h"
 #include "difftriage/models/model_info.h"
 
@@ -48,6 +50,9 @@ struct ModelEvalOptions {
   /// Called by predict_dataset after each batch with (frames done, frames), on the calling
   /// thread; for a progress display.
   std::function<void(int64_t n_done, int64_t n_frames)> on_progress = {};
+  /// The spot-evidence stage (features/evidence_stage.h) run beside the model on every frame, as
+  /// classify runs it; null: the model alone.
+  std::shared_ptr<const features::EvidenceStage> evidence;
 };
 
 /// One frame: model outputs and truth. Empty vectors for heads the model lacks.
@@ -71,6 +76,11 @@ struct FramePrediction {
   std::optional<bool> truth_has_crystal;
   /// Bright spots in the simulator's truth (dataset/sidecar.h); unset without a sidecar.
   std::optional<int64_t> truth_bright_spots;
+  /// The sidecar's d_min (Å); unset without a sidecar or a bright reflection.
+  std::optional<double> truth_d_min_angstrom;
+  /// The spot evidence (with an evidence stage). With a geometry its cell decision replaces the
+  /// labels head's photo1/photo2 in label_probabilities and label_predictions, as in classify.
+  std::optional<features::FrameEvidenceResult> evidence;
   bool ok() const noexcept { return error.empty(); }
 };
 
@@ -123,6 +133,19 @@ struct ModelEvalReport {
   std::optional<RegressionMetrics> mosaic2;  ///< multilattice frames
   /// spots head: log10(1 + bright spots) against the sidecar's count, frames with a sidecar.
   std::optional<RegressionMetrics> bright_spots;
+  /// With the spot evidence: the presets' cell decision among crystal frames (blanks excluded),
+  /// on all of them and on the good/strong ones (≥ 100 bright reflections in the sidecar, or
+  /// the quality label good/strong without one), at p ≥ 0.5.
+  std::vector<std::pair<std::string, BinaryMetrics>> cells;
+  /// With the spot evidence: d_min against the sidecar's, on good/strong frames with both.
+  std::optional<RegressionMetrics> d_min;
+  /// With the spot evidence: classify's keep/veto (model and spot guard) on this set.
+  struct GuardedVeto {
+    int64_t n_blank = 0, n_blank_vetoed = 0, n_blank_kept_by_guard = 0;
+    int64_t n_visible = 0, n_visible_vetoed = 0;  ///< crystal frames with a bright reflection
+    int64_t n_crystal = 0, n_crystal_vetoed = 0;  ///< all crystal frames
+  };
+  std::optional<GuardedVeto> guarded_veto;
 };
 
 /// Evaluates predictions. Pure. @throws ConfigError for an invalid veto keep fraction.

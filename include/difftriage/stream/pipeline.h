@@ -40,7 +40,7 @@
 
 #include "difftriage/models/classifier.h"
 #include "difftriage/stream/frame_address.h"
-#include "difftriage/stream/evidence.h"
+#include "difftriage/features/evidence_stage.h"
 #include "difftriage/stream/triage.h"
 
 namespace difftriage::stream {
@@ -59,9 +59,9 @@ struct TriageOptions {
   /// Frames decoded ahead of inference at most (≥ 1; values below batch_size serialise decoding
   /// and inference). Each holds one preprocessed input (input_size² floats).
   int64_t queue_capacity = 64;
-  /// The spot-evidence stage (stream/evidence.h), run on the decode threads after the model's
+  /// The spot-evidence stage (features/evidence_stage.h), run on the decode threads after the model's
   /// preprocessing; null: none (results carry no evidence).
-  std::shared_ptr<const EvidenceStage> evidence;
+  std::shared_ptr<const features::EvidenceStage> evidence;
 };
 
 /// @throws ConfigError naming the option (n_decode_threads, n_infer_workers, n_torch_threads,

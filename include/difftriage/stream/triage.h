@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "difftriage/models/model_info.h"
-#include "difftriage/stream/evidence.h"
+#include "difftriage/features/evidence_stage.h"
 #include "difftriage/stream/frame_address.h"
 
 namespace difftriage::stream {
@@ -35,9 +35,9 @@ struct FrameResult {
   /// Why the frame failed (read, preprocessing or inference error, naming file and frame);
   /// empty when `prediction` is set.
   std::string error;
-  /// The spot-level evidence (stream/evidence.h), when the run has an evidence stage and the
+  /// The spot-level evidence (features/evidence_stage.h), when the run has an evidence stage and the
   /// frame could be read.
-  std::optional<FrameEvidenceResult> evidence;
+  std::optional<features::FrameEvidenceResult> evidence;
 
   bool ok() const noexcept { return prediction.has_value(); }
 };

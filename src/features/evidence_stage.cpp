@@ -1,4 +1,4 @@
-#include "difftriage/stream/evidence.h"
+#include "difftriage/features/evidence_stage.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,10 +8,10 @@
 
 #include "difftriage/core/error.h"
 
-namespace difftriage::stream {
+namespace difftriage::features {
 
 GeometryLookup resolve_geometry(const GeometrySource& source, const AnyImage& frame,
-                                const FrameAddress& address) {
+                                const std::filesystem::path& path) {
   const auto [ns, nf] = extents(frame);
   auto fitted = [&](const DetectorGeometry& g, const std::string& what) {
     GeometryLookup out;
@@ -27,7 +27,7 @@ GeometryLookup resolve_geometry(const GeometrySource& source, const AnyImage& fr
   if (found) return found;
   if (source.use_sidecars) {
     try {
-      if (auto g = read_sidecar_geometry(address.path)) return fitted(*g, "the sidecar's geometry");
+      if (auto g = read_sidecar_geometry(path)) return fitted(*g, "the sidecar's geometry");
     } catch (const std::exception& e) {
       found.why_not = e.what();
       if (!source.fallback) return found;
@@ -68,7 +68,7 @@ Image<float> max_binned(const Image<float>& image, int64_t factor) {
 
 }  // namespace
 
-EvidenceStage::EvidenceStage(GeometrySource geometry, features::SpotEvidence evidence)
+EvidenceStage::EvidenceStage(GeometrySource geometry, SpotEvidence evidence)
     : geometry_(std::move(geometry)), evidence_(std::move(evidence)) {
   auto names = std::make_shared<std::vector<std::string>>();
   for (const auto& c : evidence_.cells()) names->push_back(c.name);
@@ -76,8 +76,8 @@ EvidenceStage::EvidenceStage(GeometrySource geometry, features::SpotEvidence evi
 }
 
 FrameEvidenceResult EvidenceStage::measure(const AnyImage& frame,
-                                           const FrameAddress& address) const {
-  GeometryLookup g = resolve_geometry(geometry_, frame, address);
+                                           const std::filesystem::path& path) const {
+  GeometryLookup g = resolve_geometry(geometry_, frame, path);
   Image<float> pixels = to_float(frame);
   const int64_t factor = (std::max(pixels.n_fast(), pixels.n_slow()) + kMaxEvidenceSidePx - 1) /
                          kMaxEvidenceSidePx;
@@ -110,19 +110,19 @@ std::shared_ptr<const EvidenceStage> make_evidence_stage(const EvidenceArgs& arg
     }
   }
   std::vector<std::filesystem::path> files(args.cell_files.begin(), args.cell_files.end());
-  std::vector<features::CandidateCell> cells;
+  std::vector<CandidateCell> cells;
   try {
-    cells = features::load_candidate_cells(files);
+    cells = load_candidate_cells(files);
   } catch (const Error& e) {
     throw ConfigError(std::string("--cell: ") + e.what());
   }
-  features::SpotEvidenceCalibration calibration;
+  SpotEvidenceCalibration calibration;
   if (!model_calibration.is_null()) {
-    calibration = features::spot_evidence_calibration_from_json(model_calibration,
+    calibration = spot_evidence_calibration_from_json(model_calibration,
                                                                 "the model's spot_evidence");
   }
   return std::make_shared<const EvidenceStage>(
-      std::move(source), features::SpotEvidence(std::move(cells), std::move(calibration)));
+      std::move(source), SpotEvidence(std::move(cells), std::move(calibration)));
 }
 
-}  // namespace difftriage::stream
+}  // namespace difftriage::features

@@ -1,12 +1,12 @@
-/// The spot-evidence stage of the triage: where each frame's detector geometry comes from, and
-/// the spot-level evidence (features/spot_evidence.h) measured on the native frame on the decode
-/// threads, beside the model's preprocessing.
+/// The spot-evidence stage of the triage (classify, stream, evaluate, calibrate): where each
+/// frame's detector geometry comes from, and the spot-level evidence (spot_evidence.h) measured
+/// on the native frame, on the decode threads beside the model's preprocessing.
 ///
-///   stream::GeometrySource geometry;                 // from each frame's metadata or sidecar
+///   features::GeometrySource geometry;               // from each frame's metadata or sidecar
 ///   geometry.fallback = read_geometry_json("geometry.json");   // --geometry
-///   auto stage = std::make_shared<const stream::EvidenceStage>(
-///       geometry, features::SpotEvidence(features::load_candidate_cells(cells), calibration));
-///   options.evidence = stage;                        // run_triage fills FrameResult::evidence
+///   auto stage = std::make_shared<const features::EvidenceStage>(
+///       geometry, SpotEvidence(features::load_candidate_cells(cells), calibration));
+///   features::FrameEvidenceResult r = stage->measure(frame, path);
 ///
 /// A frame's geometry, in order: with `override_all`, the fallback for every frame; else its
 /// file's metadata (CBF, SMV, NeXus, stream headers: geometry_from_metadata); else the
@@ -15,6 +15,7 @@
 /// the frame is flagged `no_geometry`.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -24,9 +25,8 @@
 #include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/image.h"
 #include "difftriage/features/spot_evidence.h"
-#include "difftriage/stream/frame_address.h"
 
-namespace difftriage::stream {
+namespace difftriage::features {
 
 /// Frames wider or taller than this are max-binned by the smallest integer factor that brings
 /// them within it before the peaks are found (a 16M EIGER frame by 3: 75 µm → 225 µm
@@ -41,30 +41,30 @@ struct GeometrySource {
   bool use_sidecars = true;                  ///< look for the simulator's `<stem>.json`
 };
 
-/// The geometry of `frame` read from `address`, or why there is none (never throws: a sidecar
+/// The geometry of `frame` read from the file `path`, or why there is none (never throws: a sidecar
 /// that cannot be read or a geometry that does not fit the frame's size gives the reason).
 GeometryLookup resolve_geometry(const GeometrySource& source, const AnyImage& frame,
-                                const FrameAddress& address);
+                                const std::filesystem::path& path);
 
 /// The spot-level evidence with its candidate names, as one frame's result carries it.
 struct FrameEvidenceResult {
-  features::FrameEvidence evidence;
+  FrameEvidence evidence;
   std::shared_ptr<const std::vector<std::string>> cell_names;  ///< candidates, in order
 };
 
 /// Geometry source + spot evidence. Immutable; measure() is thread-safe.
 class EvidenceStage {
  public:
-  EvidenceStage(GeometrySource geometry, features::SpotEvidence evidence);
-  /// Measures the evidence of `frame` (read from `address`). Never throws for a frame's content;
+  EvidenceStage(GeometrySource geometry, SpotEvidence evidence);
+  /// Measures the evidence of `frame` (read from the file `path`). Never throws for a frame's content;
   /// @throws ConfigError only for an empty frame.
-  FrameEvidenceResult measure(const AnyImage& frame, const FrameAddress& address) const;
-  const features::SpotEvidence& spot_evidence() const noexcept { return evidence_; }
+  FrameEvidenceResult measure(const AnyImage& frame, const std::filesystem::path& path) const;
+  const SpotEvidence& spot_evidence() const noexcept { return evidence_; }
   const GeometrySource& geometry_source() const noexcept { return geometry_; }
 
  private:
   GeometrySource geometry_;
-  features::SpotEvidence evidence_;
+  SpotEvidence evidence_;
   std::shared_ptr<const std::vector<std::string>> names_;
 };
 
@@ -83,4 +83,4 @@ struct EvidenceArgs {
 std::shared_ptr<const EvidenceStage> make_evidence_stage(const EvidenceArgs& args,
                                                          const nlohmann::json& model_calibration);
 
-}  // namespace difftriage::stream
+}  // namespace difftriage::features
