@@ -133,31 +133,37 @@ AnyImage decode_v1_image(const MessageParts& parts, const std::string& name) {
   }
   const std::string_view codec(encoding.data(), encoding.size() - 1);
   const size_t n_out = static_cast<size_t>(n_slow * n_fast) * elem;
-  std::vector<uint8_t> pixels;
   if (codec.empty()) {
-    pixels = blob;  // size checked by typed_array_to_image
-  } else if (codec == "lz4") {
-    pixels.resize(n_out);
-    const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(blob.data()),
-                                      reinterpret_cast<char*>(pixels.data()),
-                                      static_cast<int>(blob.size()), static_cast<int>(n_out));
-    if (n != static_cast<int>(n_out)) {
-      throw FormatError(concat(blob_where, ": LZ4 block ", n < 0 ? "is corrupt" : "is short",
-                               " (", n, " of ", n_out, " bytes)"));
+    if (blob.size() != n_out) {
+      throw FormatError(concat(blob_where, ": holds ", blob.size(), " bytes, the frame needs ", n_out));
     }
-  } else if (codec == "bs8-lz4" || codec == "bs16-lz4" || codec == "bs32-lz4") {
+  } else if (codec != "lz4" && codec != "bs8-lz4" && codec != "bs16-lz4" && codec != "bs32-lz4") {
+    throw FormatError(concat(blob_where, ": encoding not supported (<, lz4<, bs8-lz4<, "
+                                         "bs16-lz4<, bs32-lz4<)"));
+  } else if (codec != "lz4") {
     const size_t bits = static_cast<size_t>(std::stoi(std::string(codec.substr(2))));
     if (bits != 8 * elem) {
       throw FormatError(concat(blob_where, ": bitshuffle of ", bits, "-bit elements for ",
                                d->value("type", ""), " pixels"));
     }
-    pixels.resize(n_out);
-    decode_bitshuffle_lz4(blob.data(), blob.size(), pixels.data(), n_out, elem, blob_where);
-  } else {
-    throw FormatError(concat(blob_where, ": encoding not supported (<, lz4<, bs8-lz4<, "
-                                         "bs16-lz4<, bs32-lz4<)"));
   }
-  return detail::typed_array_to_image(tag, pixels, n_slow, n_fast, blob_where);
+  // Decoded straight into the frame's memory (typed_array_decode): no intermediate buffer.
+  auto write = [&](uint8_t* out, size_t n_bytes) {
+    if (codec.empty()) {
+      std::memcpy(out, blob.data(), n_bytes);
+    } else if (codec == "lz4") {
+      const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(blob.data()),
+                                        reinterpret_cast<char*>(out),
+                                        static_cast<int>(blob.size()), static_cast<int>(n_bytes));
+      if (n != static_cast<int>(n_bytes)) {
+        throw FormatError(concat(blob_where, ": LZ4 block ", n < 0 ? "is corrupt" : "is short",
+                                 " (", n, " of ", n_bytes, " bytes)"));
+      }
+    } else {
+      decode_bitshuffle_lz4(blob.data(), blob.size(), out, n_bytes, elem, blob_where);
+    }
+  };
+  return detail::typed_array_decode(tag, n_slow, n_fast, write, blob_where);
 }
 
 // ---- encoders ----------------------------------------------------------------------------------

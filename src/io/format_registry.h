@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -128,6 +129,16 @@ Stream2Envelope parse_stream2_envelope(const uint8_t* bytes, size_t n_bytes,
 /// Throws FormatError starting with `where` for another tag or a size mismatch.
 AnyImage typed_array_to_image(uint64_t rfc8746_tag, const std::vector<uint8_t>& bytes,
                               int64_t n_slow, int64_t n_fast, const std::string& where);
+
+/// Writes a frame's little-endian pixel bytes (`n_bytes` of them) to `out`; throws FormatError
+/// for data that do not decode.
+using PixelWriter = std::function<void(uint8_t* out, size_t n_bytes)>;
+
+/// As typed_array_to_image, but the pixels are written by `write` straight into the frame's
+/// memory when its pixel type holds the element's bytes (8/16/32-bit unsigned, int32, float32):
+/// a decoder's output is not copied again.
+AnyImage typed_array_decode(uint64_t rfc8746_tag, int64_t n_slow, int64_t n_fast,
+                            const PixelWriter& write, const std::string& where);
 
 // ---- checks shared by the readers ------------------------------------------------------------
 
