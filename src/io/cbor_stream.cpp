@@ -410,6 +410,51 @@ int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name
   return static_cast<int64_t>(parse_image_message(bytes, n_bytes, name).n_channels);
 }
 
+std::optional<Bslz4Chunk> cbor_bslz4_chunk(const uint8_t* bytes, size_t n_bytes,
+                                           const std::string& name) {
+  const ImageMessage parsed = parse_image_message(bytes, n_bytes, name);
+  if (parsed.n_channels == 0) throw_format_error(name, "image message without channels");
+  const cbor_item_t* item = cbor_map_handle(parsed.data)[0].value;  // frame 0, as decoded
+  if (!cbor_isa_tag(item) || cbor_tag_value(item) != kTagMultiDimArray) return std::nullopt;
+  CborPtr array(cbor_tag_item(item));
+  if (!cbor_isa_array(array.get()) || cbor_array_size(array.get()) != 2) return std::nullopt;
+  cbor_item_t** parts = cbor_array_handle(array.get());
+  if (!cbor_isa_array(parts[0]) || cbor_array_size(parts[0]) != 2 || !cbor_isa_tag(parts[1])) {
+    return std::nullopt;
+  }
+  const auto n_slow = as_uint(cbor_array_handle(parts[0])[0]);
+  const auto n_fast = as_uint(cbor_array_handle(parts[0])[1]);
+  const auto element = typed_array_element(cbor_tag_value(parts[1]));
+  if (!n_slow || !n_fast || !element ||
+      (*element != Element::kU8 && *element != Element::kU16 && *element != Element::kU32) ||
+      *n_slow > static_cast<uint64_t>(kMaxImageExtent) ||
+      *n_fast > static_cast<uint64_t>(kMaxImageExtent)) {
+    return std::nullopt;
+  }
+  CborPtr payload(cbor_tag_item(parts[1]));
+  if (!cbor_isa_tag(payload.get()) || cbor_tag_value(payload.get()) != kTagDectrisCompression) {
+    return std::nullopt;
+  }
+  CborPtr compressed(cbor_tag_item(payload.get()));
+  if (!cbor_isa_array(compressed.get()) || cbor_array_size(compressed.get()) != 3) {
+    return std::nullopt;
+  }
+  cbor_item_t** c = cbor_array_handle(compressed.get());
+  if (as_text(c[0]).value_or("") != "bslz4" || !cbor_isa_bytestring(c[2]) ||
+      !cbor_bytestring_is_definite(c[2])) {
+    return std::nullopt;
+  }
+  Bslz4Chunk chunk;
+  chunk.bytes.assign(cbor_bytestring_handle(c[2]),
+                     cbor_bytestring_handle(c[2]) + cbor_bytestring_length(c[2]));
+  chunk.type = *element == Element::kU8    ? PixelType::kUint8
+               : *element == Element::kU16 ? PixelType::kUint16
+                                           : PixelType::kInt32;
+  chunk.n_slow = static_cast<int64_t>(*n_slow);
+  chunk.n_fast = static_cast<int64_t>(*n_fast);
+  return chunk;
+}
+
 AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                      const ReadOptions& options) {
   const ImageMessage parsed = parse_image_message(bytes, n_bytes, name);

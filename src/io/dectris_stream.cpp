@@ -470,6 +470,40 @@ StreamMessage parse_stream_message(const MessageParts& parts, const std::string&
   return m;
 }
 
+std::optional<Bslz4Chunk> find_bslz4_chunk(const MessageParts& parts, const std::string& name) {
+  if (parts.empty()) throw FormatError(concat(name, ": empty message"));
+  if (is_cbor_message(parts[0])) return detail::cbor_bslz4_chunk(parts[0].data(), parts[0].size(), name);
+  if (parts.size() < 3) {
+    throw FormatError(concat(name, ": Stream V1 image message has ", parts.size(),
+                             " part(s), needs dimage, dimage_d and the data blob"));
+  }
+  const auto d = parse_json_part(parts[1]);
+  if (!d || d->value("htype", "").rfind("dimage_d", 0) != 0) {
+    throw FormatError(concat(name, ": part 2 (dimage_d): not a dimage_d-1.0 JSON part"));
+  }
+  const std::string encoding = d->value("encoding", "");
+  const std::string type = d->value("type", "");
+  const auto shape = d->find("shape");
+  if (shape == d->end() || !shape->is_array() || shape->size() != 2 ||
+      !(*shape)[0].is_number_unsigned() || !(*shape)[1].is_number_unsigned()) {
+    throw FormatError(concat(name, ": part 2 (dimage_d): shape is not [fast, slow]"));
+  }
+  Bslz4Chunk chunk;
+  if (type == "uint8" && encoding == "bs8-lz4<") {
+    chunk.type = PixelType::kUint8;
+  } else if (type == "uint16" && encoding == "bs16-lz4<") {
+    chunk.type = PixelType::kUint16;
+  } else if (type == "uint32" && encoding == "bs32-lz4<") {
+    chunk.type = PixelType::kInt32;
+  } else {
+    return std::nullopt;
+  }
+  chunk.n_fast = std::min<int64_t>((*shape)[0].get<int64_t>(), kMaxImageExtent + 1);
+  chunk.n_slow = std::min<int64_t>((*shape)[1].get<int64_t>(), kMaxImageExtent + 1);
+  chunk.bytes = parts[2];
+  return chunk;
+}
+
 AnyImage decode_stream_image(const MessageParts& parts, const StreamSeriesHeader* header,
                              const std::string& name) {
   if (parts.empty()) throw FormatError(concat(name, ": empty message"));

@@ -15,12 +15,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "difftriage/core/error.h"
 #include "difftriage/core/image.h"
+#include "difftriage/io/dectris_stream.h"
 #include "difftriage/io/image_io.h"
 
 namespace difftriage::io::detail {
@@ -139,6 +141,12 @@ using PixelWriter = std::function<void(uint8_t* out, size_t n_bytes)>;
 /// a decoder's output is not copied again.
 AnyImage typed_array_decode(uint64_t rfc8746_tag, int64_t n_slow, int64_t n_fast,
                             const PixelWriter& write, const std::string& where);
+
+/// A Stream V2 image message's first channel as sent, when it is one bitshuffle-LZ4 block
+/// (tag 56500 "bslz4") of 8/16/32-bit unsigned pixels; nullopt for other encodings. Throws
+/// FormatError naming `name` when the message is not a readable image message.
+std::optional<Bslz4Chunk> cbor_bslz4_chunk(const uint8_t* bytes, size_t n_bytes,
+                                           const std::string& name);
 
 // ---- checks shared by the readers ------------------------------------------------------------
 
