@@ -122,6 +122,12 @@ void expect_accounted(const fs::path& folder) {
   EXPECT_EQ(unreadable, s["n_unreadable"].get<int64_t>()) << folder;
   EXPECT_EQ(no_header, s["n_no_header"].get<int64_t>()) << folder;
   EXPECT_EQ(untriaged, s["n_untriaged"].get<int64_t>()) << folder;
+  if (s.contains("n_kept_written") && s["kept_file"].is_string()) {  // --write-kept
+    EXPECT_EQ(s["n_kept"].get<int64_t>(),
+              s["n_kept_written"].get<int64_t>() + s["n_kept_not_written"].get<int64_t>())
+        << folder;
+    EXPECT_EQ(io::count_frames(folder / "kept.nxs"), s["n_kept_written"].get<int64_t>()) << folder;
+  }
 }
 
 class Live : public ::testing::Test {
@@ -412,6 +418,7 @@ TEST_F(Live, FaultsAreKeptFlaggedAndAccounted) {
   LiveOptions o = options(push.endpoint(), out.path());
   o.max_series = 3;
   o.series_timeout_s = 1.0;  // series 5's second run never ends: closed as incomplete
+  o.write_kept = true;
   Consumer consumer(o, tiny_);
   io::StreamSeriesHeader h;
   h.series_id = 5;
@@ -461,6 +468,12 @@ TEST_F(Live, FaultsAreKeptFlaggedAndAccounted) {
       << rows5[1]["error"];
   EXPECT_TRUE(rows5[0]["error"].is_null());
   EXPECT_TRUE(rows5[2]["error"].is_null());
+  // --write-kept: the corrupt image is kept and written as received (its chunk, undecodable).
+  int64_t kept5 = 0;
+  for (const auto& r : rows5) kept5 += r["decision"] == "keep";
+  EXPECT_EQ(s5["n_kept_written"], kept5);
+  EXPECT_EQ(s5["n_kept_not_written"], 0);
+  EXPECT_EQ(io::count_frames(out.path() / "series_5" / "kept.nxs"), kept5);
 
   const json s6 = read_json(out.path() / "series_6" / "summary.json");
   EXPECT_EQ(s6["status"], "complete");
