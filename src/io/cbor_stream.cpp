@@ -29,6 +29,7 @@
 
 #include "difftriage/io/bitshuffle_lz4.h"
 #include "format_registry.h"
+#include "pixel_markers.h"
 
 namespace difftriage::io::detail {
 namespace {
@@ -223,6 +224,52 @@ AnyImage to_image(Element element, const std::vector<uint8_t>& bytes, int64_t n_
   return image;
 }
 
+// The frame of `element` pixels, written by `write(bytes, n_bytes)` (little-endian pixels)
+// straight into the frame where the element's bytes are the frame's (8/16/32-bit unsigned,
+// int32, float32; uint32 is fixed up in place), else through a buffer and to_image. Markers
+// and conversions as to_image.
+AnyImage decode_pixels(Element element, int64_t n_slow, int64_t n_fast, const PixelWriter& write) {
+  const int64_t n = n_slow * n_fast;
+  auto direct = [&](auto image) {
+    using T = typename decltype(image)::value_type;
+    write(reinterpret_cast<uint8_t*>(image.data()), static_cast<size_t>(n) * sizeof(T));
+    return image;
+  };
+  std::vector<uint8_t> mask;
+  AnyImage image;
+  switch (element) {
+    case Element::kU8: {
+      auto img = direct(Image<uint8_t>(n_slow, n_fast));
+      mark_equal<uint8_t>(img.data(), n, 0xFF, &mask);
+      image = std::move(img);
+      break;
+    }
+    case Element::kU16: {
+      auto img = direct(Image<uint16_t>(n_slow, n_fast));
+      mark_equal<uint16_t>(img.data(), n, 0xFFFF, &mask);
+      image = std::move(img);
+      break;
+    }
+    case Element::kU32: {
+      auto img = direct(Image<int32_t>(n_slow, n_fast));
+      clamp_uint32_invalid(img.data(), n, true, &mask);
+      image = std::move(img);
+      break;
+    }
+    case Element::kI32:
+      return direct(Image<int32_t>(n_slow, n_fast));
+    case Element::kF32:
+      return direct(Image<float>(n_slow, n_fast));
+    default: {
+      std::vector<uint8_t> bytes(static_cast<size_t>(n) * element_size(element));
+      write(bytes.data(), bytes.size());
+      return to_image(element, bytes, n_slow, n_fast);
+    }
+  }
+  if (!mask.empty()) std::visit([&](auto& img) { img.set_mask(std::move(mask)); }, image);
+  return image;
+}
+
 }  // namespace
 
 int probe_cbor(const uint8_t* head, size_t n_bytes) noexcept {
@@ -314,13 +361,14 @@ AnyImage decode_multi_dim_array(const cbor_item_t* item, const std::string& wher
   const size_t size = element_size(*element);
   const size_t n_out = static_cast<size_t>(slow * fast) * size;
   CborPtr payload(cbor_tag_item(parts[1]));
-  std::vector<uint8_t> pixels(n_out);
+  auto write = [&](uint8_t* out, size_t n_bytes) {
+  (void)n_bytes;  // == n_out
   if (cbor_isa_bytestring(payload.get()) && cbor_bytestring_is_definite(payload.get())) {
     if (cbor_bytestring_length(payload.get()) != n_out) {
       throw FormatError(concat(where, ": holds ", cbor_bytestring_length(payload.get()),
                                " bytes, the frame needs ", n_out));
     }
-    std::memcpy(pixels.data(), cbor_bytestring_handle(payload.get()), n_out);
+    std::memcpy(out, cbor_bytestring_handle(payload.get()), n_out);
   } else if (cbor_isa_tag(payload.get()) && cbor_tag_value(payload.get()) == kTagDectrisCompression) {
     CborPtr compressed(cbor_tag_item(payload.get()));
     if (!cbor_isa_array(compressed.get()) || cbor_array_size(compressed.get()) != 3) {
@@ -338,10 +386,10 @@ AnyImage decode_multi_dim_array(const cbor_item_t* item, const std::string& wher
                                  " differs from the typed array's ", size));
       }
       decode_bitshuffle_lz4(cbor_bytestring_handle(c[2]), cbor_bytestring_length(c[2]),
-                            pixels.data(), n_out, size, where);
+                            out, n_out, size, where);
     } else if (*algorithm == "lz4") {
       // The modifier is unused (DECTRIS writes 0); HDF5 LZ4 filter framing.
-      decode_hdf5_lz4(cbor_bytestring_handle(c[2]), cbor_bytestring_length(c[2]), pixels.data(),
+      decode_hdf5_lz4(cbor_bytestring_handle(c[2]), cbor_bytestring_length(c[2]), out,
                       n_out, where);
     } else {
       throw FormatError(concat(where, ": compression '", *algorithm,
@@ -351,8 +399,8 @@ AnyImage decode_multi_dim_array(const cbor_item_t* item, const std::string& wher
     throw FormatError(concat(where, ": typed array holds neither bytes nor a tag-56500 "
                                     "compressed block"));
   }
-
-  return to_image(*element, pixels, slow, fast);
+  };
+  return decode_pixels(*element, slow, fast, write);
 }
 
 }  // namespace
@@ -360,6 +408,51 @@ AnyImage decode_multi_dim_array(const cbor_item_t* item, const std::string& wher
 int64_t count_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
                    const ReadOptions& /*options*/) {
   return static_cast<int64_t>(parse_image_message(bytes, n_bytes, name).n_channels);
+}
+
+std::optional<Bslz4Chunk> cbor_bslz4_chunk(const uint8_t* bytes, size_t n_bytes,
+                                           const std::string& name) {
+  const ImageMessage parsed = parse_image_message(bytes, n_bytes, name);
+  if (parsed.n_channels == 0) throw_format_error(name, "image message without channels");
+  const cbor_item_t* item = cbor_map_handle(parsed.data)[0].value;  // frame 0, as decoded
+  if (!cbor_isa_tag(item) || cbor_tag_value(item) != kTagMultiDimArray) return std::nullopt;
+  CborPtr array(cbor_tag_item(item));
+  if (!cbor_isa_array(array.get()) || cbor_array_size(array.get()) != 2) return std::nullopt;
+  cbor_item_t** parts = cbor_array_handle(array.get());
+  if (!cbor_isa_array(parts[0]) || cbor_array_size(parts[0]) != 2 || !cbor_isa_tag(parts[1])) {
+    return std::nullopt;
+  }
+  const auto n_slow = as_uint(cbor_array_handle(parts[0])[0]);
+  const auto n_fast = as_uint(cbor_array_handle(parts[0])[1]);
+  const auto element = typed_array_element(cbor_tag_value(parts[1]));
+  if (!n_slow || !n_fast || !element ||
+      (*element != Element::kU8 && *element != Element::kU16 && *element != Element::kU32) ||
+      *n_slow > static_cast<uint64_t>(kMaxImageExtent) ||
+      *n_fast > static_cast<uint64_t>(kMaxImageExtent)) {
+    return std::nullopt;
+  }
+  CborPtr payload(cbor_tag_item(parts[1]));
+  if (!cbor_isa_tag(payload.get()) || cbor_tag_value(payload.get()) != kTagDectrisCompression) {
+    return std::nullopt;
+  }
+  CborPtr compressed(cbor_tag_item(payload.get()));
+  if (!cbor_isa_array(compressed.get()) || cbor_array_size(compressed.get()) != 3) {
+    return std::nullopt;
+  }
+  cbor_item_t** c = cbor_array_handle(compressed.get());
+  if (as_text(c[0]).value_or("") != "bslz4" || !cbor_isa_bytestring(c[2]) ||
+      !cbor_bytestring_is_definite(c[2])) {
+    return std::nullopt;
+  }
+  Bslz4Chunk chunk;
+  chunk.bytes.assign(cbor_bytestring_handle(c[2]),
+                     cbor_bytestring_handle(c[2]) + cbor_bytestring_length(c[2]));
+  chunk.type = *element == Element::kU8    ? PixelType::kUint8
+               : *element == Element::kU16 ? PixelType::kUint16
+                                           : PixelType::kInt32;
+  chunk.n_slow = static_cast<int64_t>(*n_slow);
+  chunk.n_fast = static_cast<int64_t>(*n_fast);
+  return chunk;
 }
 
 AnyImage decode_cbor(const uint8_t* bytes, size_t n_bytes, const std::string& name,
@@ -410,6 +503,14 @@ std::optional<double> as_number(const cbor_item_t* item) {
 }
 
 }  // namespace
+
+AnyImage typed_array_decode(uint64_t rfc8746_tag, int64_t n_slow, int64_t n_fast,
+                            const PixelWriter& write, const std::string& where) {
+  const auto element = typed_array_element(rfc8746_tag);
+  if (!element) throw FormatError(concat(where, ": typed-array tag ", rfc8746_tag, " is not supported"));
+  check_extents(where, "typed array", n_slow, n_fast);
+  return decode_pixels(*element, n_slow, n_fast, write);
+}
 
 AnyImage typed_array_to_image(uint64_t rfc8746_tag, const std::vector<uint8_t>& bytes,
                               int64_t n_slow, int64_t n_fast, const std::string& where) {

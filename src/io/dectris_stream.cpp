@@ -133,31 +133,37 @@ AnyImage decode_v1_image(const MessageParts& parts, const std::string& name) {
   }
   const std::string_view codec(encoding.data(), encoding.size() - 1);
   const size_t n_out = static_cast<size_t>(n_slow * n_fast) * elem;
-  std::vector<uint8_t> pixels;
   if (codec.empty()) {
-    pixels = blob;  // size checked by typed_array_to_image
-  } else if (codec == "lz4") {
-    pixels.resize(n_out);
-    const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(blob.data()),
-                                      reinterpret_cast<char*>(pixels.data()),
-                                      static_cast<int>(blob.size()), static_cast<int>(n_out));
-    if (n != static_cast<int>(n_out)) {
-      throw FormatError(concat(blob_where, ": LZ4 block ", n < 0 ? "is corrupt" : "is short",
-                               " (", n, " of ", n_out, " bytes)"));
+    if (blob.size() != n_out) {
+      throw FormatError(concat(blob_where, ": holds ", blob.size(), " bytes, the frame needs ", n_out));
     }
-  } else if (codec == "bs8-lz4" || codec == "bs16-lz4" || codec == "bs32-lz4") {
+  } else if (codec != "lz4" && codec != "bs8-lz4" && codec != "bs16-lz4" && codec != "bs32-lz4") {
+    throw FormatError(concat(blob_where, ": encoding not supported (<, lz4<, bs8-lz4<, "
+                                         "bs16-lz4<, bs32-lz4<)"));
+  } else if (codec != "lz4") {
     const size_t bits = static_cast<size_t>(std::stoi(std::string(codec.substr(2))));
     if (bits != 8 * elem) {
       throw FormatError(concat(blob_where, ": bitshuffle of ", bits, "-bit elements for ",
                                d->value("type", ""), " pixels"));
     }
-    pixels.resize(n_out);
-    decode_bitshuffle_lz4(blob.data(), blob.size(), pixels.data(), n_out, elem, blob_where);
-  } else {
-    throw FormatError(concat(blob_where, ": encoding not supported (<, lz4<, bs8-lz4<, "
-                                         "bs16-lz4<, bs32-lz4<)"));
   }
-  return detail::typed_array_to_image(tag, pixels, n_slow, n_fast, blob_where);
+  // Decoded straight into the frame's memory (typed_array_decode): no intermediate buffer.
+  auto write = [&](uint8_t* out, size_t n_bytes) {
+    if (codec.empty()) {
+      std::memcpy(out, blob.data(), n_bytes);
+    } else if (codec == "lz4") {
+      const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(blob.data()),
+                                        reinterpret_cast<char*>(out),
+                                        static_cast<int>(blob.size()), static_cast<int>(n_bytes));
+      if (n != static_cast<int>(n_bytes)) {
+        throw FormatError(concat(blob_where, ": LZ4 block ", n < 0 ? "is corrupt" : "is short",
+                                 " (", n, " of ", n_bytes, " bytes)"));
+      }
+    } else {
+      decode_bitshuffle_lz4(blob.data(), blob.size(), out, n_bytes, elem, blob_where);
+    }
+  };
+  return detail::typed_array_decode(tag, n_slow, n_fast, write, blob_where);
 }
 
 // ---- encoders ----------------------------------------------------------------------------------
@@ -462,6 +468,40 @@ StreamMessage parse_stream_message(const MessageParts& parts, const std::string&
     m.frame = json_int(*first, "frame", concat(where, " (", htype, ")"));
   }
   return m;
+}
+
+std::optional<Bslz4Chunk> find_bslz4_chunk(const MessageParts& parts, const std::string& name) {
+  if (parts.empty()) throw FormatError(concat(name, ": empty message"));
+  if (is_cbor_message(parts[0])) return detail::cbor_bslz4_chunk(parts[0].data(), parts[0].size(), name);
+  if (parts.size() < 3) {
+    throw FormatError(concat(name, ": Stream V1 image message has ", parts.size(),
+                             " part(s), needs dimage, dimage_d and the data blob"));
+  }
+  const auto d = parse_json_part(parts[1]);
+  if (!d || d->value("htype", "").rfind("dimage_d", 0) != 0) {
+    throw FormatError(concat(name, ": part 2 (dimage_d): not a dimage_d-1.0 JSON part"));
+  }
+  const std::string encoding = d->value("encoding", "");
+  const std::string type = d->value("type", "");
+  const auto shape = d->find("shape");
+  if (shape == d->end() || !shape->is_array() || shape->size() != 2 ||
+      !(*shape)[0].is_number_unsigned() || !(*shape)[1].is_number_unsigned()) {
+    throw FormatError(concat(name, ": part 2 (dimage_d): shape is not [fast, slow]"));
+  }
+  Bslz4Chunk chunk;
+  if (type == "uint8" && encoding == "bs8-lz4<") {
+    chunk.type = PixelType::kUint8;
+  } else if (type == "uint16" && encoding == "bs16-lz4<") {
+    chunk.type = PixelType::kUint16;
+  } else if (type == "uint32" && encoding == "bs32-lz4<") {
+    chunk.type = PixelType::kInt32;
+  } else {
+    return std::nullopt;
+  }
+  chunk.n_fast = std::min<int64_t>((*shape)[0].get<int64_t>(), kMaxImageExtent + 1);
+  chunk.n_slow = std::min<int64_t>((*shape)[1].get<int64_t>(), kMaxImageExtent + 1);
+  chunk.bytes = parts[2];
+  return chunk;
 }
 
 AnyImage decode_stream_image(const MessageParts& parts, const StreamSeriesHeader* header,

@@ -14,12 +14,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "difftriage/core/error.h"
 #include "difftriage/core/image.h"
+#include "difftriage/io/dectris_stream.h"
 #include "difftriage/io/image_io.h"
 
 namespace difftriage::io::detail {
@@ -128,6 +131,22 @@ Stream2Envelope parse_stream2_envelope(const uint8_t* bytes, size_t n_bytes,
 /// Throws FormatError starting with `where` for another tag or a size mismatch.
 AnyImage typed_array_to_image(uint64_t rfc8746_tag, const std::vector<uint8_t>& bytes,
                               int64_t n_slow, int64_t n_fast, const std::string& where);
+
+/// Writes a frame's little-endian pixel bytes (`n_bytes` of them) to `out`; throws FormatError
+/// for data that do not decode.
+using PixelWriter = std::function<void(uint8_t* out, size_t n_bytes)>;
+
+/// As typed_array_to_image, but the pixels are written by `write` straight into the frame's
+/// memory when its pixel type holds the element's bytes (8/16/32-bit unsigned, int32, float32):
+/// a decoder's output is not copied again.
+AnyImage typed_array_decode(uint64_t rfc8746_tag, int64_t n_slow, int64_t n_fast,
+                            const PixelWriter& write, const std::string& where);
+
+/// A Stream V2 image message's first channel as sent, when it is one bitshuffle-LZ4 block
+/// (tag 56500 "bslz4") of 8/16/32-bit unsigned pixels; nullopt for other encodings. Throws
+/// FormatError naming `name` when the message is not a readable image message.
+std::optional<Bslz4Chunk> cbor_bslz4_chunk(const uint8_t* bytes, size_t n_bytes,
+                                           const std::string& name);
 
 // ---- checks shared by the readers ------------------------------------------------------------
 

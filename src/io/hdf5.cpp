@@ -47,9 +47,8 @@ using hdf5::IsolationScope;
 using hdf5::LazyFile;
 
 AnyImage finish(FrameRead read) {
-  const std::vector<uint8_t> pixels = hdf5::decode_frame_bytes(read.raw);
   std::vector<uint8_t> mask = std::move(read.pixel_mask);
-  AnyImage image = hdf5::to_image(read.raw, pixels, read.eiger, &mask);
+  AnyImage image = hdf5::decode_image(read.raw, read.eiger, &mask);
   std::visit(
       [&](auto& img) {
         img.metadata() = std::move(read.metadata);

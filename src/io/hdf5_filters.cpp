@@ -7,6 +7,7 @@
 // HDF5's built-in ones (deflate, shuffle, fletcher32, n-bit, scale-offset, szip when built) go
 // through H5Dread. Anything else is a FormatError naming the filter.
 #include "hdf5_filters.h"
+#include "pixel_markers.h"
 
 #include <algorithm>
 #include <cstring>
@@ -271,6 +272,81 @@ std::vector<uint8_t> decode_frame_bytes(RawFrame& raw) {
   }
   if (raw.swap_bytes) swap_in_place(chunk.data(), n_pixels, size);
   return chunk;
+}
+
+namespace {
+
+// Decodes the frame's bytes straight into `out` (n_pixels · sample size bytes): the common case
+// of decode_frame_bytes (one frame per chunk, native byte order) without its intermediate buffer.
+void decode_frame_into(RawFrame& raw, uint8_t* out, size_t n_out) {
+  switch (raw.codec) {
+    case Codec::kPixels:
+    case Codec::kRawChunk:
+    case Codec::kBitshuffle:
+      if (raw.bytes.size() != n_out) {
+        throw FormatError(concat(raw.where, raw.codec == Codec::kPixels ? ": read " : ": stored chunk has ",
+                                 raw.bytes.size(), " bytes, the frame needs ", n_out,
+                                 " (size mismatch)"));
+      }
+      if (raw.codec == Codec::kBitshuffle) {
+        bitunshuffle(raw.bytes.data(), out, raw.chunk_elements, sample_size(raw.sample),
+                     raw.block_elements);
+      } else if (n_out > 0) {
+        std::memcpy(out, raw.bytes.data(), n_out);
+      }
+      break;
+    case Codec::kBitshuffleLz4:
+      decode_bitshuffle_lz4(raw.bytes.data(), raw.bytes.size(), out, n_out,
+                            sample_size(raw.sample), raw.where);
+      break;
+    case Codec::kLz4:
+      decode_hdf5_lz4(raw.bytes.data(), raw.bytes.size(), out, n_out, raw.where);
+      break;
+  }
+}
+
+template <typename T>
+Image<T> decoded_image(RawFrame& raw) {
+  Image<T> image(raw.n_slow, raw.n_fast);
+  decode_frame_into(raw, reinterpret_cast<uint8_t*>(image.data()),
+                    static_cast<size_t>(image.size()) * sizeof(T));
+  return image;
+}
+
+}  // namespace
+
+AnyImage decode_image(RawFrame& raw, bool eiger_invalid, std::vector<uint8_t>* mask) {
+  const auto n_pixels = static_cast<size_t>(raw.n_slow * raw.n_fast);
+  const bool whole = raw.codec == Codec::kPixels ||
+                     (raw.frame_offset == 0 && raw.chunk_elements == n_pixels);
+  const int64_t n = raw.n_slow * raw.n_fast;
+  if (whole && !raw.swap_bytes) {
+    switch (raw.sample) {
+      case Sample::kU8: {
+        Image<uint8_t> image = decoded_image<uint8_t>(raw);
+        if (eiger_invalid) mark_equal<uint8_t>(image.data(), n, 0xFF, mask);
+        return image;
+      }
+      case Sample::kU16: {
+        Image<uint16_t> image = decoded_image<uint16_t>(raw);
+        if (eiger_invalid) mark_equal<uint16_t>(image.data(), n, 0xFFFF, mask);
+        return image;
+      }
+      case Sample::kU32: {
+        Image<int32_t> image = decoded_image<int32_t>(raw);  // uint32 bits, fixed up in place
+        clamp_uint32_invalid(image.data(), n, eiger_invalid, mask);
+        return image;
+      }
+      case Sample::kI32:
+        return decoded_image<int32_t>(raw);
+      case Sample::kF32:
+        return decoded_image<float>(raw);
+      default:
+        break;
+    }
+  }
+  const std::vector<uint8_t> pixels = decode_frame_bytes(raw);
+  return to_image(raw, pixels, eiger_invalid, mask);
 }
 
 AnyImage to_image(const RawFrame& raw, const std::vector<uint8_t>& pixels, bool eiger_invalid,

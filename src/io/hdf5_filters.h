@@ -44,6 +44,11 @@ RawFrame read_frame_bytes(hid_t dataset, const std::string& where, const Stack& 
 /// CPU work, run outside the HDF5 mutex. @throws FormatError for a corrupt chunk.
 std::vector<uint8_t> decode_frame_bytes(RawFrame& raw);
 
+/// decode_frame_bytes + to_image, decoding straight into the frame's pixels where the pixel
+/// type allows (one full frame per chunk, native order): no intermediate copy of the frame.
+/// Same results, same errors. CPU work, run outside the HDF5 mutex.
+AnyImage decode_image(RawFrame& raw, bool eiger_invalid, std::vector<uint8_t>* mask);
+
 /// Builds the frame. With `eiger_invalid`, the all-ones value of an unsigned type (EIGER's
 /// invalid/gap pixel, 2^bits - 1) is masked; uint32 values above INT32_MAX become -1 (and
 /// masked). Masked pixels are set in `*mask` (allocated on the first one).

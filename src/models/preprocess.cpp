@@ -63,8 +63,12 @@ bool any_masked(const ImageView<T>& img, const Region& r, bool mask_negative) {
   for (int64_t s = r0; s < r1; ++s) {
     const int64_t base = s * img.n_fast();
     if (img.mask() != nullptr) {
-      for (int64_t f = c0; f < c1; ++f)
-        if (img.mask()[base + f] != 0) return true;
+      // An OR over the row (vectorised) rather than a test per byte: unmasked frames, the
+      // common case, are scanned whole.
+      const uint8_t* m = img.mask() + base;
+      uint8_t any = 0;
+      for (int64_t f = c0; f < c1; ++f) any |= m[f];
+      if (any != 0) return true;
     }
     if (check_values) {
       for (int64_t f = c0; f < c1; ++f)
@@ -103,14 +107,14 @@ float background_value(const ImageView<T>& img, const Region& r, bool mask_negat
     const int64_t stride = std::max<int64_t>(1, n_region / 65536);
     std::vector<float> sample;
     sample.reserve(static_cast<size_t>(std::min<int64_t>(n_region, 65536) + 1));
-    int64_t k = 0;
-    for (int64_t s = r0; s < r1; ++s)
-      for (int64_t f = c0; f < c1; ++f, ++k) {
-        if (k % stride != 0) continue;
-        const int64_t i = s * img.n_fast() + f;
-        if ((mask != nullptr && mask[i] != 0) || bad_value(img.data()[i], mask_negative)) continue;
-        sample.push_back(static_cast<float>(img.data()[i]));
-      }
+    // Every stride-th pixel of the region in row-major order (k = 0, stride, 2·stride, ...),
+    // visited directly rather than by testing k % stride at every pixel.
+    const int64_t width = c1 - c0;
+    for (int64_t k = 0; k < n_region; k += stride) {
+      const int64_t i = (r0 + k / width) * img.n_fast() + c0 + k % width;
+      if ((mask != nullptr && mask[i] != 0) || bad_value(img.data()[i], mask_negative)) continue;
+      sample.push_back(static_cast<float>(img.data()[i]));
+    }
     if (sample.empty()) return 0.0f;
     auto mid = sample.begin() + static_cast<std::ptrdiff_t>(sample.size() / 2);
     std::nth_element(sample.begin(), mid, sample.end());
@@ -154,6 +158,130 @@ void pool_integer_unmasked(const ImageView<T>& img, const Region& r, int64_t S, 
         dst[j] = acc * inv;
       }
     }
+  }
+}
+
+// How many of p[0..n) equal v: one simple reduction, which vectorises.
+// Counted in 16-bit lanes (8 per SSE register instead of 4) over runs of 65535, which cannot
+// overflow them.
+template <typename T>
+int64_t count_equal(const T* p, int64_t n, T v) {
+  int64_t total = 0;
+  for (int64_t start = 0; start < n; start += 65535) {
+    const int64_t end = std::min<int64_t>(n, start + 65535);
+    uint16_t count = 0;
+    for (int64_t c = start; c < end; ++c) count = static_cast<uint16_t>(count + (p[c] == v ? 1 : 0));
+    total += count;
+  }
+  return total;
+}
+
+// Bin-max for integer pixels, L > S (any L, not only multiples of S), in one pass over the
+// region: the rows of output row i (those with rr·S/L == i, a contiguous band) are reduced
+// vertically into a row buffer in the pixel type (contiguous, vectorised), then each column bin
+// (columns with c·S/L == j, contiguous) horizontally. With `check`, masked pixels (mask byte
+// non-zero, or bad_value) are left out of the maximum and remembered per bin; such a bin then
+// takes max(its maximum, fill). That is exactly pool_region<true>'s max over the bin with masked
+// pixels replaced by fill: the conversion to float is monotonic, so the max of the converted
+// values is the converted max, and a left-out pixel contributes `lowest`, which never exceeds
+// fill. For 8/16-bit pixels the fill (the median of the unmasked pixels, background_value) is
+// computed in the same pass from a histogram (`fill` is ignored); otherwise it is given.
+template <typename T>
+void pool_max_banded(const ImageView<T>& img, const Region& r, int64_t S, bool check,
+                     bool mask_negative, float fill, float* out) {
+  static_assert(std::is_integral_v<T>, "bin-max banding needs integer pixels");
+  constexpr bool kHistogram = std::is_same_v<T, uint8_t> || std::is_same_v<T, uint16_t>;
+  const int64_t L = r.side, nf = img.n_fast();
+  const T lowest = std::numeric_limits<T>::lowest();
+  const uint8_t* mask = img.mask();
+  std::vector<int64_t> col_start(static_cast<size_t>(S + 1));
+  for (int64_t j = 0; j <= S; ++j) col_start[static_cast<size_t>(j)] = (j * L + S - 1) / S;
+  std::vector<T> vmax(static_cast<size_t>(L));
+  std::vector<uint8_t> vmasked(check ? static_cast<size_t>(L) : 0);
+  std::vector<T> wrow(check && kHistogram ? static_cast<size_t>(L) : 0);
+  std::vector<uint8_t> bin_masked(check ? static_cast<size_t>(S * S) : 0);
+  // The fill is the median of the unmasked pixels. On detector frames it is a count of 0..3,
+  // so the pass counts only those values (vectorised, no histogram); a higher median is found by
+  // background_value's histogram afterwards.
+  constexpr int kSmall = 4;
+  int64_t n_unmasked = 0, n_small[kSmall] = {0, 0, 0, 0};
+  for (int64_t i = 0; i < S; ++i) {
+    const int64_t rs = (i * L + S - 1) / S, re = ((i + 1) * L + S - 1) / S;
+    std::fill(vmax.begin(), vmax.end(), lowest);
+    if (check) std::fill(vmasked.begin(), vmasked.end(), uint8_t{0});
+    for (int64_t rr = rs; rr < re; ++rr) {
+      const int64_t base = (r.row0 + rr) * nf + r.col0;
+      const T* p = img.data() + base;
+      T* vm = vmax.data();
+      if (!check) {
+        for (int64_t c = 0; c < L; ++c) vm[c] = std::max(vm[c], p[c]);
+        continue;
+      }
+      const uint8_t* m = mask != nullptr ? mask + base : nullptr;
+      uint8_t* vk = vmasked.data();
+      if (std::is_unsigned_v<T> && m != nullptr) {
+        // Branch-free loops of one kind each, so that they vectorise (GCC gives up on a select
+        // between a load and a constant, and on mixed reductions): a masked pixel contributes 0
+        // (lowest) to the maximum and the all-ones value to the row copy `w` in which the
+        // unmasked pixels equal to 0..3 are counted for the fill (see below).
+        T* w = wrow.data();
+        for (int64_t c = 0; c < L; ++c) {
+          const T keep = static_cast<T>(T{0} - static_cast<T>(m[c] == 0));
+          vm[c] = std::max(vm[c], static_cast<T>(p[c] & keep));
+        }
+        for (int64_t c = 0; c < L; ++c) vk[c] |= m[c];
+        if constexpr (kHistogram) {
+          for (int64_t c = 0; c < L; ++c) {
+            const T keep = static_cast<T>(T{0} - static_cast<T>(m[c] == 0));
+            w[c] = static_cast<T>(p[c] | static_cast<T>(~keep));
+          }
+          n_unmasked += count_equal<uint8_t>(m, L, 0);
+          for (int q = 0; q < kSmall; ++q) n_small[q] += count_equal<T>(w, L, static_cast<T>(q));
+        }
+      } else {
+        for (int64_t c = 0; c < L; ++c) {
+          const bool bad = (m != nullptr && m[c] != 0) || bad_value(p[c], mask_negative);
+          vm[c] = std::max(vm[c], bad ? lowest : p[c]);
+          vk[c] |= static_cast<uint8_t>(bad);
+        }
+        if constexpr (kHistogram) {
+          for (int64_t c = 0; c < L; ++c) {  // no mask: every pixel counts
+            n_unmasked += 1;
+            if (p[c] < kSmall) n_small[p[c]] += 1;
+          }
+        }
+      }
+    }
+    float* dst = out + i * S;
+    for (int64_t j = 0; j < S; ++j) {
+      const int64_t cs = col_start[static_cast<size_t>(j)], ce = col_start[static_cast<size_t>(j + 1)];
+      T best = vmax[static_cast<size_t>(cs)];
+      for (int64_t c = cs + 1; c < ce; ++c) best = std::max(best, vmax[static_cast<size_t>(c)]);
+      dst[j] = static_cast<float>(best);
+      if (check) {
+        uint8_t any = 0;
+        for (int64_t c = cs; c < ce; ++c) any |= vmasked[static_cast<size_t>(c)];
+        bin_masked[static_cast<size_t>(i * S + j)] = any != 0 ? 1 : 0;
+      }
+    }
+  }
+  if (!check) return;
+  if constexpr (kHistogram) {
+    // The median of background_value: the smallest value v with 2·(unmasked pixels ≤ v) > n.
+    fill = 0.0f;
+    int64_t seen = 0;
+    bool found = n_unmasked == 0;
+    for (int v = 0; v < kSmall && !found; ++v) {
+      seen += n_small[v];
+      if (2 * seen > n_unmasked) {
+        fill = static_cast<float>(v);
+        found = true;
+      }
+    }
+    if (!found) fill = background_value(img, r, mask_negative);
+  }
+  for (int64_t k = 0; k < S * S; ++k) {
+    if (bin_masked[static_cast<size_t>(k)] != 0) out[k] = std::max(out[k], fill);
   }
 }
 
@@ -355,6 +483,19 @@ void Preprocessor::preprocess_into(const ImageView<T>& img, float* out) const {
   const bool masked = any_masked(img, r, options_.mask_negative);
   const bool padded = options_.mode == InputMode::kCrop &&
                       (r.side > img.n_slow() || r.side > img.n_fast());
+  constexpr bool kSmallCounts = std::is_same_v<T, uint8_t> || std::is_same_v<T, uint16_t>;
+  if constexpr (std::is_integral_v<T>) {
+    if (options_.mode == InputMode::kBinMax && r.side > S) {
+      // Detector frames (EIGER 4M-16M) pooled to the network input: the banded pass. 8/16-bit
+      // frames get their fill from the same pass.
+      const float fill =
+          masked && !kSmallCounts ? background_value(img, r, options_.mask_negative) : 0.0f;
+      pool_max_banded(img, r, S, masked, options_.mask_negative, fill, out);
+      transform_and_normalise(options_, out, S * S,
+                              kSmallCounts ? transform_table(options_.transform) : nullptr);
+      return;
+    }
+  }
   const float fill = (masked || padded) ? background_value(img, r, options_.mask_negative) : 0.0f;
   if (options_.mode == InputMode::kCrop) {
     crop_region(img, r, S, masked, fill, options_.mask_negative, out);

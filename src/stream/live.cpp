@@ -26,6 +26,7 @@
 #include "difftriage/core/error.h"
 #include "difftriage/core/log.h"
 #include "difftriage/io/image_io.h"
+#include "difftriage/io/stack_writer.h"
 #include "difftriage/stream/sinks.h"
 #include "difftriage/stream/sources.h"
 #include "difftriage/stream/triage.h"
@@ -170,6 +171,36 @@ class SeriesState {
   // A kept image that was (or could not be) forwarded.
   void count_forward(bool sent) { (sent ? n_forwarded_ : n_not_forwarded_) += 1; }
 
+  // --write-kept: a kept image into kept.nxs, its bitshuffle-LZ4 chunk as received when it is
+  // one, else decoded and re-framed. `parts` empty: its pixels were not held (untriaged).
+  void write_kept(const io::MessageParts& parts, int64_t frame, const std::string& name) {
+    try {
+      if (parts.empty()) throw IoError("kept untriaged: its pixels were not held");
+      if (!kept_) {
+        io::StackWriteOptions o;
+        o.layout = io::StackLayout::kNxmx;
+        if (header_) {
+          o.metadata = header_->metadata;
+          o.pixel_mask = header_->mask;
+        }
+        kept_ = std::make_unique<io::FrameStackWriter>(folder_ / "kept.nxs", o);
+      }
+      const io::FrameSource source{concat("series ", series_id_), frame};
+      if (auto chunk = io::find_bslz4_chunk(parts, name)) {
+        kept_->append_bslz4(chunk->bytes.data(), chunk->bytes.size(), chunk->type, chunk->n_slow,
+                            chunk->n_fast, source);
+      } else {
+        kept_->append(io::decode_stream_image(parts, nullptr, name), source);
+      }
+      ++n_kept_written_;
+    } catch (const Error& e) {
+      ++n_kept_not_written_;
+      if (kept_errors_.size() < 20) kept_errors_.push_back(concat(name, ": ", e.what()));
+      log_message(LogLevel::kWarning, concat("kept image not written to kept.nxs: ", name, ": ",
+                                             e.what()));
+    }
+  }
+
   void add_stats(const TriageStats& s) {
     decode_s_ += s.decode_s;
     infer_s_ += s.infer_s;
@@ -184,6 +215,19 @@ class SeriesState {
     fs::rename(folder_ / "results.jsonl.partial", folder_ / "results.jsonl", ec);
     DT_CHECK(!ec, IoError, "cannot rename ", (folder_ / "results.jsonl.partial").string(), ": ",
              ec.message());
+    json kept_file = nullptr;
+    if (kept_) {
+      try {
+        kept_->finish();
+        kept_file = "kept.nxs";
+      } catch (const Error& e) {  // nothing was written after all
+        n_kept_not_written_ += n_kept_written_;
+        n_kept_written_ = 0;
+        kept_errors_.push_back(e.what());
+        log_message(LogLevel::kError, e.what());
+      }
+      kept_.reset();
+    }
     const double elapsed_s = seconds_between(opened_, Clock::now());
     const auto& o = options.triage;
     json summary = {
@@ -195,6 +239,10 @@ class SeriesState {
         {"forward", options.forward_endpoint.empty() ? json(nullptr) : json(options.forward_endpoint)},
         {"n_forwarded", n_forwarded_},
         {"n_not_forwarded", n_not_forwarded_},
+        {"kept_file", kept_file},
+        {"n_kept_written", n_kept_written_},
+        {"n_kept_not_written", n_kept_not_written_},
+        {"kept_errors", kept_errors_},
         {"frames_per_s", elapsed_s > 0 ? static_cast<double>(counts_.n_frames) / elapsed_s : 0.0},
         {"elapsed_s", elapsed_s},
         {"model", options.model_path},
@@ -227,6 +275,9 @@ class SeriesState {
   int64_t n_no_header_ = 0, n_batches_ = 0;
   int64_t n_forwarded_ = 0, n_not_forwarded_ = 0;
   double decode_s_ = 0, infer_s_ = 0, cpu_s_ = 0;
+  std::unique_ptr<io::FrameStackWriter> kept_;
+  int64_t n_kept_written_ = 0, n_kept_not_written_ = 0;
+  std::vector<std::string> kept_errors_;  // the first few reasons a kept image was not written
 };
 
 void set_int_option(zmq::socket_t& socket, int option, int value) {
@@ -448,6 +499,11 @@ LiveSummary run_live_triage(const LiveOptions& options,
           if (forwarder && row["decision"] == "keep") {
             s.count_forward(forwarder->send(attach_result(r.parts, row)));
           }
+          if (options.write_kept && row["decision"] == "keep") {
+            s.write_kept(r.parts, r.message->frame,
+                         concat("message ", r.index, " (series ", s.series_id(), " frame ",
+                                r.message->frame, ")"));
+          }
         });
     s.add_stats(stats);
     batch.clear();
@@ -486,6 +542,10 @@ LiveSummary run_live_triage(const LiveOptions& options,
           result.address = {fs::path(concat("series ", m.series_id, " frame ", m.frame)), 0};
           s.add(result, m.frame, TriageDecision{}, metadata, true);
           if (forwarder) s.count_forward(false);  // its pixels were not held: cannot be sent
+          if (options.write_kept) {
+            s.write_kept({}, m.frame, concat("message ", r.index, " (series ", m.series_id,
+                                              " frame ", m.frame, ")"));
+          }
           break;
         }
         std::vector<Received> batch;

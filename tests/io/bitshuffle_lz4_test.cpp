@@ -53,7 +53,8 @@ TEST(Bitshuffle, SingleBitsLandWhereTheDefinitionSays) {
 
 TEST(Bitshuffle, BlockRoundTripsForEveryElementSize) {
   for (size_t elem_size : {1, 2, 4, 8}) {
-    for (size_t n : {8, 16, 64, 4096}) {
+    // 128 elements and more take the SIMD path in runs of 128, the rest the scalar loop.
+    for (size_t n : {8, 16, 64, 128, 136, 248, 256, 4096, 4104}) {
       const Bytes plain = random_bytes(n * elem_size, static_cast<uint32_t>(n * 10 + elem_size));
       const Bytes shuffled = shuffle_block_reference(plain.data(), n, elem_size);
       Bytes out(plain.size());

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "difftriage/core/error.h"
 #include "difftriage/models/model_info.h"
@@ -82,6 +84,80 @@ TEST(Preprocess, MaskedAndNegativePixelsTakeTheBackground) {
   u(0, 0) = 200;
   const auto m = run(Preprocessor(raw(InputMode::kBinMean, 1)), AnyImage(u));
   EXPECT_FLOAT_EQ(m[0], 9.0f);
+}
+
+// Bin-max of 8/16/32-bit detector frames takes a banded one-pass route (histogram fill,
+// vertical max in the pixel type); the same frame as float32 takes the general per-pixel route.
+// Both must give bit-identical inputs, masked pixels, gap markers, uneven bins and an off-centre
+// beam included.
+template <typename T>
+Image<T> detector_like(int64_t n_slow, int64_t n_fast, uint32_t seed, T marker, bool with_mask,
+                       int offset = 0) {
+  Image<T> img(n_slow, n_fast);
+  uint32_t x = seed;
+  std::vector<uint8_t> mask(static_cast<size_t>(n_slow * n_fast), 0);
+  for (int64_t i = 0; i < img.size(); ++i) {
+    x = x * 1664525u + 1013904223u;  // fixed LCG
+    const uint32_t u = x >> 8;
+    T v = static_cast<T>((u % 7 == 0 ? u % 200 : u % 3) + offset);
+    if (u % 997 == 0) v = marker;  // gap / bad-pixel marker
+    if (with_mask && (i / n_fast) % 17 == 3) mask[static_cast<size_t>(i)] = 1;  // module gap row
+    if (with_mask && u % 1009 == 0) {
+      mask[static_cast<size_t>(i)] = 1;
+      v = static_cast<T>(u % 60000 % 250);
+    }
+    img.data()[i] = v;
+  }
+  if (with_mask) img.set_mask(mask);
+  img.metadata().beam_center_slow_px = 0.45 * static_cast<double>(n_slow);
+  img.metadata().beam_center_fast_px = 0.55 * static_cast<double>(n_fast);
+  return img;
+}
+
+template <typename T>
+Image<float> as_float(const Image<T>& img) {
+  Image<float> f(img.n_slow(), img.n_fast());
+  for (int64_t i = 0; i < img.size(); ++i) f.data()[i] = static_cast<float>(img.data()[i]);
+  if (img.has_mask()) f.set_mask(img.mask());
+  f.metadata() = img.metadata();
+  return f;
+}
+
+TEST(Preprocess, BandedBinMaxOfCountsEqualsTheGeneralPath) {
+  PreprocessOptions o;  // the shipped model's: bin-max, log1p, per-frame
+  o.mode = InputMode::kBinMax;
+  for (const int64_t size : {16, 32}) {
+    o.input_size = size;
+    const Preprocessor pre(o);
+    for (const bool with_mask : {false, true}) {
+      for (const auto& [slow, fast] : {std::pair<int64_t, int64_t>{203, 171}, {160, 160}, {97, 130}}) {
+        const auto u16 = detector_like<uint16_t>(slow, fast, 7, 65535, with_mask);
+        EXPECT_EQ(run(pre, AnyImage(u16)), run(pre, AnyImage(as_float(u16))))
+            << "uint16 " << slow << " x " << fast << " mask " << with_mask << " size " << size;
+        const auto u8 = detector_like<uint8_t>(slow, fast, 11, 255, with_mask);
+        EXPECT_EQ(run(pre, AnyImage(u8)), run(pre, AnyImage(as_float(u8))))
+            << "uint8 " << slow << " x " << fast;
+        // A background above 3 counts: the fill comes from the full histogram.
+        const auto bright = detector_like<uint16_t>(slow, fast, 5, 65535, with_mask, 40);
+        EXPECT_EQ(run(pre, AnyImage(bright)), run(pre, AnyImage(as_float(bright))))
+            << "uint16, background 40, " << slow << " x " << fast;
+        const auto i32 = detector_like<int32_t>(slow, fast, 13, -1, with_mask);
+        EXPECT_EQ(run(pre, AnyImage(i32)), run(pre, AnyImage(as_float(i32))))
+            << "int32 " << slow << " x " << fast;
+      }
+    }
+  }
+  // Raw values (no transform, no normalisation): a masked bin takes max(its unmasked, median).
+  Image<uint16_t> img(6, 6, 2);
+  img(0, 0) = 40000;  // masked hot pixel, bin (0, 0)
+  img(5, 5) = 65535;  // masked by the caller too
+  std::vector<uint8_t> mask(36, 0);
+  mask[0] = 1;
+  mask[35] = 1;
+  img.set_mask(mask);
+  img(3, 0) = 1;
+  const auto mx = run(Preprocessor(raw(InputMode::kBinMax, 2)), AnyImage(img));
+  EXPECT_EQ(mx, (std::vector<float>{2, 2, 2, 2}));
 }
 
 TEST(Preprocess, TransformsAndNormalisation) {

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/utils.h>
+#include <hdf5.h>
 #include <zmq.h>
 
 #include <atomic>
@@ -121,6 +122,12 @@ void expect_accounted(const fs::path& folder) {
   EXPECT_EQ(unreadable, s["n_unreadable"].get<int64_t>()) << folder;
   EXPECT_EQ(no_header, s["n_no_header"].get<int64_t>()) << folder;
   EXPECT_EQ(untriaged, s["n_untriaged"].get<int64_t>()) << folder;
+  if (s.contains("n_kept_written") && s["kept_file"].is_string()) {  // --write-kept
+    EXPECT_EQ(s["n_kept"].get<int64_t>(),
+              s["n_kept_written"].get<int64_t>() + s["n_kept_not_written"].get<int64_t>())
+        << folder;
+    EXPECT_EQ(io::count_frames(folder / "kept.nxs"), s["n_kept_written"].get<int64_t>()) << folder;
+  }
 }
 
 class Live : public ::testing::Test {
@@ -264,6 +271,108 @@ TEST_F(Live, SyntheticSeriesInBothProtocolsAndEveryEncodingMatchClassify) {
   }
 }
 
+// --write-kept: every kept image of the series is in kept.nxs, in results.jsonl order, with the
+// pixels that were sent (bitshuffle-LZ4 images stored as received, the others re-framed), for
+// every protocol, encoding and pixel width; n_kept = n_kept_written + n_kept_not_written.
+TEST_F(Live, WriteKeptStoresEveryKeptImageReadableBack) {
+  for (const char* kind : {"pgm", "u16", "i32"}) {
+    const auto frames = expand_inputs({(tmp_->path() / kind).string()});
+    ASSERT_EQ(frames.size(), 6u);
+    for (auto protocol : {io::StreamProtocol::kStream1, io::StreamProtocol::kStream2}) {
+      for (auto encoding : {io::StreamEncoding::kRaw, io::StreamEncoding::kLz4,
+                            io::StreamEncoding::kBslz4}) {
+        const std::string what = std::string(kind) + " " + io::stream_protocol_name(protocol) +
+                                 " encoding " + std::to_string(static_cast<int>(encoding));
+        testing::TempDir out;
+        const std::string endpoint = free_endpoint();
+        LiveOptions o = options(endpoint, out.path());
+        o.write_kept = true;
+        Consumer consumer(o, tiny_);
+        ReplayOptions r;
+        r.endpoint = endpoint;
+        r.protocol = protocol;
+        r.encoding = encoding;
+        r.series_id = 5;
+        r.min_consumers = 1;
+        ASSERT_EQ(replay_series({(tmp_->path() / kind).string()}, r).n_images, 6) << what;
+        const LiveSummary s = consumer.wait();
+        ASSERT_EQ(s.series_folders.size(), 1u) << what;
+        const fs::path folder = s.series_folders[0];
+        expect_accounted(folder);
+        const json summary = read_json(folder / "summary.json");
+        const auto rows = read_rows(folder / "results.jsonl");
+        std::vector<int64_t> kept;
+        for (const auto& row : rows) {
+          if (row["decision"] == "keep") kept.push_back(row["frame"].get<int64_t>());
+        }
+        ASSERT_FALSE(kept.empty()) << what << ": the test needs kept frames";
+        EXPECT_EQ(summary["n_kept_written"].get<int64_t>(), static_cast<int64_t>(kept.size()))
+            << what << " " << summary["kept_errors"];
+        EXPECT_EQ(summary["n_kept_not_written"], 0) << what;
+        EXPECT_EQ(summary["kept_file"], "kept.nxs") << what;
+        const fs::path nxs = folder / "kept.nxs";
+        ASSERT_EQ(io::count_frames(nxs), static_cast<int64_t>(kept.size())) << what;
+        for (size_t k = 0; k < kept.size(); ++k) {
+          const AnyImage sent = io::read_image(frames[static_cast<size_t>(kept[k])].path);
+          const AnyImage back = io::read_image(nxs, {static_cast<int64_t>(k)});
+          ASSERT_EQ(extents(back), extents(sent)) << what;
+          std::visit(
+              [&](const auto& b) {
+                std::visit(
+                    [&](const auto& a) {
+                      for (int64_t i = 0; i < a.size(); ++i) {
+                        ASSERT_EQ(static_cast<double>(b.data()[i]), static_cast<double>(a.data()[i]))
+                            << what << " kept frame " << k << " pixel " << i;
+                      }
+                    },
+                    sent);
+              },
+              back);
+        }
+      }
+    }
+  }
+}
+
+// The recorded EIGER2 image is bitshuffle-LZ4: kept.nxs holds its blob byte for byte.
+TEST_F(Live, WriteKeptStoresTheRecordedBlobAsReceived) {
+  const fs::path header = testing::shared_fixtures_dir() / "eiger2_16m_roi4m_stream1_header.msgpack";
+  const fs::path image = testing::shared_fixtures_dir() / "eiger2_16m_roi4m_stream1_image000044.msgpack";
+  DT_REQUIRE_SHARED(header);
+  DT_REQUIRE_SHARED(image);
+  auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(resolve_model_path()));
+  testing::TempDir out;
+  const std::string endpoint = free_endpoint();
+  LiveOptions o = options(endpoint, out.path());
+  o.write_kept = true;
+  Consumer consumer(o, clf);
+  ReplayOptions r;
+  r.endpoint = endpoint;
+  r.min_consumers = 1;
+  replay_series({header.string(), image.string()}, r);
+  const LiveSummary s = consumer.wait();
+  ASSERT_EQ(s.series_folders.size(), 1u);
+  const fs::path nxs = s.series_folders[0] / "kept.nxs";
+  ASSERT_EQ(io::count_frames(nxs), 1);
+  const io::MessageParts parts = io::read_message_dump(image);
+  const hid_t file = H5Fopen(nxs.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t data = H5Dopen2(file, "/entry/data/data", H5P_DEFAULT);
+  const hsize_t offset[3] = {0, 0, 0};
+  hsize_t n = 0;
+  H5Dget_chunk_storage_size(data, offset, &n);
+  std::vector<uint8_t> chunk(n);
+  uint32_t filter_mask = 0;
+  H5Dread_chunk(data, H5P_DEFAULT, offset, &filter_mask, chunk.data());
+  H5Dclose(data);
+  H5Fclose(file);
+  EXPECT_EQ(chunk, parts[2]) << "the blob as received";
+  const AnyImage back = io::read_image(nxs);
+  const AnyImage decoded = io::decode_stream_image(parts, nullptr, "image000044");
+  ASSERT_EQ(extents(back), extents(decoded));
+  EXPECT_TRUE(std::get<Image<uint16_t>>(back).pixels() == std::get<Image<uint16_t>>(decoded).pixels());
+  EXPECT_NEAR(metadata(back).wavelength_angstrom.value_or(0), 0.976, 0.01);
+}
+
 // A raw PUSH peer for hand-made message sequences.
 class Pusher {
  public:
@@ -309,6 +418,7 @@ TEST_F(Live, FaultsAreKeptFlaggedAndAccounted) {
   LiveOptions o = options(push.endpoint(), out.path());
   o.max_series = 3;
   o.series_timeout_s = 1.0;  // series 5's second run never ends: closed as incomplete
+  o.write_kept = true;
   Consumer consumer(o, tiny_);
   io::StreamSeriesHeader h;
   h.series_id = 5;
@@ -358,6 +468,12 @@ TEST_F(Live, FaultsAreKeptFlaggedAndAccounted) {
       << rows5[1]["error"];
   EXPECT_TRUE(rows5[0]["error"].is_null());
   EXPECT_TRUE(rows5[2]["error"].is_null());
+  // --write-kept: the corrupt image is kept and written as received (its chunk, undecodable).
+  int64_t kept5 = 0;
+  for (const auto& r : rows5) kept5 += r["decision"] == "keep";
+  EXPECT_EQ(s5["n_kept_written"], kept5);
+  EXPECT_EQ(s5["n_kept_not_written"], 0);
+  EXPECT_EQ(io::count_frames(out.path() / "series_5" / "kept.nxs"), kept5);
 
   const json s6 = read_json(out.path() / "series_6" / "summary.json");
   EXPECT_EQ(s6["status"], "complete");

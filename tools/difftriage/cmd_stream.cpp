@@ -30,6 +30,7 @@ struct StreamArgs {
   int64_t queue_capacity = 64;
   std::string forward;
   double forward_timeout_s = 1.0;
+  bool write_kept = false;
   bool quiet = false;
 };
 
@@ -42,6 +43,7 @@ void run_stream(const StreamArgs& a) {
   o.queue_capacity = a.queue_capacity;
   o.forward_endpoint = a.forward;
   o.forward_timeout_s = a.forward_timeout_s;
+  o.write_kept = a.write_kept;
   o.triage.n_decode_threads = a.n_threads;
   o.triage.n_infer_workers = a.n_threads;
   o.triage.batch_size = a.batch_size;
@@ -60,7 +62,8 @@ void run_stream(const StreamArgs& a) {
                   {"batch", a.batch_size},
                   {"queue", a.queue_capacity},
                   {"forward", a.forward.empty() ? nlohmann::json() : nlohmann::json(a.forward)},
-                  {"forward_timeout", a.forward_timeout_s}});
+                  {"forward_timeout", a.forward_timeout_s},
+                  {"write_kept", a.write_kept}});
   g_stop = false;
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
@@ -77,7 +80,9 @@ void run_stream(const StreamArgs& a) {
               static_cast<long long>(s.n_kept), static_cast<long long>(s.n_veto),
               static_cast<long long>(s.n_stray_messages));
   for (const auto& f : s.series_folders) {
-    std::printf("wrote %s/{results.jsonl, summary.json}\n", f.string().c_str());
+    const bool kept = fs::exists(f / "kept.nxs");
+    std::printf("wrote %s/{results.jsonl, summary.json%s}\n", f.string().c_str(),
+                kept ? ", kept.nxs" : "");
   }
 }
 
@@ -129,6 +134,11 @@ void register_stream(CLI::App& root) {
                   "counted in summary.json n_not_forwarded")
       ->check(CLI::Range(1e-3, 1e9))
       ->capture_default_str();
+  cmd->add_flag("--write-kept", a->write_kept,
+               "Write each series' kept images to DIR/series_<id>/kept.nxs (NXmx: "
+               "/entry/data/data, pixel mask, geometry; bitshuffle-LZ4 chunks stored as "
+               "received, other encodings re-framed as bitshuffle-LZ4, HDF5 filter 32008); kept "
+               "images not written are counted in summary.json n_kept_not_written");
   cmd->add_flag("--quiet", a->quiet, "No progress line on stderr");
   cmd->callback([a] { run_stream(*a); });
 }

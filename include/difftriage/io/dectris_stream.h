@@ -88,6 +88,22 @@ AnyImage decode_stream_image(const MessageParts& parts, const StreamSeriesHeader
 /// (`bs<bits>-lz4<`, V2 "bslz4").
 enum class StreamEncoding { kRaw, kLz4, kBslz4 };
 
+/// An image's pixels as sent in one bitshuffle-LZ4 chunk (HDF5 filter framing: u64 BE size,
+/// u32 BE block size, blocks), ready to be stored as it is (io::FrameStackWriter::append_bslz4).
+struct Bslz4Chunk {
+  std::vector<uint8_t> bytes;
+  /// kUint8, kUint16, or kInt32 for the stream's uint32 pixels.
+  PixelType type = PixelType::kUint16;
+  int64_t n_slow = 0, n_fast = 0;
+};
+
+/// The pixels of an image message as sent, when they are one bitshuffle-LZ4 chunk (V1
+/// `bs<bits>-lz4<`, V2 `bslz4`) of unsigned pixels; nullopt for other encodings (those are
+/// decoded and re-framed by whoever stores them). Nothing is decompressed or checked beyond
+/// the envelope.
+/// @throws FormatError naming `name` when `parts` is no readable image message.
+std::optional<Bslz4Chunk> find_bslz4_chunk(const MessageParts& parts, const std::string& name);
+
 /// A series' start message: V1 header with header_detail "basic" (or "all" with the mask as a
 /// `dpixelmask-1.0` blob, empty flatfield and count-rate blobs) / V2 start. `n_images` is
 /// written as nimages / number_of_images.

@@ -80,6 +80,14 @@ struct LiveOptions {
   /// How long one forward may wait for the downstream (> 0); after a failed send, later sends
   /// do not wait until one succeeds again.
   double forward_timeout_s = 1.0;
+  /// Write each series' kept images to `series_<id>/kept.nxs` (io::FrameStackWriter, NXmx
+  /// layout; the series header's geometry and pixel mask): bitshuffle-LZ4 images (V1
+  /// `bs<bits>-lz4<`, V2 `bslz4`) stored chunk for chunk as received, other encodings decoded
+  /// and re-framed as bitshuffle-LZ4. Kept images that could not be written (kept untriaged, so
+  /// their pixels were not held; undecodable; of another shape than the series' first) are
+  /// counted in summary.json `n_kept_not_written` (n_kept = n_kept_written +
+  /// n_kept_not_written). The file appears when the series closes, before summary.json.
+  bool write_kept = false;
   /// Polled about every 100 ms; returning true stops receiving, drains what is queued and closes
   /// every open series as interrupted (SIGINT/SIGTERM in the CLI).
   std::function<bool()> stop_requested;
