@@ -76,7 +76,8 @@ void ProgressLine::print(int64_t done, bool final_line) {
   std::fflush(stderr);
 }
 
-std::string run_json_text(const std::string& command, const nlohmann::json& options) {
+std::string run_json_text(const std::string& command, const nlohmann::json& options,
+                          const std::string& exact_command) {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -85,12 +86,13 @@ std::string run_json_text(const std::string& command, const nlohmann::json& opti
                         {"version", kVersion},
                         {"git_hash", kGitHash},
                         {"created_utc", stamp}};
+  if (!exact_command.empty()) run["command_line"] = exact_command;
   return dump_json(run, 2) + "\n";
 }
 
 void write_run_json(const std::filesystem::path& dir, const std::string& command,
-                    const nlohmann::json& options) {
-  write_file_atomically(dir / "run.json", run_json_text(command, options));
+                    const nlohmann::json& options, const std::string& exact_command) {
+  write_file_atomically(dir / "run.json", run_json_text(command, options, exact_command));
 }
 
 std::string command_line(const CLI::App& command) {
