@@ -62,7 +62,8 @@ void validate(const SvgOptions& o) {
 }
 
 std::string svg_open(const SvgOptions& o, const std::string& title) {
-  return "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " +
+  // Inline in HTML: the parser puts <svg> in the SVG namespace, no xmlns needed.
+  return "<svg class=\"chart\" viewBox=\"0 0 " +
          std::to_string(o.width_px) + " " + std::to_string(o.height_px) +
          "\" style=\"max-width:" + std::to_string(o.width_px) +
          "px\" role=\"img\" aria-label=\"" + html_escape(title) + "\">" +

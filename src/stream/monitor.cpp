@@ -141,6 +141,13 @@ MonitorServer::MonitorServer(std::shared_ptr<const RunMonitor> monitor,
   s.set_read_timeout(5, 0);
   s.set_write_timeout(5, 0);
   s.set_keep_alive_max_count(20);
+  // cpp-httplib's default sets SO_REUSEPORT, with which a second process binding the same port
+  // succeeds and the kernel splits the requests between the two: SO_REUSEADDR only, so a port
+  // in use is an error (restarting after a crash still works: no TIME_WAIT wait).
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   const std::string page = monitor_page_html();
   s.Get("/", [page](const httplib::Request&, httplib::Response& res) {
     res.set_content(page, "text/html; charset=utf-8");

@@ -330,7 +330,30 @@ std::string RunTimeline::charts_html(double elapsed_s) const {
                               static_cast<double>(c.n_uncertain),
                               static_cast<double>(c.n_unreadable),
                               static_cast<double>(c.n_untriaged)}};
-  std::vector<double> x_frame, x_time, hit, ice, badice;
+  // Rolling means over about 1/16 of the run (at least one bin), so that a short run's
+  // bins of one or two frames do not draw a comb: numerator and denominator summed over the
+  // window, so a bin counts by its frames.
+  const int n_bins = static_cast<int>(bins_.size());
+  const int half = std::max(0, n_bins / 32);
+  auto rolling = [&](auto num, auto den) {
+    std::vector<double> out;
+    for (int i = 0; i < n_bins; ++i) {
+      double a = 0, b = 0;
+      for (int j = std::max(0, i - half); j <= std::min(n_bins - 1, i + half); ++j) {
+        a += num(bins_[static_cast<size_t>(j)]);
+        b += den(bins_[static_cast<size_t>(j)]);
+      }
+      out.push_back(b > 0 ? a / b : kNaN);
+    }
+    return out;
+  };
+  const auto hit = rolling([](const Bin& b) { return static_cast<double>(b.n_kept_readable); },
+                           [](const Bin& b) { return static_cast<double>(b.n_readable); });
+  const auto ice = rolling([](const Bin& b) { return static_cast<double>(b.n_ice); },
+                           [](const Bin& b) { return static_cast<double>(b.n); });
+  const auto badice = rolling([](const Bin& b) { return static_cast<double>(b.n_badice); },
+                              [](const Bin& b) { return static_cast<double>(b.n); });
+  std::vector<double> x_frame, x_time;
   const bool real_time = n_rows_ > 0 && n_without_time_ == 0;
   for (const Bin& b : bins_) {
     const double centre = static_cast<double>(b.first) + 0.5 * static_cast<double>(b.n);
@@ -339,20 +362,16 @@ std::string RunTimeline::charts_html(double elapsed_s) const {
                      : elapsed_s > 0 && n_rows_ > 0
                          ? centre * elapsed_s / static_cast<double>(n_rows_)
                          : kNaN);
-    hit.push_back(b.n_readable > 0 ? static_cast<double>(b.n_kept_readable) /
-                                         static_cast<double>(b.n_readable)
-                                   : kNaN);
-    ice.push_back(b.n > 0 ? static_cast<double>(b.n_ice) / static_cast<double>(b.n) : kNaN);
-    badice.push_back(b.n > 0 ? static_cast<double>(b.n_badice) / static_cast<double>(b.n) : kNaN);
   }
-  const std::string per = std::to_string(bin_width_) + " frame" + (bin_width_ > 1 ? "s" : "");
-  report::LineChart hit_frames{"Hit rate along the run (per " + per + ")", "frame index",
+  const int64_t window = bin_width_ * (2 * half + 1);
+  const std::string per = "rolling over " + std::to_string(window) + " frame" + (window > 1 ? "s" : "");
+  report::LineChart hit_frames{"Hit rate along the run (" + per + ")", "frame index",
                                "hit rate", {"hit rate"}, {x_frame}, {hit}};
-  report::LineChart hit_time{"Hit rate against time (per " + per + ")",
+  report::LineChart hit_time{"Hit rate against time (" + per + ")",
                              real_time ? "seconds since the run started"
                                        : "seconds (at the run's mean rate)",
                              "hit rate", {"hit rate"}, {x_time}, {hit}};
-  report::LineChart ice_chart{"Ice and badice along the run (per " + per + ")",
+  report::LineChart ice_chart{"Ice and badice along the run (" + per + ")",
                               "frame index", "fraction of frames",
                               {"ice", "badice"}, {x_frame, x_frame}, {ice, badice}};
   report::BarChart quality{"Quality classes", "", "frames", {}, {}};

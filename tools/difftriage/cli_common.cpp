@@ -99,7 +99,7 @@ std::string command_line(const CLI::App& command) {
   std::string line = "difftriage " + command.get_name();
   for (const auto* opt : command.get_options()) {
     if (opt->count() == 0 || opt->get_name() == "--help") continue;
-    line += " " + opt->get_name();
+    if (opt->nonpositional()) line += " " + opt->get_name();  // a positional: its values only
     if (opt->get_expected_max() == 0) continue;  // a flag: its name says it all
     for (const auto& r : opt->results()) line += " " + r;
   }
