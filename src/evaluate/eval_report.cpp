@@ -103,23 +103,6 @@ std::string object_table(const std::vector<std::pair<std::string, json>>& rows,
   return s + "</table>\n";
 }
 
-std::string named_objects(const json& parent, const std::vector<std::string>& keys,
-                          const std::string& id) {
-  std::vector<std::pair<std::string, json>> rows;
-  for (const auto& k : keys) {
-    if (parent.contains(k) && parent[k].is_object()) rows.emplace_back(k, parent[k]);
-  }
-  return object_table(rows, id);
-}
-
-std::string labels_table(const json& labels, const std::string& id) {
-  std::vector<std::pair<std::string, json>> rows;
-  if (labels.is_object()) {
-    for (const auto& [k, v] : labels.items()) rows.emplace_back(k, v);
-  }
-  return object_table(rows, id);
-}
-
 json read_json(const fs::path& path) {
   try {
     return json::parse(read_file(path));
@@ -135,6 +118,73 @@ std::string figure(const fs::path& png) {
          "\" alt=\"" + html_escape(png.filename().string()) + "\"><figcaption>" +
          html_escape(png.filename().string()) + "</figcaption></figure>";
 }
+
+// One table of metrics.json objects: rows (title, object), columns (heading, key path "a.b"),
+// "–" where a row lacks a value.
+std::string metric_table(const std::vector<std::pair<std::string, const json*>>& rows,
+                         const std::vector<std::pair<std::string, std::string>>& columns,
+                         const std::string& id) {
+  std::string s = "<table id=\"" + html_escape(id) + "\"><tr><th class=\"l\"></th>";
+  for (const auto& c : columns) s += "<th>" + html_escape(c.first) + "</th>";
+  s += "</tr>";
+  for (const auto& [title, o] : rows) {
+    if (o == nullptr || !o->is_object()) continue;
+    s += "<tr><th class=\"l\">" + html_escape(title) + "</th>";
+    for (const auto& c : columns) {
+      const json* v = o;
+      size_t start = 0;
+      while (v != nullptr && start <= c.second.size()) {
+        const size_t dot = c.second.find('.', start);
+        const std::string key = c.second.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+        v = v->is_object() && v->contains(key) ? &(*v)[key] : nullptr;
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+      }
+      s += "<td>" + (v == nullptr ? std::string("–") : cell(*v)) + "</td>";
+    }
+    s += "</tr>";
+  }
+  return s + "</table>\n";
+}
+
+const json* find(const json& o, const std::vector<std::string>& path) {
+  const json* v = &o;
+  for (const auto& k : path) {
+    if (!v->is_object() || !v->contains(k)) return nullptr;
+    v = &(*v)[k];
+  }
+  return v;
+}
+
+// The binary metrics as the CLI prints them: each accuracy beside chance (always the majority
+// class) and PR-AUC beside its chance (the positive fraction).
+const std::vector<std::pair<std::string, std::string>> kBinaryColumns = {
+    {"n", "n"},
+    {"positives", "n_positive"},
+    {"threshold", "threshold"},
+    {"accuracy", "accuracy"},
+    {"chance", "majority_accuracy"},
+    {"balanced accuracy", "balanced_accuracy"},
+    {"precision", "precision"},
+    {"recall", "recall"},
+    {"specificity", "specificity"},
+    {"F1", "f1"},
+    {"ROC-AUC", "roc_auc"},
+    {"PR-AUC", "pr_auc"},
+    {"PR-AUC chance", "positive_fraction"},
+    {"TP", "confusion.tp"},
+    {"FP", "confusion.fp"},
+    {"TN", "confusion.tn"},
+    {"FN", "confusion.fn"}};
+const std::vector<std::pair<std::string, std::string>> kVetoColumns = {
+    {"keep target", "keep_fraction_target"},
+    {"threshold", "threshold"},
+    {"hits kept", "n_positive_kept"},
+    {"of hits", "n_positive"},
+    {"kept fraction", "kept_fraction"},
+    {"blanks rejected", "n_negative_rejected"},
+    {"of blanks", "n_negative"},
+    {"rejected fraction", "rejected_fraction"}};
 
 }  // namespace
 
@@ -156,38 +206,65 @@ std::string render_evaluate_report(const fs::path& folder) {
     body += "<p>Command: <code id=\"command\">" + html_escape(command) + "</code></p>\n";
   }
   body += "<table>";
-  for (const char* k : {"dataset", "model", "n_frames", "n_errors", "inference_frames_per_s"}) {
+  for (const char* k : {"dataset", "model", "n_frames", "n_errors", "hit_score", "inference_frames_per_s"}) {
     if (m.contains(k)) body += std::string("<tr><th class=\"l\">") + k + "</th><td class=\"l\">" + cell(m[k]) + "</td></tr>";
   }
   body += "</table>\n";
-  body += "<h2>Labels (model)</h2>\n<p class=\"muted\">Each metric beside its chance level "
-          "where one is defined (always predicting the majority class).</p>\n";
-  body += m.contains("labels") ? labels_table(m["labels"], "labels") : "<p>none</p>\n";
-  body += "<h2>Hit decision and veto operating point</h2>\n";
-  body += named_objects(m, {"hit", "veto", "veto_visible"}, "hit");
+  body += "<h2>Labels and the hit decision</h2>\n<p class=\"muted\">chance = accuracy of always "
+          "predicting the majority class; PR-AUC chance = the positive fraction. \"hit\" is "
+          "classify's keep decision (p_hit against the hit threshold, uncertain kept).</p>\n";
+  std::vector<std::pair<std::string, const json*>> label_rows;
+  if (m.contains("labels") && m["labels"].is_object()) {
+    for (const auto& [k, v] : m["labels"].items()) label_rows.emplace_back(k, &v);
+  }
+  label_rows.emplace_back("hit (p_hit)", find(m, {"hit"}));
+  body += metric_table(label_rows, kBinaryColumns, "labels");
   if (m.contains("thresholds")) body += "<p>Thresholds: " + cell(m["thresholds"]) + "</p>\n";
-  const std::string other = named_objects(m, {"quality", "mosaic1", "mosaic2", "bright_spots"},
-                                          "other");
-  if (!other.empty()) body += "<h2>Quality, mosaic and spots</h2>\n" + other;
-  if (m.contains("classical_baseline") && m["classical_baseline"].is_object()) {
-    body += "<h2>Classical baselines beside the model</h2>\n<p class=\"muted\">The spot-counting "
-            "hit finder and the ice-ring score on the same frames.</p>\n";
-    const json& b = m["classical_baseline"];
-    std::vector<std::pair<std::string, json>> rows;
-    if (m.contains("hit") && m["hit"].is_object()) rows.emplace_back("model: hit", m["hit"]);
-    if (m.contains("veto") && m["veto"].is_object()) rows.emplace_back("model: veto", m["veto"]);
-    for (const auto& [k, v] : b.items()) {
-      if (v.is_object()) rows.emplace_back("baseline: " + k, v);
-    }
-    body += object_table(rows, "baselines");
-    if (m.contains("labels") && m["labels"].is_object()) {
-      for (const char* label : {"ice", "badice", "blank"}) {
-        if (m["labels"].contains(label)) {
-          body += object_table({{std::string("model: ") + label, m["labels"][label]}},
-                               std::string("model_") + label);
-        }
+  body += "<h2>Veto operating point</h2>\n<p class=\"muted\">The p_hit threshold that keeps the "
+          "target share of crystal frames (\"visible\": hits are crystal frames with at least "
+          "one bright spot), beside the spot-count baseline's.</p>\n";
+  body += metric_table({{"model: veto (p_hit)", find(m, {"veto"})},
+                        {"model: veto, visible hits", find(m, {"veto_visible"})},
+                        {"baseline: veto (n_spots)", find(m, {"classical_baseline", "hit_finder", "veto"})},
+                        {"baseline: veto (n_spots), visible hits",
+                         find(m, {"classical_baseline", "hit_finder", "veto_visible"})}},
+                       kVetoColumns, "veto");
+  if (const json* q = find(m, {"quality"}); q != nullptr && q->is_object()) {
+    body += "<h2>Quality</h2>\n";
+    body += metric_table({{"quality", q}},
+                         {{"n", "n"}, {"accuracy", "accuracy"}, {"chance", "majority_accuracy"},
+                          {"chance class", "majority_class"}, {"balanced accuracy", "balanced_accuracy"},
+                          {"macro F1", "macro_f1"}},
+                         "quality");
+    if (q->contains("class_names") && q->contains("confusion") && (*q)["confusion"].is_array()) {
+      const json& names = (*q)["class_names"];
+      std::string t = "<table id=\"quality_confusion\"><tr><th class=\"l\">true \\ predicted</th>";
+      for (const auto& n : names) t += "<th>" + cell(n) + "</th>";
+      t += "</tr>";
+      for (size_t i = 0; i < (*q)["confusion"].size() && i < names.size(); ++i) {
+        t += "<tr><th class=\"l\">" + cell(names[i]) + "</th>";
+        for (const auto& c : (*q)["confusion"][i]) t += "<td>" + cell(c) + "</td>";
+        t += "</tr>";
       }
+      body += t + "</table>\n";
     }
+  }
+  std::vector<std::pair<std::string, const json*>> regression;
+  for (const char* k : {"mosaic1", "mosaic2", "bright_spots"}) regression.emplace_back(k, find(m, {k}));
+  body += "<h2>Mosaic and spots (regression)</h2>\n" +
+          metric_table(regression, {{"n", "n"}, {"MAE", "mae"}, {"RMSE", "rmse"}, {"R2", "r2"},
+                                    {"baseline MAE", "baseline_mae"}, {"baseline RMSE", "baseline_rmse"}},
+                       "regression");
+  if (const json* b = find(m, {"classical_baseline"}); b != nullptr && b->is_object()) {
+    body += "<h2>Classical baselines beside the model</h2>\n<p class=\"muted\">The spot-counting "
+            "hit finder (n_spots) and the ice-ring score on the same frames.</p>\n";
+    body += metric_table({{"model: hit (p_hit)", find(m, {"hit"})},
+                          {"baseline: hit (n_spots)", find(*b, {"hit_finder", "metrics"})},
+                          {"model: ice", find(m, {"labels", "ice"})},
+                          {"baseline: ice (ice_score)", find(*b, {"ice", "metrics"})},
+                          {"model: badice", find(m, {"labels", "badice"})},
+                          {"baseline: badice (ice_score)", find(*b, {"badice", "metrics"})}},
+                         kBinaryColumns, "baselines");
   }
   if (m.contains("bootstrap") && m["bootstrap"].is_object()) {
     body += "<h2>Bootstrap intervals</h2>\n";

@@ -178,6 +178,11 @@ MonitorServer::MonitorServer(std::shared_ptr<const RunMonitor> monitor,
   DT_CHECK(port_ > 0, ConfigError, "--monitor: cannot listen on ", address.host, ":",
            address.port, " (in use, or no such address)");
   impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  // Serving before returning: a stop() that came before the listening loop started would be
+  // lost, and the destructor's join would wait for ever.
+  for (int i = 0; i < 5000 && !impl_->server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 MonitorServer::~MonitorServer() {

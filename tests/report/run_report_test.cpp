@@ -225,21 +225,29 @@ TEST(EvaluateReport, TablesBesideChanceBaselinesAndFigures) {
       {"dataset", "data/test"},
       {"model", "models/x"},
       {"labels",
-       {{"ice", {{"accuracy", 0.9}, {"chance_accuracy", 0.6}, {"roc_auc", 0.95}}},
-        {"blank", {{"accuracy", 0.8}, {"chance_accuracy", 0.5}, {"roc_auc", 0.85}}}}},
-      {"hit", {{"balanced_accuracy", 0.88}}},
-      {"veto", {{"threshold", 0.2}, {"keep_fraction", 0.99}}},
-      {"classical_baseline", {{"spot_count", {{"balanced_accuracy", 0.7}}}}}};
+       {{"ice", {{"accuracy", 0.9}, {"majority_accuracy", 0.6}, {"roc_auc", 0.95}}},
+        {"blank", {{"accuracy", 0.8}, {"majority_accuracy", 0.5}, {"roc_auc", 0.85}}}}},
+      {"hit", {{"balanced_accuracy", 0.88}, {"confusion", {{"tp", 7}, {"fp", 1}, {"tn", 2}, {"fn", 0}}}}},
+      {"veto", {{"threshold", 0.2}, {"keep_fraction_target", 0.99}, {"n_positive_kept", 41}}},
+      {"classical_baseline",
+       {{"hit_finder", {{"metrics", {{"balanced_accuracy", 0.7}}}, {"veto", {{"threshold", 4}}}}}}}};
   testing::write_text(tmp / "metrics.json", metrics.dump());
   Image<uint8_t> img(20, 30, 128);
   io::write_png(tmp / "roc_ice.png", img.view());
   const auto r = run_cli({"report", tmp.path().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string html = read_bytes(tmp / "report.html");
-  // accuracy, then its chance level right after it.
-  EXPECT_NE(html.find("<th>accuracy</th><th>chance_accuracy</th>"), std::string::npos);
-  EXPECT_NE(html.find("baseline: spot_count"), std::string::npos);
-  EXPECT_NE(html.find("model: hit"), std::string::npos);
+  // Each accuracy right beside its chance level; the ice row holds both.
+  EXPECT_NE(html.find("<th>accuracy</th><th>chance</th>"), std::string::npos);
+  EXPECT_NE(html.find("<th class=\"l\">ice</th><td>–</td><td>–</td><td>–</td><td>0.9</td><td>0.6</td>"),
+            std::string::npos);
+  // The model and the baseline side by side; the veto points of both.
+  EXPECT_NE(html.find("<th class=\"l\">baseline: hit (n_spots)</th>"), std::string::npos);
+  EXPECT_NE(html.find("<td>0.7</td>"), std::string::npos);
+  EXPECT_NE(html.find("<th class=\"l\">model: hit (p_hit)</th>"), std::string::npos);
+  EXPECT_NE(html.find("<td>41</td>"), std::string::npos);
+  EXPECT_NE(html.find("<th class=\"l\">baseline: veto (n_spots)</th><td>–</td><td>4</td>"),
+            std::string::npos);
   EXPECT_NE(html.find("roc_ice.png"), std::string::npos);
   EXPECT_EQ(check_report(tmp / "report.html"), 0);
 }
@@ -422,61 +430,120 @@ int free_port() {
   return port;
 }
 
+// `difftriage stream --monitor` on a replayed series of 12 frames (series 5). Two series are
+// expected and one is sent, so after it the numbers stand still while they are read; the
+// destructor stops the stream with SIGTERM (exit 0 expected).
+struct LiveRun {
+  TempDir tmp;
+  int port = -1;
+  pid_t stream = -1;
+  json status;
+  LiveRun() {
+    testing::write_tiny_model(tmp / "model");
+    testing::write_pgm_frames(tmp / "frames", 12);
+    port = free_port();
+    const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+    const char* env_cli = std::getenv("DT_CLI");
+    const std::string cli = env_cli != nullptr ? env_cli : DT_TEST_CLI;
+    stream = spawn({cli, "stream", "--connect", endpoint, "--out", (tmp / "live").string(),
+                    "--model", (tmp / "model").string(), "--max-series", "2", "--monitor",
+                    "127.0.0.1:" + std::to_string(port)},
+                   tmp / "stream.log");
+    const auto r = run_cli({"replay", (tmp / "frames").string(), "--bind", endpoint,
+                            "--series-id", "5", "--consumers", "1", "--timeout", "60"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    for (int i = 0; i < 600 && r.exit_code == 0; ++i) {
+      int code = 0;
+      const std::string body = http_get(port, "/status.json", &code);
+      if (code == 200) {
+        status = json::parse(body);
+        if (status["series_status"] == "complete") break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  // Stops the stream; its exit status.
+  int stop() {
+    if (stream <= 0) return -1;
+    kill(stream, SIGTERM);
+    int wstatus = 0;
+    waitpid(stream, &wstatus, 0);
+    stream = -1;
+    return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  }
+  ~LiveRun() { stop(); }
+  std::string log() const { return read_bytes(tmp / "stream.log"); }
+};
+
+TEST(LiveMonitor, StatusJsonOfAReplayedStreamAndTheSeriesReport) {
+  LiveRun live;
+  const json& s = live.status;
+  ASSERT_EQ(s["series_status"], "complete") << s.dump() << live.log();
+  EXPECT_EQ(s["series"], "5");
+  EXPECT_EQ(s["current_series"]["n_frames"], 12);
+  EXPECT_EQ(s["run"]["n_frames"], 12);
+  EXPECT_EQ(s["n_frames_in"], 12);
+  EXPECT_EQ(s["current_series"]["n_kept"].get<int64_t>() + s["current_series"]["n_veto"].get<int64_t>(), 12);
+  if (s["current_series"]["n_kept"].get<int64_t>() > 0) {
+    EXPECT_EQ(s["last_kept"]["series"], 5);  // a thumbnail of a kept frame was taken
+    int code = 0;
+    EXPECT_EQ(http_get(live.port, "/last_kept.png", &code).substr(1, 3), "PNG");
+  }
+  EXPECT_EQ(live.stop(), 0) << live.log();
+  const fs::path series = live.tmp / "live" / "series_5";
+  const json summary = json::parse(read_bytes(series / "summary.json"));
+  EXPECT_EQ(summary["n_frames"], 12);
+  const std::string html = read_bytes(series / "report.html");
+  EXPECT_EQ(value_of(html, "n_frames"), "12");
+  EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);  // examples made live
+  EXPECT_NE(html.find("difftriage stream"), std::string::npos);      // the stream's command
+  EXPECT_EQ(check_report(series / "report.html", series / "summary.json"), 0);
+  // `difftriage report` on the stream folder makes each series' report again (no pixels on
+  // disk: no example strips then, said on the page).
+  const auto r = run_cli({"report", (live.tmp / "live").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("series_5"), std::string::npos);
+  EXPECT_EQ(check_report(series / "report.html", series / "summary.json"), 0);
+}
+
+TEST(LiveMonitor, HelpDocumentsTheFlagsAndABadAddressIsAUsageError) {
+  auto r = run_cli({"report", "--help"});
+  ASSERT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--examples", "--thumbnail", "metrics.json", "series_"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+  r = run_cli({"stream", "--help"});
+  for (const char* flag : {"--monitor", "/status.json", "127.0.0.1", "report.html"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+  r = run_cli({"stream", "--connect", "tcp://127.0.0.1:1", "--out", "/nonexistent/x", "--monitor",
+               "localhost:http"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--monitor"), std::string::npos) << r.err;
+}
+
 TEST(Chromium, LiveMonitorOfAReplayedStreamShowsStatusJson) {
   if (chromium().empty()) {
     GTEST_SKIP() << "Debian's chromium is not installed (scripts/install-deps installs it)";
   }
-  TempDir tmp;
-  testing::write_tiny_model(tmp / "model");
-  testing::write_pgm_frames(tmp / "frames", 12);
-  const int port = free_port();
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
-  const char* env_cli = std::getenv("DT_CLI");
-  const std::string cli = env_cli != nullptr ? env_cli : DT_TEST_CLI;
-  // Two series expected, one sent: after it the numbers stand still while the page is read.
-  const pid_t stream = spawn({cli, "stream", "--connect", endpoint, "--out", (tmp / "live").string(),
-                              "--model", (tmp / "model").string(), "--max-series", "2",
-                              "--monitor", "127.0.0.1:" + std::to_string(port)},
-                             tmp / "stream.log");
-  ASSERT_GT(stream, 0);
-  const auto r = run_cli({"replay", (tmp / "frames").string(), "--bind", endpoint, "--series-id", "5",
-                          "--consumers", "1", "--timeout", "60"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  json s;
-  for (int i = 0; i < 600; ++i) {
-    int status = 0;
-    const std::string body = http_get(port, "/status.json", &status);
-    if (status == 200) {
-      s = json::parse(body);
-      if (s["series_status"] == "complete") break;
+  LiveRun live;
+  const json& s = live.status;
+  ASSERT_EQ(s["series_status"], "complete") << s.dump() << live.log();
+  const std::string url = "http://127.0.0.1:" + std::to_string(live.port) + "/";
+  const std::string dom = chromium_dom(url, live.tmp / "profile", 3000);
+  for (const char* group : {"run", "current_series"}) {
+    for (const char* k : {"n_frames", "n_kept", "n_veto", "n_unreadable"}) {
+      const std::regex re(std::string("id=\"") + group + "\\." + k + "\">([^<]*)<");
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(dom, m, re)) << group << "." << k << "\n" << dom.substr(0, 2000);
+      EXPECT_EQ(m[1].str(), std::to_string(s[group][k].get<int64_t>())) << group << "." << k;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_EQ(s["series_status"], "complete") << s.dump() << read_bytes(tmp / "stream.log");
-  EXPECT_EQ(s["current_series"]["n_frames"], 12);
-  EXPECT_EQ(s["series"], "5");
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/";
-  const std::string dom = chromium_dom(url, tmp / "profile", 3000);
-  for (const char* k : {"n_frames", "n_kept", "n_veto"}) {
-    const std::regex re(std::string("id=\"current_series\\.") + k + "\">([^<]*)<");
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(dom, m, re)) << k << "\n" << dom.substr(0, 2000);
-    EXPECT_EQ(m[1].str(), std::to_string(s["current_series"][k].get<int64_t>())) << k;
-  }
+  EXPECT_NE(dom.find("id=\"series\">5<"), std::string::npos);
   EXPECT_NE(dom.find("<svg"), std::string::npos);  // the charts came in
-  chromium_screenshot(url, tmp / "profile2", tmp / "monitor.png", 1000, 800);
-  expect_screenshot(tmp / "monitor.png", 1000, 800);
-  if (const char* keep = std::getenv("DT_KEEP_SCREENSHOTS")) {
-    fs::copy_file(tmp / "monitor.png", fs::path(keep) / "monitor.png",
-                  fs::copy_options::overwrite_existing);
-  }
-  kill(stream, SIGTERM);
-  int wstatus = 0;
-  waitpid(stream, &wstatus, 0);
-  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << read_bytes(tmp / "stream.log");
-  // The series' own report was written, with its counts.
-  const fs::path series = tmp / "live" / "series_5";
-  EXPECT_EQ(check_report(series / "report.html", series / "summary.json"), 0);
+  chromium_screenshot(url, live.tmp / "profile2", live.tmp / "monitor.png", 1000, 800);
+  expect_screenshot(live.tmp / "monitor.png", 1000, 800);
+  EXPECT_EQ(live.stop(), 0) << live.log();
 }
 
 }  // namespace
