@@ -161,6 +161,7 @@ class SeriesState {
     row["frame"] = frame;
     row["series"] = series_id_;
     results_ << row.dump() << '\n';
+    if (report_) report_->add(row);
     results_.flush();  // a reader of the .partial file sees every frame triaged so far
     DT_CHECK(results_.good(), IoError, "cannot write ",
              (folder_ / "results.jsonl.partial").string());
@@ -169,12 +170,16 @@ class SeriesState {
   }
 
   // True when the series' report still wants an example of this decision.
+  // The series' report, built as its rows are written (closing it reads nothing again).
+  void start_report() { report_ = std::make_unique<TriageReportBuilder>(); }
   bool wants_example(DecisionKind kind, int n_examples) const {
-    const auto it = examples_.find(kind);
-    return it == examples_.end() || static_cast<int>(it->second.size()) < n_examples;
+    if (!report_) return false;
+    const auto& e = report_->options().examples;
+    const auto it = e.find(kind);
+    return it == e.end() || static_cast<int>(it->second.size()) < n_examples;
   }
   void add_example(DecisionKind kind, ReportExample example) {
-    examples_[kind].push_back(std::move(example));
+    if (report_) report_->options().examples[kind].push_back(std::move(example));
   }
 
   // A kept image that was (or could not be) forwarded.
@@ -223,11 +228,9 @@ class SeriesState {
         {"git_hash", kGitHash}};
     summary.update(counts_.to_json());  // n_frames, n_kept, n_veto, n_uncertain, n_unreadable,
                                         // n_untriaged, hit_rate
-    if (options.write_reports) {
+    if (report_) {
       // Before summary.json, which marks the folder complete.
-      TriageReportOptions ro;
-      ro.examples = examples_;
-      ro.preprocess = preprocess;
+      report_->options().preprocess = preprocess;
       // The command is the stream folder's run.json (written before the first series).
       json run;
       try {
@@ -235,8 +238,7 @@ class SeriesState {
       } catch (const std::exception&) {
         run = json();
       }
-      write_file_atomically(folder_ / "report.html",
-                            render_triage_report(folder_ / "results.jsonl", summary, run, ro));
+      write_file_atomically(folder_ / "report.html", report_->render(summary, run));
     }
     write_file_atomically(folder_ / "summary.json", summary.dump(2) + "\n");
     return summary;
@@ -253,7 +255,7 @@ class SeriesState {
   int64_t n_no_header_ = 0, n_batches_ = 0;
   int64_t n_forwarded_ = 0, n_not_forwarded_ = 0;
   double decode_s_ = 0, infer_s_ = 0, cpu_s_ = 0;
-  std::map<DecisionKind, std::vector<ReportExample>> examples_;
+  std::unique_ptr<TriageReportBuilder> report_;  // null: no report.html
 };
 
 void set_int_option(zmq::socket_t& socket, int option, int value) {
@@ -451,6 +453,7 @@ LiveSummary run_live_triage(const LiveOptions& options,
       it = open.emplace(m.series_id, std::make_unique<SeriesState>(options.out, m.series_id,
                                                                    m.protocol, std::nullopt))
                .first;
+      if (options.write_reports) it->second->start_report();
       if (options.monitor) options.monitor->begin_series(std::to_string(m.series_id));
     }
     return *it->second;
@@ -463,7 +466,7 @@ LiveSummary run_live_triage(const LiveOptions& options,
                               const json& row) {
     if (!result.ok()) return;
     const DecisionKind kind = decision_kind(decision_from_row(row));
-    const bool for_report = options.write_reports && s.wants_example(kind, kExamplesPerDecision);
+    const bool for_report = s.wants_example(kind, kExamplesPerDecision);
     const bool for_monitor =
         options.monitor && row["decision"] == "keep" && options.monitor->wants_thumbnail();
     if (!for_report && !for_monitor) return;
@@ -533,8 +536,9 @@ LiveSummary run_live_triage(const LiveOptions& options,
       case io::StreamMessageType::kSeriesStart: {
         if (auto it = open.find(m.series_id); it != open.end()) close_series(it, "incomplete");
         if (forwarder && !forwarder->send(r.parts)) ++n_control_not_forwarded;
-        open.emplace(m.series_id, std::make_unique<SeriesState>(options.out, m.series_id,
-                                                                m.protocol, m.header));
+        auto opened = open.emplace(m.series_id, std::make_unique<SeriesState>(
+                                                    options.out, m.series_id, m.protocol, m.header));
+        if (options.write_reports) opened.first->second->start_report();
         if (options.monitor) options.monitor->begin_series(std::to_string(m.series_id));
         break;
       }

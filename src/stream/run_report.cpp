@@ -394,45 +394,63 @@ std::string RunTimeline::charts_html(double elapsed_s) const {
   return s + "</div>\n";
 }
 
+struct TriageReportBuilder::Candidates {
+  std::map<DecisionKind, std::vector<Candidate>> by_kind;
+};
+
+TriageReportBuilder::TriageReportBuilder(TriageReportOptions options)
+    : options_(std::move(options)), candidates_(std::make_unique<Candidates>()) {}
+TriageReportBuilder::~TriageReportBuilder() = default;
+
+void TriageReportBuilder::add(const json& row) {
+  timeline_.add(row);
+  const DecisionKind kind = decision_kind(decision_from_row(row));
+  Candidate cand;
+  if (row.contains("path") && row["path"].is_string()) cand.path = row["path"].get<std::string>();
+  if (row.contains("frame") && row["frame"].is_number_integer()) cand.frame = row["frame"].get<int64_t>();
+  if (kind == DecisionKind::kUnreadable) {
+    ++n_errors_;
+    if (n_errors_ <= options_.max_listed_errors) {
+      const std::string err = row.contains("error") && row["error"].is_string()
+                                  ? row["error"].get<std::string>()
+                                  : std::string("(no message)");
+      errors_ += "<tr><td class=\"l\">" + html_escape(row_caption(row)) + "</td><td class=\"l\">" +
+                 html_escape(err) + "</td></tr>";
+    }
+    return;  // no pixels to show
+  }
+  // Frames on disk only (a stream's rows have no path: their examples come made).
+  if (cand.path.empty()) return;
+  cand.caption = row_caption(row);
+  candidates_->by_kind[kind].push_back(std::move(cand));
+}
+
 std::string render_triage_report(const fs::path& results, const json& summary, const json& run,
                                  const TriageReportOptions& options) {
   std::ifstream in(results, std::ios::binary);
   DT_CHECK(in.good(), IoError, "cannot read ", results.string());
-  RunTimeline timeline;
-  std::map<DecisionKind, std::vector<Candidate>> candidates;
-  std::string errors;
-  int64_t n_errors = 0, line_no = 0;
+  TriageReportBuilder builder(options);
+  int64_t line_no = 0;
   std::string line;
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
-    json row;
     try {
-      row = json::parse(line);
-      timeline.add(row);
+      builder.add(json::parse(line));
     } catch (const std::exception& e) {
       throw FormatError(results.string() + " line " + std::to_string(line_no) + ": " + e.what());
     }
-    const DecisionKind kind = decision_kind(decision_from_row(row));
-    Candidate cand;
-    if (row.contains("path") && row["path"].is_string()) cand.path = row["path"].get<std::string>();
-    if (row.contains("frame") && row["frame"].is_number_integer()) cand.frame = row["frame"].get<int64_t>();
-    cand.caption = row_caption(row);
-    if (kind == DecisionKind::kUnreadable) {
-      ++n_errors;
-      if (n_errors <= options.max_listed_errors) {
-        const std::string err = row.contains("error") && row["error"].is_string()
-                                    ? row["error"].get<std::string>()
-                                    : std::string("(no message)");
-        errors += "<tr><td class=\"l\">" + html_escape(cand.caption) + "</td><td class=\"l\">" +
-                  html_escape(err) + "</td></tr>";
-      }
-      continue;  // no pixels to show
-    }
-    candidates[kind].push_back(std::move(cand));
   }
   DT_CHECK(!in.bad(), IoError, "cannot read ", results.string());
+  return builder.render(summary, run);
+}
 
+std::string TriageReportBuilder::render(const json& summary, const json& run) const {
+  const TriageReportOptions& options = options_;
+  const RunTimeline& timeline = timeline_;
+  auto& candidates = candidates_->by_kind;
+  const std::string& errors = errors_;
+  const int64_t n_errors = n_errors_;
   const std::optional<models::PreprocessOptions> pre =
       options.preprocess ? options.preprocess : find_preprocess(summary);
   std::string strips;

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -111,6 +112,33 @@ struct TriageReportOptions {
   /// The preprocessing of the thumbnails; unset: the model_info in summary.json, else the
   /// sidecar of summary.json's "model".
   std::optional<models::PreprocessOptions> preprocess;
+};
+
+/// A report built one row at a time (what render_triage_report does over a results.jsonl, and
+/// what a live series does as its frames are triaged, so that closing it does not read the
+/// rows again). Memory: the timeline, the listed errors, and the path and caption of each row
+/// with a file (example candidates). Not thread-safe.
+class TriageReportBuilder {
+ public:
+  explicit TriageReportBuilder(TriageReportOptions options = {});
+  ~TriageReportBuilder();
+  TriageReportBuilder(const TriageReportBuilder&) = delete;
+  TriageReportBuilder& operator=(const TriageReportBuilder&) = delete;
+  /// Counts one results.jsonl row. @throws FormatError for a row without a valid decision.
+  void add(const nlohmann::json& row);
+  /// The page, given summary.json's object and run.json's (or null); reads the example frames
+  /// of rows with a file (see render_triage_report).
+  std::string render(const nlohmann::json& summary, const nlohmann::json& run) const;
+  /// Options, e.g. to add examples made live before render().
+  TriageReportOptions& options() noexcept { return options_; }
+
+ private:
+  struct Candidates;
+  TriageReportOptions options_;
+  RunTimeline timeline_;
+  std::unique_ptr<Candidates> candidates_;
+  std::string errors_;
+  int64_t n_errors_ = 0;
 };
 
 /// The report of a triage folder: `results` (results.jsonl), `summary` (summary.json's object)
