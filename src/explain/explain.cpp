@@ -24,6 +24,7 @@
 #include "difftriage/models/hit_score.h"
 #include "difftriage/models/tensor.h"
 #include "difftriage/report/charts.h"
+#include "difftriage/report/html.h"
 
 namespace difftriage::explain {
 namespace {
@@ -36,28 +37,8 @@ std::string sanitize(const std::string& s) {
   return r;
 }
 
-std::string html_escape(const std::string& s) {
-  std::string r;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        r += "&lt;";
-        break;
-      case '>':
-        r += "&gt;";
-        break;
-      case '&':
-        r += "&amp;";
-        break;
-      case '"':
-        r += "&quot;";
-        break;
-      default:
-        r += c;
-    }
-  }
-  return r;
-}
+// One escaping for every page of the project (report/html.h).
+using report::html_escape;
 
 std::string fmt(double v, const char* f = "%.3g") {
   char buf[64];

@@ -27,6 +27,7 @@
 #include "difftriage/core/log.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/io/stack_writer.h"
+#include "difftriage/stream/run_report.h"
 #include "difftriage/stream/sinks.h"
 #include "difftriage/stream/sources.h"
 #include "difftriage/stream/triage.h"
@@ -161,11 +162,25 @@ class SeriesState {
     row["frame"] = frame;
     row["series"] = series_id_;
     results_ << row.dump() << '\n';
+    if (report_) report_->add(row);
     results_.flush();  // a reader of the .partial file sees every frame triaged so far
     DT_CHECK(results_.good(), IoError, "cannot write ",
              (folder_ / "results.jsonl.partial").string());
     touch();
     return row;
+  }
+
+  // True when the series' report still wants an example of this decision.
+  // The series' report, built as its rows are written (closing it reads nothing again).
+  void start_report() { report_ = std::make_unique<TriageReportBuilder>(); }
+  bool wants_example(DecisionKind kind, int n_examples) const {
+    if (!report_) return false;
+    const auto& e = report_->options().examples;
+    const auto it = e.find(kind);
+    return it == e.end() || static_cast<int>(it->second.size()) < n_examples;
+  }
+  void add_example(DecisionKind kind, ReportExample example) {
+    if (report_) report_->options().examples[kind].push_back(std::move(example));
   }
 
   // A kept image that was (or could not be) forwarded.
@@ -209,7 +224,8 @@ class SeriesState {
   }
 
   // Renames results.jsonl into place and writes summary.json (last).
-  json close(const std::string& status, const LiveOptions& options) {
+  json close(const std::string& status, const LiveOptions& options,
+             const models::PreprocessOptions& preprocess) {
     results_.close();
     std::error_code ec;
     fs::rename(folder_ / "results.jsonl.partial", folder_ / "results.jsonl", ec);
@@ -260,6 +276,18 @@ class SeriesState {
         {"git_hash", kGitHash}};
     summary.update(counts_.to_json());  // n_frames, n_kept, n_veto, n_uncertain, n_unreadable,
                                         // n_untriaged, hit_rate
+    if (report_) {
+      // Before summary.json, which marks the folder complete.
+      report_->options().preprocess = preprocess;
+      // The command is the stream folder's run.json (written before the first series).
+      json run;
+      try {
+        run = json::parse(read_file(folder_.parent_path() / "run.json"));
+      } catch (const std::exception&) {
+        run = json();
+      }
+      write_file_atomically(folder_ / "report.html", report_->render(summary, run));
+    }
     write_file_atomically(folder_ / "summary.json", summary.dump(2) + "\n");
     return summary;
   }
@@ -278,6 +306,7 @@ class SeriesState {
   std::unique_ptr<io::FrameStackWriter> kept_;
   int64_t n_kept_written_ = 0, n_kept_not_written_ = 0;
   std::vector<std::string> kept_errors_;  // the first few reasons a kept image was not written
+  std::unique_ptr<TriageReportBuilder> report_;  // null: no report.html
 };
 
 void set_int_option(zmq::socket_t& socket, int option, int value) {
@@ -429,6 +458,9 @@ LiveSummary run_live_triage(const LiveOptions& options,
         } catch (const Error& e) {
           r.error = e.what();
         }
+        if (options.monitor && r.message && r.message->type == io::StreamMessageType::kImage) {
+          options.monitor->count_in();
+        }
         queue.push(std::move(r));
       }
     } catch (...) {
@@ -452,7 +484,8 @@ LiveSummary run_live_triage(const LiveOptions& options,
   auto close_series = [&](std::map<int64_t, std::unique_ptr<SeriesState>>::iterator it,
                           const std::string& status) {
     SeriesState& s = *it->second;
-    s.close(status, options);
+    s.close(status, options, metadata.preprocess);
+    if (options.monitor) options.monitor->end_series(status);
     summary.series_folders.push_back(s.folder());
     summary.n_frames += s.counts().n_frames;
     summary.n_kept += s.counts().n_kept;
@@ -471,8 +504,44 @@ LiveSummary run_live_triage(const LiveOptions& options,
       it = open.emplace(m.series_id, std::make_unique<SeriesState>(options.out, m.series_id,
                                                                    m.protocol, std::nullopt))
                .first;
+      if (options.write_reports) it->second->start_report();
+      if (options.monitor) options.monitor->begin_series(std::to_string(m.series_id));
     }
     return *it->second;
+  };
+
+  // Thumbnails of a triaged frame for its series' report (a few per decision) and for the
+  // monitor's latest kept frame (about once a second): the message is decoded again, only then.
+  constexpr int kExamplesPerDecision = 8;
+  auto capture_examples = [&](SeriesState& s, const Received& r, const FrameResult& result,
+                              const json& row) {
+    if (!result.ok()) return;
+    const DecisionKind kind = decision_kind(decision_from_row(row));
+    const bool for_report = s.wants_example(kind, kExamplesPerDecision);
+    const bool for_monitor =
+        options.monitor && row["decision"] == "keep" && options.monitor->wants_thumbnail();
+    if (!for_report && !for_monitor) return;
+    try {
+      const auto png = make_thumbnail_png(
+          io::decode_stream_image(r.parts, s.header(), concat("message ", r.index)),
+          metadata.preprocess);
+      if (for_report) {
+        const auto p = row.find("p");
+        const double p_blank = p != row.end() && p->is_object() && p->contains("blank") &&
+                                       (*p)["blank"].is_number()
+                                   ? (*p)["blank"].get<double>()
+                                   : std::numeric_limits<double>::quiet_NaN();
+        std::string caption = concat("series ", s.series_id(), " frame ", r.message->frame);
+        if (std::isfinite(p_blank)) caption += concat(", p(blank) ", std::round(p_blank * 100) / 100);
+        s.add_example(kind, {png, caption});
+      }
+      if (for_monitor) {
+        options.monitor->set_last_kept(png, {{"series", s.series_id()}, {"frame", r.message->frame}});
+      }
+    } catch (const Error& e) {
+      log_message(LogLevel::kWarning, concat("no thumbnail for series ", s.series_id(), " frame ",
+                                             r.message->frame, ": ", e.what()));
+    }
   };
 
   // Triages a batch of image messages of one series (all with pixels) in arrival order.
@@ -496,6 +565,8 @@ LiveSummary run_live_triage(const LiveOptions& options,
           const Received& r = batch[static_cast<size_t>(result.index)];
           const json row =
               s.add(result, r.message->frame, decide_triage(result, metadata), metadata, false);
+          if (options.monitor) options.monitor->add(row);
+          capture_examples(s, r, result, row);
           if (forwarder && row["decision"] == "keep") {
             s.count_forward(forwarder->send(attach_result(r.parts, row)));
           }
@@ -521,8 +592,10 @@ LiveSummary run_live_triage(const LiveOptions& options,
       case io::StreamMessageType::kSeriesStart: {
         if (auto it = open.find(m.series_id); it != open.end()) close_series(it, "incomplete");
         if (forwarder && !forwarder->send(r.parts)) ++n_control_not_forwarded;
-        open.emplace(m.series_id, std::make_unique<SeriesState>(options.out, m.series_id,
-                                                                m.protocol, m.header));
+        auto opened = open.emplace(m.series_id, std::make_unique<SeriesState>(
+                                                    options.out, m.series_id, m.protocol, m.header));
+        if (options.write_reports) opened.first->second->start_report();
+        if (options.monitor) options.monitor->begin_series(std::to_string(m.series_id));
         break;
       }
       case io::StreamMessageType::kSeriesEnd: {
@@ -540,7 +613,8 @@ LiveSummary run_live_triage(const LiveOptions& options,
         if (r.untriaged) {
           FrameResult result;
           result.address = {fs::path(concat("series ", m.series_id, " frame ", m.frame)), 0};
-          s.add(result, m.frame, TriageDecision{}, metadata, true);
+          const json row = s.add(result, m.frame, TriageDecision{}, metadata, true);
+          if (options.monitor) options.monitor->add(row);
           if (forwarder) s.count_forward(false);  // its pixels were not held: cannot be sent
           if (options.write_kept) {
             s.write_kept({}, m.frame, concat("message ", r.index, " (series ", m.series_id,

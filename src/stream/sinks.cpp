@@ -13,6 +13,7 @@
 #include "difftriage/core/log.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"
+#include "difftriage/stream/run_report.h"
 #include "difftriage/version.h"
 
 namespace difftriage::stream {
@@ -143,6 +144,7 @@ namespace {
 constexpr const char* kResults = "results.jsonl";
 constexpr const char* kHits = "hits.lst";
 constexpr const char* kSummary = "summary.json";
+constexpr const char* kReport = "report.html";
 constexpr const char* kProgress = "progress.json";
 
 StagedOutputsOptions staged_options(const TriageRunInfo& info) {
@@ -162,7 +164,8 @@ TriageFolderWriter::TriageFolderWriter(fs::path folder, models::ModelMetadata me
       staged_(folder_, staged_options(info_)) {
   if (info_.flush_every <= 0) info_.flush_every = std::max<int64_t>(1, info_.options.batch_size);
   // Fail before the run, not after it, when an output cannot be put in place.
-  staged_.check_targets({kResults, kHits, kSummary});
+  staged_.check_targets(info_.write_report ? std::vector<std::string>{kResults, kHits, kReport, kSummary}
+                                            : std::vector<std::string>{kResults, kHits, kSummary});
   const fs::path results = staged_.partial() / kResults;
   if (info_.resume) {
     DT_CHECK(staged_.resumed(), ConfigError, "nothing to resume in ", staged_.partial().string(),
@@ -325,6 +328,18 @@ json TriageFolderWriter::finish(const TriageStats& stats,
   for (const auto& [name, content] : more) {
     write_file_atomically(dir / name, content);
     files.push_back(name);
+  }
+  if (info_.write_report) {
+    // The report is part of the set (published before summary.json, the completion marker),
+    // made from the files just written, as `difftriage report DIR` makes it again.
+    json run;
+    for (const auto& [name, content] : more) {
+      if (name == "run.json") run = json::parse(content, nullptr, false);
+    }
+    if (run.is_discarded()) run = json();
+    write_file_atomically(dir / kReport, render_triage_report(dir / kResults, summary, run,
+                                                              TriageReportOptions{}));
+    files.push_back(kReport);
   }
   write_file_atomically(dir / kSummary, dump_json(summary, 2) + "\n");
   files.push_back(kSummary);

@@ -316,7 +316,8 @@ TEST_F(HitsCxi, WithoutTheOptionSummaryHasNoKeyAndNoFile) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"hits.lst", "results.jsonl", "summary.json"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"hits.lst", "report.html", "results.jsonl",
+                                             "summary.json"}));
 }
 
 TEST_F(HitsCxi, BadOptionsFailBeforeTheRun) {

@@ -367,6 +367,7 @@ TEST(TriageFolderWriter, SigkillAtAnyPointLeavesAConsistentSetAndResumeCompletes
                                            "remove summary.json",
                                            "rename results.jsonl",
                                            "rename hits.lst",
+                                           "rename report.html",
                                            "rename summary.json",
                                            "remove .partial"};
   for (const auto& point : points) {
@@ -394,7 +395,7 @@ TEST(TriageFolderWriter, SigkillAtAnyPointLeavesAConsistentSetAndResumeCompletes
     const size_t index = static_cast<size_t>(&point - points.data());
     if (index <= 2) {
       EXPECT_EQ(n, 12);  // killed before the old set was touched: it is intact
-    } else if (index <= 5) {
+    } else if (index <= 6) {
       EXPECT_EQ(n, -1);  // killed during the renames: no summary.json claims a complete set
     } else {
       EXPECT_EQ(n, 300);  // killed after the renames: the new set is complete
@@ -422,6 +423,9 @@ TEST(TriageFolderWriter, SigkillAtAnyPointLeavesAConsistentSetAndResumeCompletes
     EXPECT_EQ(check_set(out), 300);
     EXPECT_TRUE(testing::read_bytes(out / "results.jsonl") == expected_results);
     EXPECT_TRUE(testing::read_bytes(out / "hits.lst") == expected_hits);
+    // The report is part of the set: the 300-frame run's, whole.
+    EXPECT_NE(testing::read_bytes(out / "report.html").find("data-count=\"n_frames\">300<"),
+              std::string::npos);
   }
 }
 

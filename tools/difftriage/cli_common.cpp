@@ -76,7 +76,8 @@ void ProgressLine::print(int64_t done, bool final_line) {
   std::fflush(stderr);
 }
 
-std::string run_json_text(const std::string& command, const nlohmann::json& options) {
+std::string run_json_text(const std::string& command, const nlohmann::json& options,
+                          const std::string& exact_command) {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -85,19 +86,20 @@ std::string run_json_text(const std::string& command, const nlohmann::json& opti
                         {"version", kVersion},
                         {"git_hash", kGitHash},
                         {"created_utc", stamp}};
+  if (!exact_command.empty()) run["command_line"] = exact_command;
   return dump_json(run, 2) + "\n";
 }
 
 void write_run_json(const std::filesystem::path& dir, const std::string& command,
-                    const nlohmann::json& options) {
-  write_file_atomically(dir / "run.json", run_json_text(command, options));
+                    const nlohmann::json& options, const std::string& exact_command) {
+  write_file_atomically(dir / "run.json", run_json_text(command, options, exact_command));
 }
 
 std::string command_line(const CLI::App& command) {
   std::string line = "difftriage " + command.get_name();
   for (const auto* opt : command.get_options()) {
     if (opt->count() == 0 || opt->get_name() == "--help") continue;
-    line += " " + opt->get_name();
+    if (opt->nonpositional()) line += " " + opt->get_name();  // a positional: its values only
     if (opt->get_expected_max() == 0) continue;  // a flag: its name says it all
     for (const auto& r : opt->results()) line += " " + r;
   }

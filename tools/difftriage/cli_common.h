@@ -53,9 +53,12 @@ void make_output_dir(const std::filesystem::path& dir);
 
 /// Writes `dir/run.json` atomically: command, resolved options, version, git hash.
 void write_run_json(const std::filesystem::path& dir, const std::string& command,
-                    const nlohmann::json& options);
+                    const nlohmann::json& options, const std::string& exact_command = "");
 /// The text write_run_json writes, for a command that publishes its outputs as one set.
-std::string run_json_text(const std::string& command, const nlohmann::json& options);
+/// `exact_command` (command_line() of the parsed subcommand), when not empty, is recorded as
+/// "command_line": the exact command a report shows.
+std::string run_json_text(const std::string& command, const nlohmann::json& options,
+                          const std::string& exact_command = "");
 
 /// The command line of a parsed subcommand, for provenance: "difftriage <name>", then each
 /// option given with its values (flags by name alone), in declaration order.

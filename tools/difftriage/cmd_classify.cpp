@@ -53,7 +53,7 @@ void keep_freed_memory() {
 #endif
 }
 
-void run_classify(const ClassifyArgs& a) {
+void run_classify(const ClassifyArgs& a, const std::string& exact_command) {
   const auto t0 = std::chrono::steady_clock::now();
   keep_freed_memory();
   stream::TriageOptions options;
@@ -130,12 +130,13 @@ void run_classify(const ClassifyArgs& a) {
                    {"queue", a.queue_capacity},
                    {"resume", a.resume},
                    {"hits_cxi", a.hits_cxi.empty() ? nlohmann::json() : nlohmann::json(a.hits_cxi)},
-                   {"hits_cxi_deflate", a.hits_cxi_deflate}});
+                   {"hits_cxi_deflate", a.hits_cxi_deflate}},
+      exact_command);
   const auto summary = writer.finish(stats, {{"run.json", run_json}});
   const auto& c = writer.counts();
   std::printf(
       "%lld frame(s): %lld kept, %lld vetoed, %lld uncertain, %lld unreadable, %lld untriaged "
-      "(%.1f frames/s)\nwrote %s/{results.jsonl, hits.lst, summary.json, run.json}\n",
+      "(%.1f frames/s)\nwrote %s/{results.jsonl, hits.lst, report.html, summary.json, run.json}\n",
       static_cast<long long>(c.n_frames), static_cast<long long>(c.n_kept),
       static_cast<long long>(c.n_veto), static_cast<long long>(c.n_uncertain),
       static_cast<long long>(c.n_unreadable), static_cast<long long>(c.n_untriaged),
@@ -174,7 +175,8 @@ void register_classify(CLI::App& root) {
       "Triage frames with a trained model: DIR/results.jsonl (probabilities, labels, quality, "
       "mosaic, keep/veto decision per frame, in input order), DIR/hits.lst (CrystFEL event list "
       "of kept frames), DIR/summary.json (counts, hit rate, frames/s, model, settings) and "
-      "DIR/run.json. Fail-open: vetoes only frames the model is confidently sure are blank; "
+      "DIR/report.html (a self-contained page: counts, charts along the run, example frames, "
+      "errors; `difftriage report DIR` makes it again) and DIR/run.json. Fail-open: vetoes only frames the model is confidently sure are blank; "
       "uncertain and unreadable frames are kept and flagged. Exit 0 when every frame was "
       "processed (even with per-frame errors), 3 when none could be read");
   cmd->add_option("inputs", a->inputs,
@@ -234,7 +236,7 @@ void register_classify(CLI::App& root) {
                 "inputs or model differ");
   add_evidence_options(*cmd, a->evidence);
   cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
-  cmd->callback([a] { run_classify(*a); });
+  cmd->callback([a, cmd] { run_classify(*a, command_line(*cmd)); });
 }
 
 }  // namespace difftriage::cli

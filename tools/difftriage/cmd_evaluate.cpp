@@ -19,6 +19,7 @@
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/evaluate/baseline.h"
 #include "difftriage/evaluate/bootstrap.h"
+#include "difftriage/evaluate/eval_report.h"
 #include "difftriage/evaluate/model_eval.h"
 #include "difftriage/models/classifier.h"
 
@@ -37,7 +38,7 @@ struct EvaluateArgs {
   features::EvidenceArgs evidence;
 };
 
-void run_evaluate(const EvaluateArgs& a) {
+void run_evaluate(const EvaluateArgs& a, const std::string& exact_command) {
   const auto ds = dataset::load_dataset(a.data);
   DT_CHECK(!ds.samples.empty(), FormatError, a.data, ": the label files list no images");
   const std::filesystem::path out = a.out;
@@ -110,8 +111,10 @@ void run_evaluate(const EvaluateArgs& a) {
                   {"bootstrap", a.bootstrap},
                   {"bootstrap_seed", a.bootstrap_seed},
                   {"reweight_to", a.reweight_to},
-                  {"plots", !a.no_plots}});
+                  {"plots", !a.no_plots}},
+                 exact_command);
   if (!a.no_plots) evaluate::plot_model_eval(out, report, preds);
+  evaluate::write_evaluate_report(out);  // from the files just written, as `difftriage report`
   std::printf("%s", evaluate::format_model_eval(report).c_str());
   if (!baseline_table.empty()) {
     std::printf("\nclassical baselines on the same frames (spot count, ice-ring score):\n%s",
@@ -119,7 +122,7 @@ void run_evaluate(const EvaluateArgs& a) {
   }
   std::printf("%s", headline.c_str());
   std::printf("inference: %.1f frames/s (decode + preprocess + forward)\n", preds.frames_per_s);
-  std::printf("wrote %s/{metrics.json, predictions.jsonl, run.json%s}\n", a.out.c_str(),
+  std::printf("wrote %s/{metrics.json, predictions.jsonl, report.html, run.json%s}\n", a.out.c_str(),
               a.no_plots ? "" : ", *.png");
   if (report.n_errors > 0) {
     for (const auto& f : preds.frames) {
@@ -139,7 +142,8 @@ void register_evaluate(CLI::App& root) {
       "evaluate",
       "Evaluate a trained model on a labelled dataset: metrics.json (accuracy beside chance, "
       "balanced accuracy, precision/recall/F1, ROC/PR AUC, quality confusion, mosaic errors, "
-      "veto point), predictions.jsonl and figures");
+      "veto point), predictions.jsonl, figures and report.html (all of it on one self-contained "
+      "page)");
   cmd->add_option("--model", a->model, "Checkpoint (folder with model.pt + model.json)")
       ->required();
   cmd->add_option("--data", a->data, "Dataset folder (multiclasses.txt and/or categories1.txt)")
@@ -171,10 +175,10 @@ void register_evaluate(CLI::App& root) {
                   "categories1.txt); its images are not read")
       ->check(CLI::ExistingDirectory);
   add_evidence_options(*cmd, a->evidence);
-  cmd->callback([a] {
+  cmd->callback([a, cmd] {
     DT_CHECK(a->reweight_to.empty() || a->bootstrap > 0, ConfigError,
              "--reweight-to needs --bootstrap N (N > 0)");
-    run_evaluate(*a);
+    run_evaluate(*a, command_line(*cmd));
   });
 }
 

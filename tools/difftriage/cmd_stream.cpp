@@ -31,10 +31,11 @@ struct StreamArgs {
   std::string forward;
   double forward_timeout_s = 1.0;
   bool write_kept = false;
+  std::string monitor;
   bool quiet = false;
 };
 
-void run_stream(const StreamArgs& a) {
+void run_stream(const StreamArgs& a, const std::string& exact_command) {
   stream::LiveOptions o;
   o.endpoint = a.endpoint;
   o.out = a.out;
@@ -63,7 +64,19 @@ void run_stream(const StreamArgs& a) {
                   {"queue", a.queue_capacity},
                   {"forward", a.forward.empty() ? nlohmann::json() : nlohmann::json(a.forward)},
                   {"forward_timeout", a.forward_timeout_s},
-                  {"write_kept", a.write_kept}});
+                  {"write_kept", a.write_kept},
+                  {"monitor", a.monitor.empty() ? nlohmann::json() : nlohmann::json(a.monitor)}},
+                 exact_command);
+  // The live page: the run's counters (stream/monitor.h), served on its own threads for as
+  // long as the run goes on; the triage only updates counters and never waits for a browser.
+  std::unique_ptr<stream::MonitorServer> server;
+  if (!a.monitor.empty()) {
+    o.monitor = std::make_shared<stream::RunMonitor>("stream");
+    server = std::make_unique<stream::MonitorServer>(
+        o.monitor, stream::parse_monitor_address(a.monitor, "--monitor"));
+    std::fprintf(stderr, "stream: live monitor at %s (status: %sstatus.json)\n",
+                 server->url().c_str(), server->url().c_str());
+  }
   g_stop = false;
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
@@ -81,7 +94,7 @@ void run_stream(const StreamArgs& a) {
               static_cast<long long>(s.n_stray_messages));
   for (const auto& f : s.series_folders) {
     const bool kept = fs::exists(f / "kept.nxs");
-    std::printf("wrote %s/{results.jsonl, summary.json%s}\n", f.string().c_str(),
+    std::printf("wrote %s/{results.jsonl, report.html, summary.json%s}\n", f.string().c_str(),
                 kept ? ", kept.nxs" : "");
   }
 }
@@ -95,7 +108,7 @@ void register_stream(CLI::App& root) {
       "Triage a DECTRIS detector's live stream (SIMPLON Stream V1 or Stream V2 over ZeroMQ, "
       "detected per message): a PULL socket connects to the detector's PUSH (several stream "
       "processes share its frames round-robin). Per series DIR/series_<id>/results.jsonl "
-      "(classify's row with path null, series and frame) and summary.json (status, n_frames = "
+      "(classify's row with path null, series and frame), report.html and summary.json (status, n_frames = "
       "n_kept + n_veto, flags, timing); DIR/stream_summary.json at exit. Fail-open: corrupt "
       "images and images without their series header are kept and flagged");
   cmd->add_option("--connect", a->endpoint, "ZeroMQ endpoint of the detector, e.g. "
@@ -139,8 +152,17 @@ void register_stream(CLI::App& root) {
                "/entry/data/data, pixel mask, geometry; bitshuffle-LZ4 chunks stored as "
                "received, other encodings re-framed as bitshuffle-LZ4, HDF5 filter 32008); kept "
                "images not written are counted in summary.json n_kept_not_written");
+  cmd->add_option("--monitor", a->monitor,
+                  "Serve a live page on [HOST:]PORT (HOST defaults to 127.0.0.1; PORT 0 picks a "
+                  "free one, printed on stderr): counters of the run and the current series, "
+                  "frames/s in and out, the charts of the report, the latest kept frame, a "
+                  "badice alarm; /status.json carries the same numbers for scripts. The triage "
+                  "never waits for the page");
   cmd->add_flag("--quiet", a->quiet, "No progress line on stderr");
-  cmd->callback([a] { run_stream(*a); });
+  cmd->callback([a, cmd] {
+    if (!a->monitor.empty()) stream::parse_monitor_address(a->monitor, "--monitor");  // exit 2 early
+    run_stream(*a, command_line(*cmd));
+  });
 }
 
 }  // namespace difftriage::cli

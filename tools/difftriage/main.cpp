@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   cli::register_classify(app);
   cli::register_stream(app);
   cli::register_replay(app);
+  cli::register_report(app);
 
   try {
     app.parse(argc, argv);

@@ -13,6 +13,8 @@
 ///    with `"path": null`, `"series": <id>`, `"frame": <V1 frame / V2 image_id>` and the stream's
 ///    flags added to `flags`; written as `results.jsonl.partial` while the series is open and
 ///    renamed when it closes;
+///  - report.html (LiveOptions::write_reports): the run report of the series (run_report.h),
+///    its example frames made as they were triaged (their pixels are not kept on disk);
 ///  - summary.json (written last, atomically): `status` complete (end message seen) | incomplete
 ///    (no message for `series_timeout_s`) | interrupted (stop requested or --max-series reached
 ///    while open); `n_frames` received = `n_kept` + `n_veto`; n_uncertain, n_errors (unreadable
@@ -47,6 +49,7 @@
 
 #include "difftriage/io/dectris_stream.h"
 #include "difftriage/models/classifier.h"
+#include "difftriage/stream/monitor.h"
 #include "difftriage/stream/pipeline.h"
 
 namespace difftriage::stream {
@@ -88,6 +91,12 @@ struct LiveOptions {
   /// counted in summary.json `n_kept_not_written` (n_kept = n_kept_written +
   /// n_kept_not_written). The file appears when the series closes, before summary.json.
   bool write_kept = false;
+  /// Non-null: the live monitor's counters (monitor.h), fed as frames arrive and are triaged
+  /// (one series after another), with the latest kept frame's thumbnail about once a second.
+  std::shared_ptr<RunMonitor> monitor;
+  /// Write each series' report.html (run_report.h: counts, charts, example frames captured as
+  /// they were triaged) before its summary.json.
+  bool write_reports = true;
   /// Polled about every 100 ms; returning true stops receiving, drains what is queued and closes
   /// every open series as interrupted (SIGINT/SIGTERM in the CLI).
   std::function<bool()> stop_requested;

@@ -22,6 +22,8 @@
 ///    settings and the timings (setup_s, process cpu_s during the run, decode_s and infer_s
 ///    summed over threads, n_batches), and "hits_cxi" (HitsCxiWriter::finish) when a stack was
 ///    asked for;
+///  - report.html: the run report (stream/run_report.h), unless TriageRunInfo::write_report is
+///    false;
 ///  - the CXI stack, when TriageRunInfo::hits_cxi.path is set (HitsCxiWriter, below; written
 ///    atomically on its own, wherever it is).
 /// Rows are appended to .partial/results.jsonl every flush_every frames; only hits.lst (one
@@ -151,6 +153,8 @@ struct TriageRunInfo {
   /// Rows appended and flushed to .partial/results.jsonl at a time (and progress.json
   /// rewritten); 0: options.batch_size.
   int64_t flush_every = 0;
+  /// Write report.html (stream/run_report.h) into the set, before summary.json.
+  bool write_report = true;
   /// For tests: called before each step of the final publish (StagedOutputsOptions).
   std::function<void(const std::string& step)> before_publish_step = {};
 };
