@@ -302,14 +302,14 @@ LatticeEvidence measure_lattice(const std::vector<Peak>& peaks, const DetectorGe
     const Vec3 v = geometry.scattering_vector_per_angstrom(p.fast_px - 0.5, p.slow_px - 0.5);
     q.push_back(v);
     const double inv_d = norm(v);
-    if (p.snr < o.bragg_min_snr || inv_d <= 0 || 1.0 / inv_d > o.max_bragg_d_angstrom) continue;
+    if (inv_d <= 0 || 1.0 / inv_d > o.max_bragg_d_angstrom) continue;
     bool on_ice = false;
     for (double d_ice : kIceRingsAngstrom) {
       on_ice = on_ice || std::abs(inv_d - 1.0 / d_ice) < o.ice_ring_half_width_per_angstrom;
     }
     if (on_ice) continue;
-    ++e.n_bragg_peaks;
-    bragg_d.push_back(1.0 / inv_d);
+    if (p.snr >= o.bragg_min_snr) ++e.n_bragg_peaks;
+    if (p.snr >= o.d_min_min_snr) bragg_d.push_back(1.0 / inv_d);
   }
   if (static_cast<int64_t>(bragg_d.size()) >= o.d_min_min_peaks) {
     std::sort(bragg_d.begin(), bragg_d.end());

@@ -58,7 +58,7 @@ TEST(MeasureLattice, DMinIsTheHandComputedResolutionOfThePeaks) {
   // Six Bragg peaks 50 px from the beam centre (both in pixel-edge coordinates), one weak peak
   // farther out.
   for (int k = 0; k < 6; ++k) peaks.push_back({178.0, 128.0, 100.0, 20.0});
-  peaks.push_back({228.0, 128.0, 10.0, 3.0});  // SNR 3 < 6: not a Bragg peak
+  peaks.push_back({228.0, 128.0, 10.0, 3.0});  // SNR 3: neither a Bragg nor a d_min peak
   const LatticeEvidence e = measure_lattice(peaks, g);
   EXPECT_EQ(e.n_peaks, 7);
   EXPECT_EQ(e.n_bragg_peaks, 6);

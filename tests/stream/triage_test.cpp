@@ -161,7 +161,7 @@ features::FrameEvidenceResult evidence_of(int64_t n_bragg, bool geometry, std::v
   features::FrameEvidenceResult e;
   e.evidence.has_geometry = geometry;
   e.evidence.lattice.n_bragg_peaks = n_bragg;
-  e.evidence.guard_keeps = n_bragg >= 12;
+  e.evidence.guard_keeps = n_bragg >= 3;
   if (geometry) {
     e.evidence.lattice.d_min_angstrom = 2.5;
     e.evidence.cell_scores = {0.1, -0.1, 0.05};
@@ -175,9 +175,9 @@ features::FrameEvidenceResult evidence_of(int64_t n_bragg, bool geometry, std::v
 TEST(Triage, TheSpotGuardKeepsAConfidentBlankWithBraggPeaks) {
   const auto meta = meta_with_band(0.5, 0.1);
   FrameResult r = classified(0.95);  // the model alone vetoes it
-  r.evidence = evidence_of(11, true, {0.2, 0.1, 0.1});
+  r.evidence = evidence_of(2, true, {0.2, 0.1, 0.1});
   EXPECT_TRUE(decide_triage(r, meta).veto);  // too few Bragg peaks: the two agree, vetoed
-  r.evidence = evidence_of(12, true, {0.2, 0.1, 0.1});
+  r.evidence = evidence_of(3, true, {0.2, 0.1, 0.1});
   const auto d = decide_triage(r, meta);
   EXPECT_TRUE(d.keep());
   EXPECT_TRUE(d.spot_guard);
@@ -188,7 +188,7 @@ TEST(Triage, TheSpotGuardKeepsAConfidentBlankWithBraggPeaks) {
   EXPECT_EQ(counts.n_uncertain + counts.n_unreadable + counts.n_untriaged, 0);
   // A hit without geometry is kept as before and flagged no_geometry.
   r = classified(0.1);
-  r.evidence = evidence_of(3, false, {});
+  r.evidence = evidence_of(1, false, {});
   EXPECT_EQ(decide_triage(r, meta).flags, std::vector<std::string>{"no_geometry"});
 }
 

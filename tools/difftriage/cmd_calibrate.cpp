@@ -22,6 +22,9 @@
 namespace difftriage::cli {
 namespace {
 
+// Uncertainty band of a calibration with the spot guard (unless --band).
+constexpr double kGuardedBand = 0.02;
+
 struct CalibrateArgs {
   std::string model, data, out;
   evaluate::ModelEvalOptions eval;
@@ -30,7 +33,27 @@ struct CalibrateArgs {
   int64_t min_crystal_frames = -1;  // < 0: unset (the rule of min_crystal_frames_for)
   std::string command;
   bool quiet = false;
+  features::EvidenceArgs evidence;
 };
+
+// With the spot evidence, classify never vetoes a frame its guard protects, and the frames that
+// must be kept are those with visible diffraction: the veto point is set on the crystal frames
+// with at least one bright reflection (sidecar) that the guard does not protect; the others are
+// left out of it (counted in n_skipped). Returns how many were left out for each reason.
+std::pair<int64_t, int64_t> keep_only_unguarded_visible(evaluate::ModelPredictions& preds) {
+  int64_t n_guarded = 0, n_invisible = 0;
+  for (auto& f : preds.frames) {
+    if (!f.ok() || !f.truth_has_crystal || !*f.truth_has_crystal) continue;
+    if (f.evidence && f.evidence->evidence.guard_keeps) {
+      f.truth_has_crystal.reset();
+      ++n_guarded;
+    } else if (f.truth_bright_spots && *f.truth_bright_spots == 0) {
+      f.truth_has_crystal.reset();
+      ++n_invisible;
+    }
+  }
+  return {n_guarded, n_invisible};
+}
 
 std::string percent(int64_t k, int64_t n) {
   char buf[32];
@@ -49,16 +72,52 @@ void run_calibrate(CalibrateArgs& a) {
   ProgressLine progress("calibrate", "frames", static_cast<int64_t>(ds.samples.size()), a.quiet);
   auto eval_options = a.eval;
   eval_options.on_progress = [&progress](int64_t done, int64_t) { progress.update(done); };
-  const auto preds = evaluate::predict_dataset(classifier, ds, eval_options);
+  eval_options.evidence =
+      features::make_evidence_stage(a.evidence, classifier.metadata().spot_evidence);
+  auto preds = evaluate::predict_dataset(classifier, ds, eval_options);
   progress.finish(static_cast<int64_t>(preds.frames.size()));
+  std::pair<int64_t, int64_t> left_out{0, 0};
+  if (eval_options.evidence) {
+    left_out = keep_only_unguarded_visible(preds);
+    // An unseen frame with visible diffraction is missed only if the guard misses it AND its
+    // p_hit is below the lowest of the unguarded ones: the set supports the keep fraction when
+    // its visible crystal frames, guarded or not, are as many as the size rule asks.
+    int64_t n_visible = left_out.first;
+    for (const auto& f : preds.frames) {
+      n_visible += f.ok() && f.truth_has_crystal && *f.truth_has_crystal ? 1 : 0;
+    }
+    const int64_t need = a.calibration.min_crystal_frames.value_or(
+        evaluate::min_crystal_frames_for(a.calibration.keep_fraction));
+    DT_CHECK(n_visible >= need, FormatError, a.data, ": ", n_visible,
+             " crystal frame(s) with a bright spot cannot support keeping ",
+             a.calibration.keep_fraction, " of them: at least ", need,
+             " are needed (see min_crystal_frames_for)");
+    a.calibration.min_crystal_frames = 0;  // checked here, on all visible crystal frames
+    // The guard keeps what matters; the band only needs to flag frames just above the point
+    // (kGuardedBand, narrowed so that the threshold stays a probability).
+    if (!a.calibration.band) {
+      auto probe = a.calibration;
+      probe.band = 0.0;
+      const double t = evaluate::calibrate_veto(preds, probe).point.threshold;
+      a.calibration.band = std::min(kGuardedBand, std::max(0.0, (1.0 - t) / 2.0));
+    }
+  }
   const auto c = evaluate::calibrate_veto(preds, a.calibration);
   auto metadata = classifier.metadata();
   evaluate::apply_veto_calibration(
       metadata, c,
       {{"data", a.data}, {"model", a.model}, {"command", a.command},
-       {"keep_fraction", a.calibration.keep_fraction}});
+       {"keep_fraction", a.calibration.keep_fraction},
+       {"spot_guard", eval_options.evidence != nullptr},
+       {"n_crystal_left_to_the_guard", left_out.first},
+       {"n_crystal_without_bright_spot", left_out.second}});
   make_output_dir(a.out);
   models::save_checkpoint(a.out, classifier.loaded_model().model, metadata);
+  if (eval_options.evidence) {
+    std::printf("spot guard: %lld crystal frame(s) kept by their Bragg peaks and %lld without a "
+                "bright spot left out of the veto point\n",
+                static_cast<long long>(left_out.first), static_cast<long long>(left_out.second));
+  }
   std::printf(
       "calibration set %s: %lld crystal frame(s), %lld blank(s), %lld left out\n"
       "veto point (keep >= %g of crystal frames): p_hit %.6g\n"
@@ -119,7 +178,9 @@ void register_calibrate(CLI::App& root) {
   cmd->add_option("--band", a->band,
                   "Half-width of the uncertainty band around the hit threshold, in [0, 1) "
                   "(default: the veto point itself, so frames with p_hit in [t, 3t) are kept and "
-                  "flagged uncertain). It also flags label probabilities this close to their "
+                  "flagged uncertain; 0.02 with the spot evidence, whose guard keeps every frame "
+                  "with Bragg peaks: the veto point is then set on the crystal frames with a "
+                  "bright reflection that the guard does not protect). It also flags label probabilities this close to their "
                   "thresholds")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--min-crystal-frames", a->min_crystal_frames,
@@ -127,6 +188,7 @@ void register_calibrate(CLI::App& root) {
                   "min(keep fraction, 0.99): 99 for --keep-fraction 1, 19 for 0.95, 9 for 0.9). "
                   "A smaller set is refused (exit 3), as is a hit threshold above 1")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  add_evidence_options(*cmd, a->evidence);
   cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
   add_inference_options(*cmd, a->eval.n_threads, a->eval.n_workers, a->eval.batch_size);
   cmd->callback([a, cmd] {

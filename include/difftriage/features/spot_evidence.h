@@ -37,8 +37,10 @@ struct SpotEvidenceCalibration {
   double cell_bias = -3.0;      ///< logistic intercept of p(candidate)
   double cell_w_score = 30.0;   ///< weight of the candidate's correlation r
   double cell_w_margin = 30.0;  ///< weight of r minus the best other candidate's r
-  /// The veto guard: a frame with at least this many Bragg peaks is never vetoed.
-  int64_t guard_min_bragg_peaks = 12;
+  /// The veto guard: a frame with at least this many Bragg peaks is never vetoed (see
+  /// LatticeOptions::bragg_min_snr for what the blanks and crystal frames of the simulator
+  /// have).
+  int64_t guard_min_bragg_peaks = 3;
   /// What the numbers were fitted on (free JSON: data, frames, command).
   nlohmann::json provenance = nlohmann::json::object();
 };
