@@ -73,4 +73,52 @@ LocalBackground compute_local_background(const ImageView<float>& image, int oute
   return bg;
 }
 
+LocalStatistics::LocalStatistics(const ImageView<float>& image, int outer_radius_px,
+                                 int inner_radius_px)
+    : ns_(image.n_slow()),
+      nf_(image.n_fast()),
+      n1_(image.n_fast() + 1),
+      r_(outer_radius_px),
+      r_in_(inner_radius_px),
+      masked_(image.mask() != nullptr) {
+  const auto size = static_cast<size_t>((ns_ + 1) * n1_);
+  sum_.assign(size, 0.0);
+  sum2_.assign(size, 0.0);
+  if (masked_) count_.assign(size, 0.0);
+  const float* v = image.data();
+  for (int64_t s = 0; s < ns_; ++s) {
+    double row = 0, row2 = 0, rown = 0;
+    const size_t above = static_cast<size_t>(s * n1_), here = static_cast<size_t>((s + 1) * n1_);
+    for (int64_t f = 0; f < nf_; ++f) {
+      const int64_t i = s * nf_ + f;
+      if (!masked_ || !image.is_masked(i)) {
+        const double x = v[i];
+        row += x;
+        row2 += x * x;
+        rown += 1;
+      }
+      const auto k = static_cast<size_t>(f + 1);
+      sum_[here + k] = sum_[above + k] + row;
+      sum2_[here + k] = sum2_[above + k] + row2;
+      if (masked_) count_[here + k] = count_[above + k] + rown;
+    }
+  }
+}
+
+bool LocalStatistics::at(int64_t s, int64_t f, double* mean, double* sd) const {
+  const int64_t s0 = std::max<int64_t>(0, s - r_), s1 = std::min(ns_, s + r_ + 1);
+  const int64_t f0 = std::max<int64_t>(0, f - r_), f1 = std::min(nf_, f + r_ + 1);
+  const int64_t t0 = std::max<int64_t>(0, s - r_in_), t1 = std::min(ns_, s + r_in_ + 1);
+  const int64_t g0 = std::max<int64_t>(0, f - r_in_), g1 = std::min(nf_, f + r_in_ + 1);
+  const double n = masked_ ? box(count_, s0, s1, f0, f1) - box(count_, t0, t1, g0, g1)
+                           : static_cast<double>((s1 - s0) * (f1 - f0) - (t1 - t0) * (g1 - g0));
+  if (n < 2) return false;
+  const double m = (box(sum_, s0, s1, f0, f1) - box(sum_, t0, t1, g0, g1)) / n;
+  const double var =
+      std::max(0.0, (box(sum2_, s0, s1, f0, f1) - box(sum2_, t0, t1, g0, g1)) / n - m * m);
+  *mean = m;
+  *sd = std::sqrt(var);
+  return true;
+}
+
 }  // namespace difftriage::features::detail

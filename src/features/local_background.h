@@ -25,4 +25,24 @@ struct LocalBackground {
 LocalBackground compute_local_background(const ImageView<float>& image, int outer_radius_px,
                                          int inner_radius_px, int64_t border_px);
 
+/// The same statistics on demand, pixel by pixel, from summed-area tables built once (O(pixels)):
+/// for callers that need them at a few pixels (the peak finder: local maxima only).
+class LocalStatistics {
+ public:
+  LocalStatistics(const ImageView<float>& image, int outer_radius_px, int inner_radius_px);
+  /// Background mean and standard deviation at pixel (s, f); false when its window holds fewer
+  /// than two unmasked pixels.
+  bool at(int64_t s, int64_t f, double* mean, double* sd) const;
+
+ private:
+  double box(const std::vector<double>& t, int64_t s0, int64_t s1, int64_t f0, int64_t f1) const {
+    return t[static_cast<size_t>(s1 * n1_ + f1)] - t[static_cast<size_t>(s0 * n1_ + f1)] -
+           t[static_cast<size_t>(s1 * n1_ + f0)] + t[static_cast<size_t>(s0 * n1_ + f0)];
+  }
+  int64_t ns_, nf_, n1_;
+  int r_, r_in_;
+  bool masked_;
+  std::vector<double> sum_, sum2_, count_;  // (ns + 1) × (nf + 1); count_ only with a mask
+};
+
 }  // namespace difftriage::features::detail

@@ -41,15 +41,24 @@ struct CalibrateArgs {
 // with at least one bright reflection (sidecar) that the guard does not protect; the others are
 // left out of it (counted in n_skipped). Returns how many were left out for each reason.
 std::pair<int64_t, int64_t> keep_only_unguarded_visible(evaluate::ModelPredictions& preds) {
-  int64_t n_guarded = 0, n_invisible = 0;
+  int64_t n_guarded = 0, n_invisible = 0, n_left = 0;
+  auto crystal = [](const evaluate::FramePrediction& f) {
+    return f.ok() && f.truth_has_crystal && *f.truth_has_crystal;
+  };
+  for (const auto& f : preds.frames) {
+    if (!crystal(f) || (f.truth_bright_spots && *f.truth_bright_spots == 0)) continue;
+    n_left += f.evidence && f.evidence->evidence.guard_keeps ? 0 : 1;
+  }
   for (auto& f : preds.frames) {
-    if (!f.ok() || !f.truth_has_crystal || !*f.truth_has_crystal) continue;
-    if (f.evidence && f.evidence->evidence.guard_keeps) {
-      f.truth_has_crystal.reset();
-      ++n_guarded;
-    } else if (f.truth_bright_spots && *f.truth_bright_spots == 0) {
+    if (!crystal(f)) continue;
+    if (f.truth_bright_spots && *f.truth_bright_spots == 0) {
       f.truth_has_crystal.reset();
       ++n_invisible;
+    } else if (n_left > 0 && f.evidence && f.evidence->evidence.guard_keeps) {
+      // When the guard protects every visible crystal frame, the set says nothing about the
+      // model's scores on the unprotected ones: the point is then set on all of them.
+      f.truth_has_crystal.reset();
+      ++n_guarded;
     }
   }
   return {n_guarded, n_invisible};
@@ -89,7 +98,7 @@ void run_calibrate(CalibrateArgs& a) {
     const int64_t need = a.calibration.min_crystal_frames.value_or(
         evaluate::min_crystal_frames_for(a.calibration.keep_fraction));
     DT_CHECK(n_visible >= need, FormatError, a.data, ": ", n_visible,
-             " crystal frame(s) with a bright spot cannot support keeping ",
+             " crystal frames with a bright spot cannot support keeping ",
              a.calibration.keep_fraction, " of them: at least ", need,
              " are needed (see min_crystal_frames_for)");
     a.calibration.min_crystal_frames = 0;  // checked here, on all visible crystal frames

@@ -33,6 +33,7 @@ struct StreamArgs {
   bool write_kept = false;
   std::string monitor;
   bool quiet = false;
+  features::EvidenceArgs evidence;
 };
 
 void run_stream(const StreamArgs& a, const std::string& exact_command) {
@@ -52,6 +53,7 @@ void run_stream(const StreamArgs& a, const std::string& exact_command) {
   const fs::path model = resolve_triage_model(a.model);
   o.model_path = model.string();
   auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(model));
+  o.triage.evidence = features::make_evidence_stage(a.evidence, clf->metadata().spot_evidence);
   make_output_dir(a.out);
   write_run_json(a.out, "stream",
                  {{"connect", a.endpoint},
@@ -65,6 +67,10 @@ void run_stream(const StreamArgs& a, const std::string& exact_command) {
                   {"forward", a.forward.empty() ? nlohmann::json() : nlohmann::json(a.forward)},
                   {"forward_timeout", a.forward_timeout_s},
                   {"write_kept", a.write_kept},
+                  {"geometry", a.evidence.geometry_file},
+                  {"geometry_override", a.evidence.geometry_override},
+                  {"cells", a.evidence.cell_files},
+                  {"spot_evidence", !a.evidence.disabled},
                   {"monitor", a.monitor.empty() ? nlohmann::json() : nlohmann::json(a.monitor)}},
                  exact_command);
   // The live page: the run's counters (stream/monitor.h), served on its own threads for as
@@ -158,6 +164,7 @@ void register_stream(CLI::App& root) {
                   "frames/s in and out, the charts of the report, the latest kept frame, a "
                   "badice alarm; /status.json carries the same numbers for scripts. The triage "
                   "never waits for the page");
+  add_evidence_options(*cmd, a->evidence);
   cmd->add_flag("--quiet", a->quiet, "No progress line on stderr");
   cmd->callback([a, cmd] {
     if (!a->monitor.empty()) stream::parse_monitor_address(a->monitor, "--monitor");  // exit 2 early
