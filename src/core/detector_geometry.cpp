@@ -282,9 +282,20 @@ std::optional<DetectorGeometry> read_sidecar_geometry(const std::filesystem::pat
   if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
   std::ifstream in(path, std::ios::binary);
   DT_CHECK(in.good(), IoError, "cannot read sidecar ", path.string());
+  // Only the top-level `geometry` object is kept: a sidecar also lists every bright spot, and
+  // building those into a document cost more than the frame's own spot evidence.
+  bool in_geometry = false;
+  const nlohmann::json::parser_callback_t keep_geometry =
+      [&in_geometry](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        if (depth == 1 && event == nlohmann::json::parse_event_t::key) {
+          in_geometry = parsed == "geometry";
+          return in_geometry;
+        }
+        return depth == 0 || in_geometry;
+      };
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(in, keep_geometry);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(path.string() + ": not JSON: " + e.what());
   }

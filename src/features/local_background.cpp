@@ -105,6 +105,18 @@ LocalStatistics::LocalStatistics(const ImageView<float>& image, int outer_radius
   }
 }
 
+bool LocalStatistics::mean_at(int64_t s, int64_t f, double* mean) const {
+  const int64_t s0 = std::max<int64_t>(0, s - r_), s1 = std::min(ns_, s + r_ + 1);
+  const int64_t f0 = std::max<int64_t>(0, f - r_), f1 = std::min(nf_, f + r_ + 1);
+  const int64_t t0 = std::max<int64_t>(0, s - r_in_), t1 = std::min(ns_, s + r_in_ + 1);
+  const int64_t g0 = std::max<int64_t>(0, f - r_in_), g1 = std::min(nf_, f + r_in_ + 1);
+  const double n = masked_ ? box(count_, s0, s1, f0, f1) - box(count_, t0, t1, g0, g1)
+                           : static_cast<double>((s1 - s0) * (f1 - f0) - (t1 - t0) * (g1 - g0));
+  if (n < 2) return false;
+  *mean = (box(sum_, s0, s1, f0, f1) - box(sum_, t0, t1, g0, g1)) / n;
+  return true;
+}
+
 bool LocalStatistics::at(int64_t s, int64_t f, double* mean, double* sd) const {
   const int64_t s0 = std::max<int64_t>(0, s - r_), s1 = std::min(ns_, s + r_ + 1);
   const int64_t f0 = std::max<int64_t>(0, f - r_), f1 = std::min(nf_, f + r_ + 1);

@@ -33,6 +33,8 @@ class LocalStatistics {
   /// Background mean and standard deviation at pixel (s, f); false when its window holds fewer
   /// than two unmasked pixels.
   bool at(int64_t s, int64_t f, double* mean, double* sd) const;
+  /// The mean alone (cheaper: most local maxima fail on their height over it); false as at().
+  bool mean_at(int64_t s, int64_t f, double* mean) const;
 
  private:
   double box(const std::vector<double>& t, int64_t s0, int64_t s1, int64_t f0, int64_t f1) const {

@@ -79,9 +79,9 @@ std::vector<Peak> find_peaks(const ImageView<float>& image, const PeakFinderOpti
       }
       if (!is_max) continue;
       double mean = 0, local_sd = 0;
-      if (!stats.at(s, f, &mean, &local_sd)) continue;
+      if (!stats.mean_at(s, f, &mean) || x - mean < options.min_excess) continue;
+      stats.at(s, f, &mean, &local_sd);
       const double height = x - mean;
-      if (height < options.min_excess) continue;
       const double sd = std::max<double>(kMinSd, local_sd);
       if (height <= options.n_sigma * sd) continue;
       double w = 0, wf = 0, ws = 0;

@@ -75,9 +75,10 @@ FrameEvidence SpotEvidence::measure(const ImageView<float>& image,
     e.cell_scores = matcher_.scores(e.lattice);
     double n_pairs = 0;
     for (double v : e.lattice.pair_length_counts) n_pairs += v;
-    e.cell_probabilities = n_pairs >= kMinLatticePairs
-                               ? probabilities(e.cell_scores)
-                               : std::vector<double>(e.cell_scores.size(), 0.0);
+    const bool lattice_evidence = n_pairs >= kMinLatticePairs &&
+                                  e.lattice.n_bragg_peaks >= calibration_.guard_min_bragg_peaks;
+    e.cell_probabilities = lattice_evidence ? probabilities(e.cell_scores)
+                                            : std::vector<double>(e.cell_scores.size(), 0.0);
   } else {
     e.no_geometry_reason = no_geometry_reason;
     e.lattice.n_peaks = static_cast<int64_t>(peaks.size());

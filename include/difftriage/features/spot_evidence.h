@@ -27,9 +27,10 @@
 
 namespace difftriage::features {
 
-/// Below this many peak pairs in the histogram's range a frame carries no lattice evidence: every
-/// candidate's probability is 0 and none is called present (a frame of a dozen peaks, such as a
-/// weak electron-diffraction still, says nothing about its cell).
+/// Below this many peak pairs in the histogram's range, or with fewer Bragg peaks than the guard
+/// needs (SpotEvidenceCalibration::guard_min_bragg_peaks), a frame carries no lattice evidence:
+/// every candidate's probability is 0 and none is called present (the pairs of a blank's noise
+/// and ice peaks, or of a dozen peaks on a weak still, say nothing about a cell).
 inline constexpr double kMinLatticePairs = 20.0;
 
 /// The fitted numbers of the spot evidence (model.json's `spot_evidence`). Plain value type.
