@@ -52,7 +52,25 @@ VetoCalibration calibrate_veto(const ModelPredictions& predictions,
            options.keep_fraction, " of crystal frames: the lowest kept score of n frames misses "
            "about 1/(n + 1) of unseen ones, so this needs at least ", n_needed,
            " crystal frames (see min_crystal_frames_for)");
-  const double t = c.point.threshold;
+  DT_CHECK(!options.reject_fraction ||
+               (*options.reject_fraction > 0 && *options.reject_fraction <= 1),
+           ConfigError, "reject_fraction must be in (0, 1], got ",
+           options.reject_fraction.value_or(0.0));
+  double t = c.point.threshold;
+  if (options.reject_fraction) {
+    std::vector<double> blank;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      if (!truth[i]) blank.push_back(scores[i]);
+    }
+    std::sort(blank.begin(), blank.end());
+    const auto k = static_cast<size_t>(
+        std::ceil(*options.reject_fraction * static_cast<double>(blank.size()) - 1e-9));
+    // Vetoing p < t_b rejects the k lowest blanks.
+    const double t_b = std::nextafter(blank[std::max<size_t>(k, 1) - 1],
+                                      std::numeric_limits<double>::infinity());
+    t = std::min(t, t_b);
+  }
+  c.veto_threshold = t;
   const double b = options.band.value_or(t);
   DT_CHECK(t + b <= 1.0, FormatError, "calibration set: the veto point p_hit ", t,
            " plus the band ", b, " gives a hit threshold of ", t + b,
@@ -84,6 +102,7 @@ VetoCalibration calibrate_veto(const ModelPredictions& predictions,
 
 nlohmann::json to_json(const VetoCalibration& c) {
   return {{"veto_point", to_json(c.point)},
+          {"veto_threshold", c.veto_threshold},
           {"hit_threshold", c.hit_threshold},
           {"uncertainty_band", c.uncertainty_band},
           {"crystal", {{"n", c.n_crystal},

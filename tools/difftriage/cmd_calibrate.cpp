@@ -22,7 +22,11 @@
 namespace difftriage::cli {
 namespace {
 
-// Uncertainty band of a calibration with the spot guard (unless --band).
+// With the spot evidence (unless --reject-fraction): the veto sits as low as rejecting this share
+// of the calibration set's blanks allows.
+constexpr double kDefaultRejectFraction = 0.99;
+
+// Widest uncertainty band of a calibration with the spot evidence (unless --band).
 constexpr double kGuardedBand = 0.02;
 
 struct CalibrateArgs {
@@ -31,37 +35,28 @@ struct CalibrateArgs {
   evaluate::VetoCalibrationOptions calibration;
   double band = -1;  // < 0: unset (the veto point)
   int64_t min_crystal_frames = -1;  // < 0: unset (the rule of min_crystal_frames_for)
+  double reject_fraction = -1;      // < 0: unset (0.99 with the spot evidence, else none)
   std::string command;
   bool quiet = false;
   features::EvidenceArgs evidence;
 };
 
-// With the spot evidence, classify never vetoes a frame its guard protects, and the frames that
-// must be kept are those with visible diffraction: the veto point is set on the crystal frames
-// with at least one bright reflection (sidecar) that the guard does not protect; the others are
-// left out of it (counted in n_skipped). Returns how many were left out for each reason.
-std::pair<int64_t, int64_t> keep_only_unguarded_visible(evaluate::ModelPredictions& preds) {
-  int64_t n_guarded = 0, n_invisible = 0, n_left = 0;
-  auto crystal = [](const evaluate::FramePrediction& f) {
-    return f.ok() && f.truth_has_crystal && *f.truth_has_crystal;
-  };
-  for (const auto& f : preds.frames) {
-    if (!crystal(f) || (f.truth_bright_spots && *f.truth_bright_spots == 0)) continue;
-    n_left += f.evidence && f.evidence->evidence.guard_keeps ? 0 : 1;
-  }
+// With the spot evidence, the frames the veto must keep are those whose diffraction shows
+// (issue 17: labels by visibility): the veto point is set on the crystal frames with at least one
+// bright reflection in their sidecar (frames without a sidecar count as visible); crystal frames
+// without one are left out of it (counted in n_skipped). Returns how many were left out. The
+// guard is not used here: it protects frames the model misjudges, on top of this point, and a
+// point set only on the few frames it does not protect would rest on a dozen frames.
+int64_t keep_only_visible(evaluate::ModelPredictions& preds) {
+  int64_t n_invisible = 0;
   for (auto& f : preds.frames) {
-    if (!crystal(f)) continue;
+    if (!f.ok() || !f.truth_has_crystal || !*f.truth_has_crystal) continue;
     if (f.truth_bright_spots && *f.truth_bright_spots == 0) {
       f.truth_has_crystal.reset();
       ++n_invisible;
-    } else if (n_left > 0 && f.evidence && f.evidence->evidence.guard_keeps) {
-      // When the guard protects every visible crystal frame, the set says nothing about the
-      // model's scores on the unprotected ones: the point is then set on all of them.
-      f.truth_has_crystal.reset();
-      ++n_guarded;
     }
   }
-  return {n_guarded, n_invisible};
+  return n_invisible;
 }
 
 std::string percent(int64_t k, int64_t n) {
@@ -85,30 +80,19 @@ void run_calibrate(CalibrateArgs& a) {
       features::make_evidence_stage(a.evidence, classifier.metadata().spot_evidence);
   auto preds = evaluate::predict_dataset(classifier, ds, eval_options);
   progress.finish(static_cast<int64_t>(preds.frames.size()));
-  std::pair<int64_t, int64_t> left_out{0, 0};
+  int64_t n_invisible = 0;
+  if (a.reject_fraction >= 0) a.calibration.reject_fraction = a.reject_fraction;
   if (eval_options.evidence) {
-    left_out = keep_only_unguarded_visible(preds);
-    // An unseen frame with visible diffraction is missed only if the guard misses it AND its
-    // p_hit is below the lowest of the unguarded ones: the set supports the keep fraction when
-    // its visible crystal frames, guarded or not, are as many as the size rule asks.
-    int64_t n_visible = left_out.first;
-    for (const auto& f : preds.frames) {
-      n_visible += f.ok() && f.truth_has_crystal && *f.truth_has_crystal ? 1 : 0;
-    }
-    const int64_t need = a.calibration.min_crystal_frames.value_or(
-        evaluate::min_crystal_frames_for(a.calibration.keep_fraction));
-    DT_CHECK(n_visible >= need, FormatError, a.data, ": ", n_visible,
-             " crystal frames with a bright spot cannot support keeping ",
-             a.calibration.keep_fraction, " of them: at least ", need,
-             " are needed (see min_crystal_frames_for)");
-    a.calibration.min_crystal_frames = 0;  // checked here, on all visible crystal frames
-    // The guard keeps what matters; the band only needs to flag frames just above the point
-    // (kGuardedBand, narrowed so that the threshold stays a probability).
+    n_invisible = keep_only_visible(preds);
+    if (a.reject_fraction < 0) a.calibration.reject_fraction = kDefaultRejectFraction;
+    // Near 1 the default band (the point itself) would push the threshold above 1: a band of
+    // kGuardedBand, narrowed to a quarter of what lies above the point, flags the frames just
+    // above it and keeps those well above without a flag.
     if (!a.calibration.band) {
       auto probe = a.calibration;
       probe.band = 0.0;
-      const double t = evaluate::calibrate_veto(preds, probe).point.threshold;
-      a.calibration.band = std::min(kGuardedBand, std::max(0.0, (1.0 - t) / 2.0));
+      const double t = evaluate::calibrate_veto(preds, probe).veto_threshold;
+      a.calibration.band = std::min({t, kGuardedBand, std::max(0.0, (1.0 - t) / 4.0)});
     }
   }
   const auto c = evaluate::calibrate_veto(preds, a.calibration);
@@ -117,15 +101,21 @@ void run_calibrate(CalibrateArgs& a) {
       metadata, c,
       {{"data", a.data}, {"model", a.model}, {"command", a.command},
        {"keep_fraction", a.calibration.keep_fraction},
-       {"spot_guard", eval_options.evidence != nullptr},
-       {"n_crystal_left_to_the_guard", left_out.first},
-       {"n_crystal_without_bright_spot", left_out.second}});
+       {"reject_fraction", a.calibration.reject_fraction
+                               ? nlohmann::json(*a.calibration.reject_fraction)
+                               : nlohmann::json()},
+       {"visible_crystal_frames_only", eval_options.evidence != nullptr},
+       {"n_crystal_without_bright_spot", n_invisible}});
   make_output_dir(a.out);
   models::save_checkpoint(a.out, classifier.loaded_model().model, metadata);
   if (eval_options.evidence) {
-    std::printf("spot guard: %lld crystal frame(s) kept by their Bragg peaks and %lld without a "
-                "bright spot left out of the veto point\n",
-                static_cast<long long>(left_out.first), static_cast<long long>(left_out.second));
+    std::printf("%lld crystal frame(s) without a bright spot left out of the veto point\n",
+                static_cast<long long>(n_invisible));
+  }
+  if (c.veto_threshold < c.point.threshold) {
+    std::printf("veto point lowered to p_hit %.6g: the smallest that rejects %g of the blanks "
+                "(--reject-fraction)\n",
+                c.veto_threshold, a.calibration.reject_fraction.value_or(1.0));
   }
   std::printf(
       "calibration set %s: %lld crystal frame(s), %lld blank(s), %lld left out\n"
@@ -187,9 +177,9 @@ void register_calibrate(CLI::App& root) {
   cmd->add_option("--band", a->band,
                   "Half-width of the uncertainty band around the hit threshold, in [0, 1) "
                   "(default: the veto point itself, so frames with p_hit in [t, 3t) are kept and "
-                  "flagged uncertain; 0.02 with the spot evidence, whose guard keeps every frame "
-                  "with Bragg peaks: the veto point is then set on the crystal frames with a "
-                  "bright reflection that the guard does not protect). It also flags label probabilities this close to their "
+                  "flagged uncertain; with the spot evidence at most 0.02 and a quarter of 1 - t, "
+                  "and the veto point is set on the crystal frames with a bright reflection in "
+                  "their sidecar: those whose diffraction shows). It also flags label probabilities this close to their "
                   "thresholds")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--min-crystal-frames", a->min_crystal_frames,
@@ -197,6 +187,12 @@ void register_calibrate(CLI::App& root) {
                   "min(keep fraction, 0.99): 99 for --keep-fraction 1, 19 for 0.95, 9 for 0.9). "
                   "A smaller set is refused (exit 3), as is a hit threshold above 1")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  cmd->add_option("--reject-fraction", a->reject_fraction,
+                  "Lower the veto point from the keep point to the smallest p_hit that still "
+                  "vetoes this share of the calibration set's blanks, in (0, 1] (default 0.99 "
+                  "with the spot evidence: the widest margin to the crystal frames; without it, "
+                  "the keep point)")
+      ->check(CLI::Range(1e-9, 1.0));
   add_evidence_options(*cmd, a->evidence);
   cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
   add_inference_options(*cmd, a->eval.n_threads, a->eval.n_workers, a->eval.batch_size);

@@ -35,6 +35,11 @@ struct VetoCalibrationOptions {
   /// Fewest crystal frames the set must hold; unset: min_crystal_frames_for(keep_fraction), the
   /// rule below. 0 turns the check off (the arithmetic on a tiny set, in tests).
   std::optional<int64_t> min_crystal_frames;
+  /// When set, in (0, 1]: the veto point is lowered from the keep point to the smallest p_hit
+  /// that still vetoes this share of the set's blanks, when that is lower — the widest margin to
+  /// the crystal frames that this blank rejection allows (a frame unlike the set's crystal frames
+  /// then needs a much lower score to be lost).
+  std::optional<double> reject_fraction;
 };
 
 /// The smallest calibration set that supports a keep fraction k (the rule calibrate_veto
@@ -47,7 +52,9 @@ struct VetoCalibrationOptions {
 [[nodiscard]] int64_t min_crystal_frames_for(double keep_fraction) noexcept;
 
 struct VetoCalibration {
-  VetoPoint point;              ///< the veto point on the calibration set
+  VetoPoint point;              ///< the keep point on the calibration set (find_veto_point)
+  /// The point classify vetoes below: point.threshold, or lower with reject_fraction.
+  double veto_threshold = 0;
   double hit_threshold = 0;     ///< → ModelMetadata::thresholds["hit"]
   double uncertainty_band = 0;  ///< → ModelMetadata::uncertainty_band
   /// What the decision does to the calibration set (models::decide with the two values above).
