@@ -26,7 +26,8 @@ LocalBackground compute_local_background(const ImageView<float>& image, int oute
                                          int inner_radius_px, int64_t border_px);
 
 /// The same statistics on demand, pixel by pixel, from summed-area tables built once (O(pixels)):
-/// for callers that need them at a few pixels (the peak finder: local maxima only).
+/// for callers that need them at a few pixels (the peak finder: local maxima only), and behind
+/// compute_local_background. Immutable after construction; thread-safe.
 class LocalStatistics {
  public:
   LocalStatistics(const ImageView<float>& image, int outer_radius_px, int inner_radius_px);
@@ -37,9 +38,20 @@ class LocalStatistics {
   bool mean_at(int64_t s, int64_t f, double* mean) const;
 
  private:
+  // The outer box [s0, s1) × [f0, f1) and the inner one [t0, t1) × [g0, g1), clipped, and the
+  // number of unmasked pixels between them.
+  struct Window {
+    int64_t s0, s1, f0, f1, t0, t1, g0, g1;
+    double n;
+  };
+  Window window(int64_t s, int64_t f) const;
   double box(const std::vector<double>& t, int64_t s0, int64_t s1, int64_t f0, int64_t f1) const {
     return t[static_cast<size_t>(s1 * n1_ + f1)] - t[static_cast<size_t>(s0 * n1_ + f1)] -
            t[static_cast<size_t>(s1 * n1_ + f0)] + t[static_cast<size_t>(s0 * n1_ + f0)];
+  }
+  // Sum of table `t` over the outer box minus the inner one.
+  double ring(const std::vector<double>& t, const Window& w) const {
+    return box(t, w.s0, w.s1, w.f0, w.f1) - box(t, w.t0, w.t1, w.g0, w.g1);
   }
   int64_t ns_, nf_, n1_;
   int r_, r_in_;

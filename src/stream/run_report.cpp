@@ -23,6 +23,19 @@ using report::html_escape;
 
 namespace {
 
+// d_min bins of the report: [0, 1.5), [1.5, 2), ..., [6, ∞), then "none".
+constexpr std::array<double, 6> kDminBinEdges = {1.5, 2.0, 2.5, 3.0, 4.0, 6.0};
+
+std::string d_min_bin_name(size_t k) {
+  static const char* const kNames[] = {"< 1.5", "1.5-2", "2-2.5", "2.5-3",
+                                       "3-4",   "4-6",   ">= 6",  "none"};
+  return kNames[k];
+}
+
+}  // namespace
+
+namespace {
+
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string fmt(double v, const char* f = "%.3g") {
@@ -296,6 +309,21 @@ void RunTimeline::add(const json& row, double t_s) {
       if (q == kQualityNames[k]) ++quality_counts_[k];
     }
   }
+  const auto d_min = row.find("d_min_angstrom");
+  if (d_min != row.end() && d_min->is_number()) {
+    size_t k = 0;
+    while (k < kDminBinEdges.size() && d_min->get<double>() >= kDminBinEdges[k]) ++k;
+    ++d_min_counts_[k];
+  } else {
+    ++d_min_counts_.back();
+  }
+  const auto cell = row.find("cell");
+  if (cell != row.end() && cell->is_object() && cell->contains("names") &&
+      (*cell)["names"].is_array()) {
+    for (const auto& name : (*cell)["names"]) {
+      if (name.is_string()) ++cell_counts_[name.get<std::string>()];
+    }
+  }
 }
 
 json RunTimeline::to_json() const {
@@ -317,7 +345,10 @@ json RunTimeline::to_json() const {
   json quality = json::object(), labels = json::object();
   for (size_t k = 0; k < kNumQualities; ++k) quality[kQualityNames[k]] = quality_counts_[k];
   for (size_t k = 0; k < kNumLabels; ++k) labels[kLabelNames[k]] = label_counts_[k];
+  json d_min = json::object();
+  for (size_t k = 0; k < d_min_counts_.size(); ++k) d_min[d_min_bin_name(k)] = d_min_counts_[k];
   return {{"counts", counts_.to_json()}, {"quality", quality}, {"labels", labels},
+          {"d_min_angstrom", d_min}, {"cells", cell_counts_},
           {"frames_per_bin", bin_width_}, {"bins", bins}};
 }
 
@@ -384,6 +415,16 @@ std::string RunTimeline::charts_html(double elapsed_s) const {
     forms.categories.emplace_back(kLabelNames[k]);
     forms.values.push_back(static_cast<double>(label_counts_[k]));
   }
+  report::BarChart resolution{"Resolution the Bragg peaks reach (d_min, Å)", "", "frames", {}, {}};
+  for (size_t k = 0; k < d_min_counts_.size(); ++k) {
+    resolution.categories.emplace_back(d_min_bin_name(k));
+    resolution.values.push_back(static_cast<double>(d_min_counts_[k]));
+  }
+  report::BarChart cells{"Crystal forms from the spot evidence (cell.names)", "", "frames", {}, {}};
+  for (const auto& [name, n] : cell_counts_) {
+    cells.categories.push_back(name);
+    cells.values.push_back(static_cast<double>(n));
+  }
   std::string s = "<div class=\"charts\">";
   s += report::render_svg(decisions);
   s += report::render_svg(hit_frames);
@@ -391,6 +432,8 @@ std::string RunTimeline::charts_html(double elapsed_s) const {
   s += report::render_svg(ice_chart);
   s += report::render_svg(quality);
   s += report::render_svg(forms);
+  s += report::render_svg(resolution);
+  if (!cells.categories.empty()) s += report::render_svg(cells);
   return s + "</div>\n";
 }
 

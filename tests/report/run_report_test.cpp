@@ -105,7 +105,27 @@ TEST(RunTimeline, CountsExactlyAndStaysBounded) {
   EXPECT_EQ(std::count(charts.begin(), charts.end(), '<') > 100, true);
   size_t n_svg = 0;
   for (size_t at = charts.find("<svg"); at != std::string::npos; at = charts.find("<svg", at + 1)) ++n_svg;
-  EXPECT_EQ(n_svg, 6u);
+  EXPECT_EQ(n_svg, 7u);  // no cell called on these rows: no crystal-form chart
+  EXPECT_EQ(j["d_min_angstrom"]["none"], 1000);
+
+  // Rows with the spot evidence: the resolution bins and the cells called present.
+  stream::RunTimeline e;
+  for (const double d : {1.2, 2.2, 2.4, 7.5}) {
+    json r = row("keep", {}, 0.1, 0);
+    r["d_min_angstrom"] = d;
+    r["cell"] = {{"p", {{"photo1", 0.9}, {"thermolysin", 0.7}}},
+                 {"names", {"photo1", "thermolysin"}}};
+    e.add(r);
+  }
+  const json je = e.to_json();
+  EXPECT_EQ(je["d_min_angstrom"]["< 1.5"], 1);
+  EXPECT_EQ(je["d_min_angstrom"]["2-2.5"], 2);
+  EXPECT_EQ(je["d_min_angstrom"][">= 6"], 1);
+  EXPECT_EQ(je["d_min_angstrom"]["none"], 0);
+  EXPECT_EQ(je["cells"]["thermolysin"], 4);
+  const std::string charts_e = e.charts_html(1.0);
+  EXPECT_NE(charts_e.find("Crystal forms from the spot evidence"), std::string::npos);
+  EXPECT_NE(charts_e.find("Resolution the Bragg peaks reach"), std::string::npos);
 }
 
 TEST(ReportHtml, DataUrisEscapingAndSvg) {

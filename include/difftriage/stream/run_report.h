@@ -94,6 +94,10 @@ class RunTimeline {
   int64_t bin_width_ = 1;
   TriageCounts counts_;
   std::array<int64_t, 5> quality_counts_{};
+  /// Frames per d_min_angstrom bin (kDminBinEdges; the last counts rows without a d_min).
+  std::array<int64_t, 8> d_min_counts_{};
+  /// Frames per candidate cell called present (results.jsonl cell.names), user cells included.
+  std::map<std::string, int64_t> cell_counts_;
   std::array<int64_t, 6> label_counts_{};
   int64_t n_rows_ = 0, n_without_time_ = 0, last_badice_index_ = -1;
 };
