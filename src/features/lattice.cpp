@@ -284,7 +284,9 @@ void validate(const LatticeOptions& o) {
 std::vector<double> length_bin_centres(const LatticeOptions& o) {
   std::vector<double> c(static_cast<size_t>(o.n_bins));
   const double w = (o.max_length_per_angstrom - o.min_length_per_angstrom) / o.n_bins;
-  for (int i = 0; i < o.n_bins; ++i) c[static_cast<size_t>(i)] = o.min_length_per_angstrom + (i + 0.5) * w;
+  for (int i = 0; i < o.n_bins; ++i) {
+    c[static_cast<size_t>(i)] = o.min_length_per_angstrom + (i + 0.5) * w;
+  }
   return c;
 }
 
@@ -337,14 +339,18 @@ LatticeEvidence measure_lattice(const std::vector<Peak>& peaks, const DetectorGe
   }
   for (size_t b = 1; b < start.size(); ++b) start[b] += start[b - 1];
   std::vector<int64_t> fill(start.begin(), start.end() - 1);
-  for (size_t i = 0; i < q.size(); ++i) order[static_cast<size_t>(fill[static_cast<size_t>(bucket[i])]++)] = static_cast<int64_t>(i);
+  for (size_t i = 0; i < q.size(); ++i) {
+    int64_t& slot = fill[static_cast<size_t>(bucket[i])];
+    order[static_cast<size_t>(slot++)] = static_cast<int64_t>(i);
+  }
   const double bin_w = (o.max_length_per_angstrom - o.min_length_per_angstrom) / o.n_bins;
   for (size_t i = 0; i < q.size(); ++i) {
     const int64_t gx = bucket[i] % nx, gy = bucket[i] / nx;
     for (int64_t yy = std::max<int64_t>(0, gy - 1); yy <= std::min(ny - 1, gy + 1); ++yy) {
       for (int64_t xx = std::max<int64_t>(0, gx - 1); xx <= std::min(nx - 1, gx + 1); ++xx) {
         const int64_t b = yy * nx + xx;
-        for (int64_t k = start[static_cast<size_t>(b)]; k < start[static_cast<size_t>(b + 1)]; ++k) {
+        const int64_t k0 = start[static_cast<size_t>(b)], k1 = start[static_cast<size_t>(b + 1)];
+        for (int64_t k = k0; k < k1; ++k) {
           const auto j = static_cast<size_t>(order[static_cast<size_t>(k)]);
           if (j <= i) continue;  // each pair once
           const double len = norm(q[i] - q[j]);
@@ -404,7 +410,9 @@ std::vector<double> CellMatcher::scores(const LatticeEvidence& evidence) const {
   const std::vector<double> centres = length_bin_centres(options_);
   const std::vector<double> base = quadratic_baseline(centres, h);
   std::vector<double> excess(h.size());
-  for (size_t i = 0; i < h.size(); ++i) excess[i] = (h[i] - base[i]) / std::sqrt(std::max(base[i], 1.0));
+  for (size_t i = 0; i < h.size(); ++i) {
+    excess[i] = (h[i] - base[i]) / std::sqrt(std::max(base[i], 1.0));
+  }
   for (size_t c = 0; c < cells_.size(); ++c) out[c] = pearson(excess, predicted_[c]);
   return out;
 }

@@ -66,8 +66,8 @@ LocalStatistics::Window LocalStatistics::window(int64_t s, int64_t f) const {
   w.f0 = std::max<int64_t>(0, f - r_), w.f1 = std::min(nf_, f + r_ + 1);
   w.t0 = std::max<int64_t>(0, s - r_in_), w.t1 = std::min(ns_, s + r_in_ + 1);
   w.g0 = std::max<int64_t>(0, f - r_in_), w.g1 = std::min(nf_, f + r_in_ + 1);
-  w.n = masked_ ? ring(count_, w)
-                : static_cast<double>((w.s1 - w.s0) * (w.f1 - w.f0) - (w.t1 - w.t0) * (w.g1 - w.g0));
+  const int64_t outer = (w.s1 - w.s0) * (w.f1 - w.f0), inner = (w.t1 - w.t0) * (w.g1 - w.g0);
+  w.n = masked_ ? ring(count_, w) : static_cast<double>(outer - inner);
   return w;
 }
 

@@ -41,8 +41,9 @@ struct GeometrySource {
   bool use_sidecars = true;                  ///< look for the simulator's `<stem>.json`
 };
 
-/// The geometry of `frame` read from the file `path`, or why there is none (never throws: a sidecar
-/// that cannot be read or a geometry that does not fit the frame's size gives the reason).
+/// The geometry of `frame` read from the file `path`, or why there is none (never throws: a
+/// sidecar that cannot be read or a geometry that does not fit the frame's size gives the
+/// reason).
 GeometryLookup resolve_geometry(const GeometrySource& source, const AnyImage& frame,
                                 const std::filesystem::path& path);
 
@@ -56,8 +57,8 @@ struct FrameEvidenceResult {
 class EvidenceStage {
  public:
   EvidenceStage(GeometrySource geometry, SpotEvidence evidence);
-  /// Measures the evidence of `frame` (read from the file `path`). Never throws for a frame's content;
-  /// @throws ConfigError only for an empty frame.
+  /// Measures the evidence of `frame` (read from the file `path`). Never throws for a frame's
+  /// content. @throws ConfigError only for an empty frame.
   FrameEvidenceResult measure(const AnyImage& frame, const std::filesystem::path& path) const;
   const SpotEvidence& spot_evidence() const noexcept { return evidence_; }
   const GeometrySource& geometry_source() const noexcept { return geometry_; }
