@@ -742,6 +742,33 @@ TEST(VetoCalibration, KeepsEveryCrystalFrameAndVetoesOnlyBelowTheVetoPoint) {
   EXPECT_EQ(record.at("veto_point").at("n_positive"), 4);
 }
 
+TEST(VetoCalibration, ARejectFractionLowersThePointToTheBlanksItMustVeto) {
+  // Crystal frames from 0.9 up: the keep point is 0.9. Rejecting 80 % of the 5 blanks needs
+  // only p < just above 0.2 (the 4th lowest blank), so the point drops there.
+  const auto preds = hit_predictions({0.9, 0.95, 0.99}, {0.01, 0.05, 0.1, 0.2, 0.6});
+  evaluate::VetoCalibrationOptions o;
+  o.min_crystal_frames = 0;
+  o.band = 0.0;
+  o.reject_fraction = 0.8;
+  const auto c = evaluate::calibrate_veto(preds, o);
+  EXPECT_DOUBLE_EQ(c.point.threshold, 0.9);
+  EXPECT_GT(c.veto_threshold, 0.2);
+  EXPECT_LT(c.veto_threshold, 0.2 + 1e-12);
+  EXPECT_EQ(c.n_blank_vetoed, 4);
+  EXPECT_EQ(c.n_crystal_vetoed, 0);
+  // Rejecting all blanks would need 0.6 + ε, still below the keep point: the point is 0.6 + ε.
+  o.reject_fraction = 1.0;
+  const auto all = evaluate::calibrate_veto(preds, o);
+  EXPECT_EQ(all.n_blank_vetoed, 5);
+  EXPECT_LT(all.veto_threshold, 0.6 + 1e-12);
+  // Never above the keep point: a blank at 0.95 cannot pull the point past 0.9.
+  const auto high = evaluate::calibrate_veto(hit_predictions({0.9, 0.95}, {0.1, 0.95}), o);
+  EXPECT_DOUBLE_EQ(high.veto_threshold, 0.9);
+  EXPECT_EQ(high.n_crystal_vetoed, 0);
+  o.reject_fraction = 0.0;
+  EXPECT_THROW(evaluate::calibrate_veto(preds, o), ConfigError);
+}
+
 TEST(VetoCalibration, BadOptionsAndSetsWithoutBothClassesAreRefused) {
   const auto preds = hit_predictions({0.9, 0.2}, {0.01});
   evaluate::VetoCalibrationOptions o;
