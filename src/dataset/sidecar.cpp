@@ -34,6 +34,11 @@ std::optional<SidecarTruth> read_sidecar_truth(const std::filesystem::path& imag
              ": the sidecar's stats.d_min_angstrom is not a positive number");
     truth.d_min_angstrom = d->get<double>();
   }
+  if (const auto v = stats->find("split_visible"); v != stats->end() && !v->is_null()) {
+    DT_CHECK(v->is_boolean(), FormatError, path.string(),
+             ": the sidecar's stats.split_visible is not true, false or null");
+    truth.split_visible = v->get<bool>();
+  }
   if (const auto g = j.find("geometry"); g != j.end()) {
     truth.geometry = geometry_from_sidecar_json(*g, path.string());
   }

@@ -179,6 +179,29 @@ std::vector<std::pair<std::string, Interval>> bootstrap_headline(const ModelPred
     for (const char* name : {"photo1", "photo2", "multilattice"}) {
       add_label(static_cast<size_t>(label_index(name)), true);
     }
+    // Splits the frame shows (sidecar stats.split_visible, simulate::split_is_visible): visible
+    // splits against single-lattice crystal frames, splits that do not show left out.
+    const auto m = static_cast<size_t>(label_index("multilattice"));
+    auto shown = [m, crystal](const FramePrediction& f) {
+      return !f.label_predictions.empty() && f.truth_label_known[m] && crystal(f) &&
+             (f.truth_labels[m] == 0 || f.truth_split_visible.value_or(false));
+    };
+    const bool has_visibility = std::any_of(frames.begin(), frames.end(), [](const auto& f) {
+      return f.truth_split_visible.has_value();
+    });
+    if (const int64_t n = count(shown); has_visibility && n > 0) {
+      defs.push_back({"multilattice | crystal, visible splits",
+                      [&, m, shown](const std::vector<size_t>& index) {
+                        return balanced_accuracy(
+                            index, w,
+                            [&](size_t i) {
+                              return frames[i].ok() && shown(frames[i]) ? frames[i].truth_labels[m]
+                                                                        : -1;
+                            },
+                            [&](size_t i) { return static_cast<int>(frames[i].label_predictions[m]); });
+                      },
+                      0.5, n});
+    }
   }
   if (const int64_t n = count([](const FramePrediction& f) { return f.quality >= 0 && f.truth_quality; })) {
     auto counts = [](const FramePrediction& f) { return f.quality >= 0 && f.truth_quality.has_value(); };

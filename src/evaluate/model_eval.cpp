@@ -51,6 +51,7 @@ void fill_truth(FramePrediction& f, const dataset::Sample& s) {
   if (const auto sidecar = dataset::read_sidecar_truth(s.path)) {
     f.truth_bright_spots = sidecar->bright_spots;
     f.truth_d_min_angstrom = sidecar->d_min_angstrom;
+    f.truth_split_visible = sidecar->split_visible;
   }
 }
 
@@ -91,6 +92,9 @@ void fill_outputs(FramePrediction& f, const models::Prediction& p,
   }
   f.mosaic = p.mosaic;
   f.log_bright_spots = p.log_bright_spots;
+  f.trunk_features = p.trunk_features;
+  f.familiarity_distance = p.familiarity_distance;
+  f.unfamiliar = p.unfamiliar;
   f.binary = p.binary;
   f.hit_probability = models::score_hit({p}, meta).p_hit.value_or(kNaN);
 }
@@ -211,11 +215,13 @@ void add_evidence_metrics(ModelEvalReport& report, const ModelPredictions& preds
     }
     if (!f.truth_has_crystal || !std::isfinite(f.hit_probability)) continue;
     const bool model_vetoes = models::decide_hit(f.hit_probability, meta) == models::Decision::kNo;
-    const bool vetoed = model_vetoes && !e.guard_keeps;
+    const bool vetoed = model_vetoes && !e.guard_keeps && !f.unfamiliar;
+    g.n_unfamiliar += f.unfamiliar;
     if (!*f.truth_has_crystal) {
       ++g.n_blank;
       g.n_blank_vetoed += vetoed;
       g.n_blank_kept_by_guard += model_vetoes && e.guard_keeps;
+      g.n_blank_kept_unfamiliar += model_vetoes && !e.guard_keeps && f.unfamiliar;
     } else {
       ++g.n_crystal;
       g.n_crystal_vetoed += vetoed;
@@ -359,6 +365,8 @@ nlohmann::json to_json(const ModelEvalReport& r) {
     guarded = {{"n_blank", g->n_blank},
                {"n_blank_vetoed", g->n_blank_vetoed},
                {"n_blank_kept_by_guard", g->n_blank_kept_by_guard},
+               {"n_blank_kept_unfamiliar", g->n_blank_kept_unfamiliar},
+               {"n_unfamiliar", g->n_unfamiliar},
                {"n_visible", g->n_visible},
                {"n_visible_vetoed", g->n_visible_vetoed},
                {"n_crystal", g->n_crystal},
@@ -443,17 +451,19 @@ std::string format_model_eval(const ModelEvalReport& r) {
     s += "\n" + format_regression_table({{"d_min_angstrom (good/strong frames)", *r.d_min}});
   }
   if (const auto& g = r.guarded_veto) {
-    char line[320];
+    char line[400];
     std::snprintf(line, sizeof line,
                   "\nclassify's decision (model + spot guard): %lld of %lld blank frames vetoed "
-                  "(%lld kept by the guard); %lld of %lld crystal frames with a bright spot "
-                  "vetoed; %lld of %lld crystal frames vetoed\n",
+                  "(%lld kept by the guard, %lld as unfamiliar); %lld of %lld crystal frames with "
+                  "a bright spot vetoed; %lld of %lld crystal frames vetoed; %lld frame(s) "
+                  "unfamiliar\n",
                   static_cast<long long>(g->n_blank_vetoed), static_cast<long long>(g->n_blank),
                   static_cast<long long>(g->n_blank_kept_by_guard),
+                  static_cast<long long>(g->n_blank_kept_unfamiliar),
                   static_cast<long long>(g->n_visible_vetoed),
                   static_cast<long long>(g->n_visible),
                   static_cast<long long>(g->n_crystal_vetoed),
-                  static_cast<long long>(g->n_crystal));
+                  static_cast<long long>(g->n_crystal), static_cast<long long>(g->n_unfamiliar));
     s += line;
   }
   return s;

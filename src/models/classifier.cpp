@@ -9,6 +9,7 @@
 
 #include "difftriage/core/error.h"
 #include "difftriage/models/checkpoint.h"
+#include "difftriage/models/familiarity.h"
 #include "difftriage/models/preprocess.h"
 #include "difftriage/models/tensor.h"
 
@@ -17,6 +18,7 @@ namespace difftriage::models {
 struct Classifier::Impl {
   LoadedModel loaded;
   Preprocessor preprocessor;
+  std::optional<Familiarity> familiarity;  // parsed once from metadata.familiarity
 };
 
 Classifier::Classifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -27,7 +29,13 @@ Classifier::~Classifier() = default;
 Classifier Classifier::load(const std::filesystem::path& path) {
   auto loaded = load_checkpoint(path);
   Preprocessor pre(loaded.metadata.preprocess);
-  return Classifier(std::make_unique<Impl>(Impl{std::move(loaded), std::move(pre)}));
+  std::optional<Familiarity> familiarity;
+  if (!loaded.metadata.familiarity.is_null()) {
+    familiarity = familiarity_from_json(loaded.metadata.familiarity,
+                                        path.string());
+  }
+  return Classifier(std::make_unique<Impl>(
+      Impl{std::move(loaded), std::move(pre), std::move(familiarity)}));
 }
 
 const ModelMetadata& Classifier::metadata() const noexcept { return impl_->loaded.metadata; }
@@ -43,10 +51,22 @@ std::vector<Prediction> Classifier::classify(const std::vector<AnyImage>& frames
 
 namespace {
 
-// Probabilities of a batch → one Prediction per row, with the model's thresholds.
-std::vector<Prediction> to_predictions(const HeadOutputs& probs, int64_t n,
-                                       const ModelMetadata& meta) {
+// Probabilities of a batch → one Prediction per row, with the model's thresholds; `features`
+// [n, D] the pooled trunk features the heads read, measured against `familiarity` when set.
+std::vector<Prediction> to_predictions(const HeadOutputs& probs, const torch::Tensor& features,
+                                       int64_t n, const ModelMetadata& meta,
+                                       const std::optional<Familiarity>& familiarity) {
   std::vector<Prediction> predictions(static_cast<size_t>(n));
+  const torch::Tensor f = features.to(torch::kFloat32).contiguous();
+  for (int64_t i = 0; i < n; ++i) {
+    Prediction& p = predictions[static_cast<size_t>(i)];
+    const float* d = f.data_ptr<float>() + i * f.size(1);
+    p.trunk_features.assign(d, d + f.size(1));
+    if (familiarity) {
+      p.familiarity_distance = familiarity->distance(p.trunk_features);
+      p.unfamiliar = *p.familiarity_distance > familiarity->threshold;
+    }
+  }
   std::map<std::string, torch::Tensor> rows;
   for (const auto& [name, t] : probs) rows[name] = t.contiguous();
   auto row = [](const torch::Tensor& t, int64_t i) {
@@ -92,12 +112,14 @@ std::vector<Prediction> Classifier::classify_pointers(
     const std::vector<const AnyImage*>& frames) const {
   if (frames.empty()) return {};
   HeadOutputs probs;
+  torch::Tensor features;
   {
     torch::InferenceMode guard;
-    probs = to_probabilities(
-        impl_->loaded.model->forward(impl_->preprocessor.preprocess_batch(frames)));
+    features = impl_->loaded.model->features(impl_->preprocessor.preprocess_batch(frames));
+    probs = to_probabilities(impl_->loaded.model->forward_heads(features));
   }
-  return to_predictions(probs, static_cast<int64_t>(frames.size()), impl_->loaded.metadata);
+  return to_predictions(probs, features, static_cast<int64_t>(frames.size()),
+                        impl_->loaded.metadata, impl_->familiarity);
 }
 
 int64_t Classifier::input_size() const noexcept { return impl_->preprocessor.input_size(); }
@@ -114,13 +136,15 @@ std::vector<Prediction> Classifier::infer(const std::vector<PreparedFrame>& fram
   if (frames.empty()) return {};
   const int64_t n = static_cast<int64_t>(frames.size());
   HeadOutputs probs;
+  torch::Tensor features;
   try {
     torch::InferenceMode guard;
-    probs = to_probabilities(impl_->loaded.model->forward(to_input_tensor(frames, input_size())));
+    features = impl_->loaded.model->features(to_input_tensor(frames, input_size()));
+    probs = to_probabilities(impl_->loaded.model->forward_heads(features));
   } catch (const c10::Error& e) {
     throw ModelError(detail::concat("infer: forward pass failed: ", e.what_without_backtrace()));
   }
-  return to_predictions(probs, n, impl_->loaded.metadata);
+  return to_predictions(probs, features, n, impl_->loaded.metadata, impl_->familiarity);
 }
 
 Prediction Classifier::classify(const AnyImage& frame) const {

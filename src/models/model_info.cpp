@@ -245,6 +245,7 @@ nlohmann::json to_json(const ModelMetadata& m) {
   j["provenance"] = m.provenance;
   j["metrics"] = m.metrics;
   if (!m.spot_evidence.is_null()) j["spot_evidence"] = m.spot_evidence;
+  if (!m.familiarity.is_null()) j["familiarity"] = m.familiarity;
   return j;
 }
 
@@ -298,6 +299,7 @@ ModelMetadata metadata_from_json(const nlohmann::json& j, const std::string& sou
   if (j.contains("provenance")) m.provenance = j.at("provenance");
   if (j.contains("metrics")) m.metrics = j.at("metrics");
   if (j.contains("spot_evidence")) m.spot_evidence = j.at("spot_evidence");
+  if (j.contains("familiarity")) m.familiarity = j.at("familiarity");
   try {
     validate(m);
   } catch (const ConfigError& e) {

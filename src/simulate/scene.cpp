@@ -242,4 +242,8 @@ DetectorGeometry output_geometry(const FrameSpec& spec) {
   return spec.geometry.binned(spec.bin_factor);
 }
 
+bool split_is_visible(double split_deg, double mosaic_deg, double median_bright_radius_px) {
+  return split_deg > mosaic_deg && split_deg * (M_PI / 180.0) * median_bright_radius_px >= 1.0;
+}
+
 }  // namespace difftriage::simulate

@@ -126,6 +126,32 @@ std::vector<BrightSpot> bright_spots_on_output(const std::vector<Reflection>& re
   return spots;
 }
 
+// FrameStats::split_visible: unset without a split crystal, else whether split_is_visible holds
+// for one of them at the median radius of the frame's bright spots (output pixels).
+std::optional<bool> split_visibility(const FrameSpec& spec, const std::vector<BrightSpot>& spots) {
+  bool any_split = false;
+  for (const CrystalSpec& c : spec.crystals) any_split = any_split || c.pieces.size() > 1;
+  if (!any_split) return std::nullopt;
+  double median_radius = 0.0;
+  if (!spots.empty()) {
+    const DetectorGeometry g = output_geometry(spec);  // pixel-edge beam centre, output pixels
+    std::vector<double> r;
+    r.reserve(spots.size());
+    for (const BrightSpot& s : spots) {
+      r.push_back(std::hypot(s.fast + 0.5 - g.beam_center_fast_px,
+                             s.slow + 0.5 - g.beam_center_slow_px));
+    }
+    std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(r.size() / 2), r.end());
+    median_radius = r[r.size() / 2];
+  }
+  for (const CrystalSpec& c : spec.crystals) {
+    if (c.pieces.size() > 1 && split_is_visible(c.split_deg, c.mosaic_deg, median_radius)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // `thresholds`: bright_thresholds() of `reflections` at their current photons (factor by which a
 // spot's photons must grow to be bright), computed once per frame and reused here.
 SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>& reflections,
@@ -140,6 +166,7 @@ SimulatedFrame finish_frame(const FrameSpec& spec, const std::vector<Reflection>
   f.bright_spots = bright_spots_on_output(reflections, thresholds, spec, &f.stats.n_bright_pixels,
                                           &f.stats.d_min_angstrom);
   for (const Reflection& r : reflections) f.stats.bragg_photons += r.photons;
+  f.stats.split_visible = split_visibility(spec, f.bright_spots);
   if (spec.ice.present) {
     double peak = 0.0;
     for (int i = 0; i < 8; ++i) peak = std::max(peak, kIceRingRelIntensity[i]);

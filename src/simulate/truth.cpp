@@ -126,6 +126,7 @@ nlohmann::json frame_truth_json(const SimulatedFrame& frame) {
                 {"n_overloaded", st.n_overloaded},
                 {"attempts", st.attempts},
                 {"d_min_angstrom", st.d_min_angstrom ? json(*st.d_min_angstrom) : json(nullptr)},
+                {"split_visible", st.split_visible ? json(*st.split_visible) : json(nullptr)},
                 {"median_8bit", st.median_8bit},
                 {"p5_8bit", st.p5_8bit},
                 {"p95_8bit", st.p95_8bit},

@@ -88,6 +88,11 @@ TriageDecision decide_triage(const FrameResult& result, const models::ModelMetad
     }
     if (!e.has_geometry) d.flags.push_back("no_geometry");
   }
+  if (result.prediction->unfamiliar) {  // nothing like it in calibration: its veto is not trusted
+    d.unfamiliar = true;
+    d.veto = false;
+    d.flags.push_back("unfamiliar");
+  }
   return d;
 }
 

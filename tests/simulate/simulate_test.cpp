@@ -252,5 +252,50 @@ TEST(Simulate, DMinIsTheFifthPercentileOfTheBrightSpotsD) {
   EXPECT_TRUE(frame_truth_json(blank)["stats"]["d_min_angstrom"].is_null());
 }
 
+// Labels by visibility (issue 17 point 5): a split shows when it exceeds the mosaic spread and
+// moves a spot at the median bright-spot radius by ≥ 1 output pixel.
+TEST(Simulate, SplitVisibilityRule) {
+  // 0.5° at 200 px moves a spot 1.745 px; at 100 px 0.873 px (< 1).
+  EXPECT_TRUE(split_is_visible(0.5, 0.2, 200.0));
+  EXPECT_FALSE(split_is_visible(0.5, 0.2, 100.0));
+  EXPECT_FALSE(split_is_visible(0.5, 0.6, 200.0));  // inside the crystal's own spread
+  EXPECT_FALSE(split_is_visible(0.5, 0.5, 200.0));
+  EXPECT_FALSE(split_is_visible(2.5, 0.02, 0.0));   // no bright spot: nothing shows
+  EXPECT_TRUE(split_is_visible(180.0 / M_PI / 100.0 + 1e-9, 0.0, 100.0));
+
+  // Recomputed from the frame's scene: the median radius of its bright spots, its crystal's split.
+  SimulateOptions o;
+  o.seed = 5;
+  o.mix = Mix{};
+  o.mix.blank = o.mix.noxtal = o.mix.weak = o.mix.good = 0.0;
+  o.mix.multilattice = 1.0;
+  int n_visible = 0, n_hidden = 0;
+  for (int64_t i = 0; i < 12; ++i) {
+    const SimulatedFrame f = simulate_frame(o, i);
+    ASSERT_TRUE(f.labels.multilattice);
+    ASSERT_TRUE(f.stats.split_visible.has_value());
+    const DetectorGeometry g = output_geometry(f.spec);
+    std::vector<double> r;
+    for (const BrightSpot& s : f.bright_spots) {
+      r.push_back(std::hypot(s.fast + 0.5 - g.beam_center_fast_px, s.slow + 0.5 - g.beam_center_slow_px));
+    }
+    std::sort(r.begin(), r.end());
+    const double median = r.empty() ? 0.0 : r[r.size() / 2];
+    bool expected = false;
+    for (const CrystalSpec& c : f.spec.crystals) {
+      if (c.pieces.size() > 1) expected = expected || split_is_visible(c.split_deg, c.mosaic_deg, median);
+    }
+    EXPECT_EQ(*f.stats.split_visible, expected) << i;
+    EXPECT_EQ(frame_truth_json(f)["stats"]["split_visible"].get<bool>(), expected);
+    (expected ? n_visible : n_hidden) += 1;
+  }
+  EXPECT_GT(n_visible, 0);
+  EXPECT_GT(n_hidden, 0);  // the rule separates: some splits do not show
+  o.mix.multilattice = 0.0;
+  const SimulatedFrame single = simulate_frame(o, 0);
+  EXPECT_FALSE(single.stats.split_visible.has_value());
+  EXPECT_TRUE(frame_truth_json(single)["stats"]["split_visible"].is_null());
+}
+
 }  // namespace
 }  // namespace difftriage::simulate

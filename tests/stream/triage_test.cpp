@@ -81,6 +81,29 @@ TEST(Triage, VetoesOnlyConfidentBlanksAndFlagsTheUncertaintyBand) {
   EXPECT_TRUE(decide_triage(classified(0.51), meta_with_band(0.5, 0.0)).veto);
 }
 
+TEST(Triage, AnUnfamiliarFrameIsKeptAndFlaggedWhateverItsScore) {
+  const auto meta = meta_with_band(0.5, 0.1);
+  auto r = classified(0.99);
+  ASSERT_TRUE(decide_triage(r, meta).veto);
+  r.prediction->unfamiliar = true;
+  const auto d = decide_triage(r, meta);
+  EXPECT_TRUE(d.keep());
+  EXPECT_TRUE(d.unfamiliar);
+  EXPECT_EQ(d.flags, std::vector<std::string>{"unfamiliar"});
+  const json row = result_row(r, d, meta);
+  EXPECT_EQ(row["decision"], "keep");
+  EXPECT_EQ(row["flags"], json::array({"unfamiliar"}));
+  // Counted as kept, and read back from the row as a kept frame.
+  TriageCounts counts;
+  counts.add(decision_from_row(row));
+  EXPECT_EQ(counts.n_kept, 1);
+  EXPECT_EQ(counts.n_veto, 0);
+  // An unfamiliar hit keeps its other flags.
+  auto u = classified(0.45);
+  u.prediction->unfamiliar = true;
+  EXPECT_EQ(decide_triage(u, meta).flags, (std::vector<std::string>{"uncertain", "unfamiliar"}));
+}
+
 TEST(Triage, UnreadableFramesAndModelsWithoutBlankAreKept) {
   const auto meta = meta_with_band(0.5, 0.1);
   FrameResult bad;

@@ -766,7 +766,7 @@ TEST(VetoCalibration, ARejectFractionLowersThePointToTheBlanksItMustVeto) {
   EXPECT_DOUBLE_EQ(high.veto_threshold, 0.9);
   EXPECT_EQ(high.n_crystal_vetoed, 0);
   o.reject_fraction = 0.0;
-  EXPECT_THROW(evaluate::calibrate_veto(preds, o), ConfigError);
+  EXPECT_THROW((void)evaluate::calibrate_veto(preds, o), ConfigError);
 }
 
 TEST(VetoCalibration, BadOptionsAndSetsWithoutBothClassesAreRefused) {

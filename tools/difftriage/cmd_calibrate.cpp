@@ -18,6 +18,7 @@
 #include "difftriage/evaluate/model_eval.h"
 #include "difftriage/models/checkpoint.h"
 #include "difftriage/models/classifier.h"
+#include "difftriage/models/familiarity.h"
 
 namespace difftriage::cli {
 namespace {
@@ -39,7 +40,20 @@ struct CalibrateArgs {
   std::string command;
   bool quiet = false;
   features::EvidenceArgs evidence;
+  models::FamiliarityOptions familiarity;
+  bool no_familiarity = false;
 };
+
+// The familiarity (models/familiarity.h) fitted on every frame of the set that was read, crystal
+// or blank: the frames the veto was checked on.
+models::Familiarity fit_set_familiarity(const evaluate::ModelPredictions& preds,
+                                        const models::FamiliarityOptions& options) {
+  std::vector<std::vector<float>> features;
+  for (const auto& f : preds.frames) {
+    if (f.ok() && !f.trunk_features.empty()) features.push_back(f.trunk_features);
+  }
+  return models::fit_familiarity(features, options);
+}
 
 // With the spot evidence, the frames the veto must keep are those whose diffraction shows
 // (issue 17: labels by visibility): the veto point is set on the crystal frames with at least one
@@ -80,6 +94,8 @@ void run_calibrate(CalibrateArgs& a) {
       features::make_evidence_stage(a.evidence, classifier.metadata().spot_evidence);
   auto preds = evaluate::predict_dataset(classifier, ds, eval_options);
   progress.finish(static_cast<int64_t>(preds.frames.size()));
+  std::optional<models::Familiarity> familiarity;
+  if (!a.no_familiarity) familiarity = fit_set_familiarity(preds, a.familiarity);
   int64_t n_invisible = 0;
   if (a.reject_fraction >= 0) a.calibration.reject_fraction = a.reject_fraction;
   if (eval_options.evidence) {
@@ -106,11 +122,19 @@ void run_calibrate(CalibrateArgs& a) {
                                : nlohmann::json()},
        {"visible_crystal_frames_only", eval_options.evidence != nullptr},
        {"n_crystal_without_bright_spot", n_invisible}});
+  metadata.familiarity = familiarity ? models::to_json(*familiarity) : nlohmann::json();
   make_output_dir(a.out);
   models::save_checkpoint(a.out, classifier.loaded_model().model, metadata);
   if (eval_options.evidence) {
     std::printf("%lld crystal frame(s) without a bright spot left out of the veto point\n",
                 static_cast<long long>(n_invisible));
+  }
+  if (familiarity) {
+    std::printf("familiarity: %lld frame(s), %lld components; a frame farther than %.4g (the "
+                "set's %g quantile) is kept and flagged unfamiliar\n",
+                static_cast<long long>(familiarity->n_frames),
+                static_cast<long long>(familiarity->components.size()), familiarity->threshold,
+                familiarity->quantile);
   }
   if (c.veto_threshold < c.point.threshold) {
     std::printf("veto point lowered to p_hit %.6g: the smallest that rejects %g of the blanks "
@@ -193,6 +217,18 @@ void register_calibrate(CLI::App& root) {
                   "with the spot evidence: the widest margin to the crystal frames; without it, "
                   "the keep point)")
       ->check(CLI::Range(1e-9, 1.0));
+  cmd->add_option("--unfamiliar-quantile", a->familiarity.quantile,
+                  "Familiarity threshold: this quantile of the calibration frames' own distance "
+                  "to the set (pooled trunk features, PCA Mahalanobis); classify keeps and flags "
+                  "'unfamiliar' any frame farther away, in (0, 1]")
+      ->check(CLI::Range(1e-9, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--unfamiliar-components", a->familiarity.n_components,
+                  "Principal directions of the familiarity distance")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+      ->capture_default_str();
+  cmd->add_flag("--no-familiarity", a->no_familiarity,
+                "Write no familiarity: classify never flags a frame unfamiliar");
   add_evidence_options(*cmd, a->evidence);
   cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
   add_inference_options(*cmd, a->eval.n_threads, a->eval.n_workers, a->eval.batch_size);

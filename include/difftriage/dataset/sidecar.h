@@ -27,6 +27,9 @@ struct SidecarTruth {
   /// `stats.d_min_angstrom`: the 5th percentile of d over the frame's bright reflections (Å);
   /// absent without a bright reflection or in sidecars older than 0.9.
   std::optional<double> d_min_angstrom;
+  /// `stats.split_visible` (simulate::split_is_visible): whether a split crystal's split shows
+  /// on the frame; absent without a split crystal or in sidecars older than 0.10.
+  std::optional<bool> split_visible;
 };
 
 /// The sidecar of `image` (same path, extension `.json`), when that file exists.

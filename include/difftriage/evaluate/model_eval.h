@@ -68,6 +68,9 @@ struct FramePrediction {
   std::optional<float> log_bright_spots;     ///< spots head: log10(1 + count) estimate
   std::map<std::string, float> binary;       ///< binary head → probability
   double hit_probability = 0;                ///< models::score_hit's p_hit; NaN without one
+  std::vector<float> trunk_features;         ///< models::Prediction's (familiarity fits)
+  std::optional<double> familiarity_distance;  ///< models::Prediction's
+  bool unfamiliar = false;                   ///< models::Prediction's: classify keeps it
   // Truth (unset when the label files do not tell).
   std::array<uint8_t, 6> truth_labels{};
   std::array<uint8_t, 6> truth_label_known{};
@@ -78,6 +81,8 @@ struct FramePrediction {
   std::optional<int64_t> truth_bright_spots;
   /// The sidecar's d_min (Å); unset without a sidecar or a bright reflection.
   std::optional<double> truth_d_min_angstrom;
+  /// The sidecar's split_visible (a split crystal whose split shows); unset without one.
+  std::optional<bool> truth_split_visible;
   /// The spot evidence (with an evidence stage). With a geometry its cell decision replaces the
   /// labels head's photo1/photo2 in label_probabilities and label_predictions, as in classify.
   std::optional<features::FrameEvidenceResult> evidence;
@@ -142,6 +147,9 @@ struct ModelEvalReport {
   /// With the spot evidence: classify's keep/veto (model and spot guard) on this set.
   struct GuardedVeto {
     int64_t n_blank = 0, n_blank_vetoed = 0, n_blank_kept_by_guard = 0;
+    /// Blanks the model and the guard would veto but the familiarity keeps (models::Prediction
+    /// unfamiliar), and every frame with has-crystal truth flagged unfamiliar.
+    int64_t n_blank_kept_unfamiliar = 0, n_unfamiliar = 0;
     int64_t n_visible = 0, n_visible_vetoed = 0;  ///< crystal frames with a bright reflection
     int64_t n_crystal = 0, n_crystal_vetoed = 0;  ///< all crystal frames
   };

@@ -157,6 +157,9 @@ struct ModelMetadata {
   /// The spot evidence's fitted numbers (features::SpotEvidenceCalibration's JSON, written by
   /// `difftriage calibrate`); null: the built-in defaults.
   nlohmann::json spot_evidence = nullptr;
+  /// How far a frame may lie from the calibration frames before the triage calls it
+  /// "unfamiliar" (familiarity.h's JSON, written by `difftriage calibrate`); null: never.
+  nlohmann::json familiarity = nullptr;
 
   /// Threshold for `label` (0.5 unless set).
   double threshold(const std::string& label) const;
@@ -214,6 +217,13 @@ struct Prediction {
   std::optional<double> bright_spots;
   std::map<std::string, float> binary;       ///< binary head name → probability
   bool uncertain = false;                    ///< any decision is kUncertain
+  /// The pooled trunk features the heads read (network.h features()), feature_size() values.
+  std::vector<float> trunk_features;
+  /// familiarity.h's distance to the calibration frames; unset when the model has none.
+  std::optional<double> familiarity_distance;
+  /// familiarity_distance above the model's familiarity threshold: nothing like this frame was
+  /// seen in calibration, so the triage keeps it (flag "unfamiliar").
+  bool unfamiliar = false;
 };
 
 }  // namespace difftriage::models

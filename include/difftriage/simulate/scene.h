@@ -256,4 +256,13 @@ void validate_simulated_geometry(const DetectorGeometry& geometry);
 /// @throws ConfigError if the geometry or the bin factor is invalid.
 DetectorGeometry output_geometry(const FrameSpec& spec);
 
+/// Whether a split crystal's split shows on the frame (issue 17: labels by visibility). Visible
+/// when the largest misorientation between its pieces exceeds the crystal's own mosaic spread
+/// (FWHM; below it each piece's spots fall inside the other's spread) and moves a spot at the
+/// frame's median bright-spot radius by at least one output pixel (split in rad × radius ≥ 1).
+/// `median_bright_radius_px`: the median distance of the frame's bright spots from the beam
+/// centre on the output frame; 0 (no bright spot) means nothing shows. The geometric truth
+/// (`split_deg`) stays in the sidecar; FrameStats::split_visible records this rule.
+bool split_is_visible(double split_deg, double mosaic_deg, double median_bright_radius_px);
+
 }  // namespace difftriage::simulate

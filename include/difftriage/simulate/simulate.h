@@ -60,6 +60,9 @@ struct FrameStats {
   /// bright reflections whose centre is on the detector (95 % of them lie at lower resolution);
   /// unset without such a reflection.
   std::optional<double> d_min_angstrom;
+  /// Whether a split shows (split_is_visible, scene.h) for some split crystal on the frame;
+  /// unset when no crystal is split.
+  std::optional<bool> split_visible;
   // 8-bit output statistics (what the study's images show).
   double median_8bit = 0.0, p5_8bit = 0.0, p95_8bit = 0.0;
   int64_t n_8bit_ge185 = 0, n_8bit_255 = 0;

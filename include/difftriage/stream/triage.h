@@ -53,10 +53,14 @@ struct TriageDecision {
   /// The model alone would have vetoed the frame, but its spot evidence holds enough Bragg
   /// peaks (features::FrameEvidence::guard_keeps): kept, flagged "spot_guard".
   bool spot_guard = false;
+  /// The frame lies beyond the model's familiarity threshold (models/familiarity.h): kept
+  /// whatever p_hit says, flagged "unfamiliar".
+  bool unfamiliar = false;
   /// models::score_hit's p_hit, when the model gives one and the frame was classified.
   std::optional<double> p_hit;
-  /// In order: "unreadable", "uncertain", "no_blank_output", "spot_guard", "no_geometry" (those
-  /// that apply; "no_geometry": the run measures spot evidence but the frame has no geometry).
+  /// In order: "unreadable", "uncertain", "no_blank_output", "spot_guard", "no_geometry",
+  /// "unfamiliar" (those that apply; "no_geometry": the run measures spot evidence but the frame
+  /// has no geometry).
   std::vector<std::string> flags;
 
   bool keep() const noexcept { return !veto; }
