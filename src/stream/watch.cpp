@@ -47,6 +47,9 @@ FileStamp stamp_of(const fs::path& path) {
 
 constexpr const char* kVanished = "removed or renamed before it settled (never read)";
 constexpr const char* kUnsettled = "still changing when the watch stopped (never read)";
+// How long a taken file is still checked for changes (a writer that paused longer than the
+// settle time and went on): after that it is not stat()ed again.
+constexpr std::chrono::seconds kRecheckTaken{60};
 constexpr const char* kChangedAfter = "changed after it was taken (triaged as it was when taken)";
 
 }  // namespace
@@ -109,9 +112,12 @@ FolderWatcher::Poll FolderWatcher::poll(Clock::time_point now) {
 
   std::vector<fs::path> settled;
   for (const fs::path& path : present) {
-    const FileStamp s = stamp_of(path);
     auto [it, inserted] = entries_.try_emplace(path);
     Entry& e = it->second;
+    // A long run's folder holds many files long taken: they are not stat()ed again, so a
+    // listing costs a stat per recent file only.
+    if (e.taken && now - e.taken_at > kRecheckTaken) continue;
+    const FileStamp s = stamp_of(path);
     const bool same = !inserted && e.size == s.size && e.mtime_ns == s.mtime_ns &&
                       e.inode == s.inode;
     if (!same) {
@@ -143,7 +149,8 @@ FolderWatcher::Poll FolderWatcher::poll(Clock::time_point now) {
     std::string reason = non_frame_reason(path);
     if (!reason.empty()) {
       p.skipped.push_back({path, std::move(reason)});
-      e.taken = e.reported = true;  // accounted for; later changes of a folder are not news
+      e.taken = e.reported = true;
+      e.taken_at = now;  // accounted for; later changes of a folder are not news
       continue;
     }
     const std::string name = path.filename().string();
@@ -165,9 +172,13 @@ FolderWatcher::Poll FolderWatcher::poll(Clock::time_point now) {
         ready = ready && settled_now(other);
       }
       if (!ready) continue;
-      for (const auto& d : data_files) entries_[d].taken = true;  // the master holds their frames
+      for (const auto& d : data_files) {  // the master holds their frames
+        entries_[d].taken = true;
+        entries_[d].taken_at = now;
+      }
     }
     e.taken = true;
+    e.taken_at = now;
     p.taken.push_back(path);
     ++n_taken_;
   }

@@ -112,10 +112,15 @@ TEST(FolderWatcher, EveryEntryIsAccountedForOnce) {
   p = w.poll(at(3.5));
   EXPECT_EQ(names(p.taken), std::vector<std::string>{"c.cbf"});
   EXPECT_TRUE(p.skipped.empty());
+  // Taken more than 60 s ago: no longer looked at, so a change is not news.
+  append(tmp / "a.cbf", " appended much later");
+  p = w.poll(at(70.0));
+  EXPECT_TRUE(p.taken.empty());
+  EXPECT_TRUE(p.skipped.empty());
   // At the end: a file still being written and a hidden file still there.
   write_text(tmp / "late.cbf", "half");
   write_text(tmp / ".tmp.cbf", "never renamed");
-  p = w.poll(at(4.0));
+  p = w.poll(at(70.5));
   EXPECT_TRUE(p.taken.empty());
   EXPECT_EQ(w.n_pending(), 1);  // late.cbf (hidden files are not pending)
   const auto c = w.close();

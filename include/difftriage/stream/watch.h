@@ -32,8 +32,10 @@
 ///    read)";
 ///  - a file still changing when the watch stops: "still changing when the watch stopped (never
 ///    read)";
-///  - a file that changes again after it was taken is not triaged again: listed once,
-///    "changed after it was taken (triaged as it was when taken)".
+///  - a file that changes again within 60 s after it was taken is not triaged again: listed
+///    once, "changed after it was taken (triaged as it was when taken)". Files taken longer ago
+///    are not looked at again (a long run's folder holds many of them; each listing stats only
+///    the recent ones).
 /// A file is taken once per path.
 ///
 /// Multi-frame files: a file is expanded when taken (expand_file: every frame of an HDF5 stack,
@@ -134,6 +136,7 @@ class FolderWatcher {
     uintmax_t inode = 0;
     Clock::time_point stable_since;
     bool taken = false;         // triaged (or, for a non-frame entry, listed as skipped)
+    Clock::time_point taken_at;
     bool reported = false;      // a later change or a hidden file already listed
     bool hidden = false;
   };
