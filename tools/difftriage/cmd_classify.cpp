@@ -232,14 +232,14 @@ void run_classify_watch(const ClassifyArgs& a, const std::string& exact_command)
                  server->url().c_str(), server->url().c_str());
   }
   if (!a.quiet) {
+    char until[96] = "until SIGINT/SIGTERM";
+    if (w.idle_stop_s > 0) {
+      std::snprintf(until, sizeof until, "until %g s idle or SIGINT/SIGTERM", w.idle_stop_s);
+    }
     std::fprintf(stderr,
                  "classify: watching %s (a file is taken once unchanged for %g s; %s), model "
                  "%s, writing %s\n",
-                 to_utf8_lossy(w.folder.native()).c_str(), w.settle_s,
-                 w.idle_stop_s > 0
-                     ? ("stops after " + std::to_string(w.idle_stop_s) + " s idle or on SIGINT")
-                           .c_str()
-                     : "until SIGINT/SIGTERM",
+                 to_utf8_lossy(w.folder.native()).c_str(), w.settle_s, until,
                  to_utf8_lossy(model.native()).c_str(), to_utf8_lossy(a.out).c_str());
   }
   info.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
