@@ -272,6 +272,22 @@ TriageDecision TriageFolderWriter::add(const FrameResult& result) {
   return d;
 }
 
+void TriageFolderWriter::add_skipped_inputs(const json& entries) {
+  DT_CHECK(entries.is_array(), ConfigError, "add_skipped_inputs: not an array");
+  for (const auto& e : entries) info_.skipped_inputs.push_back(e);
+}
+
+void TriageFolderWriter::set_summary_extra(const std::string& key, json value) {
+  static const char* const kStandard[] = {
+      "n_frames", "n_kept", "n_veto", "n_uncertain", "n_unreadable", "n_untriaged", "hit_rate",
+      "not_in_event_list", "skipped_inputs", "resumed_frames", "frames_per_s", "elapsed_s",
+      "model", "model_info", "settings", "timing", "version", "git_hash", "hits_cxi"};
+  for (const char* k : kStandard) {
+    DT_CHECK(key != k, ConfigError, "set_summary_extra: \"", key, "\" is a standard key");
+  }
+  extra_[key] = std::move(value);
+}
+
 void TriageFolderWriter::flush() {
   if (n_pending_ == 0) return;
   results_->write(pending_rows_.data(), static_cast<std::streamsize>(pending_rows_.size()));
@@ -322,6 +338,7 @@ json TriageFolderWriter::finish(const TriageStats& stats,
                       {"version", kVersion},
                       {"git_hash", kGitHash}});
   if (hits_cxi_) summary["hits_cxi"] = hits_cxi;
+  for (const auto& [key, value] : extra_.items()) summary[key] = value;
   const fs::path dir = staged_.partial();
   std::vector<std::string> files = {kResults, kHits};
   write_file_atomically(dir / kHits, hits_);

@@ -23,7 +23,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// "X_data_000001.h5" → "X" (the EIGER data-file naming), else "".
+}  // namespace
+
 std::string eiger_data_prefix(const std::string& name) {
   static const std::string kMid = "_data_";
   if (!ends_with(name, ".h5")) return {};
@@ -33,6 +34,8 @@ std::string eiger_data_prefix(const std::string& name) {
   if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return {};
   return name.substr(0, pos);
 }
+
+namespace {
 
 // Drops EIGER data files whose master ("X_master.h5" in the same folder) is also listed.
 std::vector<fs::path> drop_eiger_data_files(std::vector<fs::path> files) {

@@ -566,5 +566,71 @@ TEST(Chromium, LiveMonitorOfAReplayedStreamShowsStatusJson) {
   EXPECT_EQ(live.stop(), 0) << live.log();
 }
 
+// `difftriage classify --watch` with --monitor on a folder of 12 frames (already there: they
+// settle and are taken together); the numbers stand still once the 12 are triaged; the destructor
+// stops the watch with SIGTERM (exit 0 expected).
+struct WatchRun {
+  TempDir tmp;
+  int port = -1;
+  pid_t watch = -1;
+  json status;
+  WatchRun() {
+    testing::write_tiny_model(tmp / "model");
+    testing::write_pgm_frames(tmp / "frames", 12);
+    port = free_port();
+    const char* env_cli = std::getenv("DT_CLI");
+    const std::string cli = env_cli != nullptr ? env_cli : DT_TEST_CLI;
+    watch = spawn({cli, "classify", "--watch", (tmp / "frames").string(), "--out",
+                   (tmp / "cls").string(), "--model", (tmp / "model").string(), "--settle-s",
+                   "0.5", "--monitor", "127.0.0.1:" + std::to_string(port)},
+                  tmp / "watch.log");
+    for (int i = 0; i < 600; ++i) {
+      int code = 0;
+      const std::string body = http_get(port, "/status.json", &code);
+      if (code == 200) {
+        status = json::parse(body);
+        if (status["run"]["n_frames"] == 12) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  int stop() {
+    if (watch <= 0) return -1;
+    kill(watch, SIGTERM);
+    int wstatus = 0;
+    waitpid(watch, &wstatus, 0);
+    watch = -1;
+    return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  }
+  ~WatchRun() { stop(); }
+  std::string log() const { return read_bytes(tmp / "watch.log"); }
+};
+
+TEST(Chromium, LiveMonitorOfAWatchedFolderShowsStatusJson) {
+  if (chromium().empty()) {
+    GTEST_SKIP() << "Debian's chromium is not installed (scripts/install-deps installs it)";
+  }
+  WatchRun run;
+  const json& s = run.status;
+  ASSERT_EQ(s["run"]["n_frames"], 12) << s.dump() << run.log();
+  EXPECT_EQ(s["series"], (run.tmp / "frames").string());
+  EXPECT_EQ(s["command"], "classify --watch");
+  const std::string url = "http://127.0.0.1:" + std::to_string(run.port) + "/";
+  const std::string dom = chromium_dom(url, run.tmp / "profile", 3000);
+  for (const char* group : {"run", "current_series"}) {
+    for (const char* k : {"n_frames", "n_kept", "n_veto", "n_unreadable"}) {
+      const std::regex re(std::string("id=\"") + group + "\\." + k + "\">([^<]*)<");
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(dom, m, re)) << group << "." << k << "\n" << dom.substr(0, 2000);
+      EXPECT_EQ(m[1].str(), std::to_string(s[group][k].get<int64_t>())) << group << "." << k;
+    }
+  }
+  EXPECT_NE(dom.find("id=\"series\">" + (run.tmp / "frames").string() + "<"), std::string::npos);
+  EXPECT_EQ(run.stop(), 0) << run.log();
+  const json summary = json::parse(read_bytes(run.tmp / "cls" / "summary.json"));
+  EXPECT_EQ(summary["n_frames"], 12);
+  EXPECT_EQ(summary["watch"]["stopped_by"], "stop_requested");
+}
+
 }  // namespace
 }  // namespace difftriage

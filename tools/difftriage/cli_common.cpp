@@ -58,20 +58,21 @@ void ProgressLine::print(int64_t done, bool final_line) {
   if (total_ > 0 && rate > 0 && done < total_) {
     std::snprintf(eta, sizeof eta, ", ETA %.0f s", static_cast<double>(total_ - done) / rate);
   }
+  // "12/40" when the total is known, "12" when it is not (classify --watch).
+  const std::string count = total_ > 0 ? std::to_string(done) + "/" + std::to_string(total_)
+                                       : std::to_string(done);
   if (tty_) {
     const int width = 30;
     const int filled =
         total_ > 0 ? static_cast<int>(width * std::min(done, total_) / total_) : 0;
-    std::fprintf(stderr, "\r%s [%s%s] %lld/%lld %s  %.1f/s%s\033[K", what_.c_str(),
+    std::fprintf(stderr, "\r%s [%s%s] %s %s  %.1f/s%s\033[K", what_.c_str(),
                  std::string(static_cast<size_t>(filled), '#').c_str(),
-                 std::string(static_cast<size_t>(width - filled), ' ').c_str(),
-                 static_cast<long long>(done), static_cast<long long>(total_), unit_.c_str(), rate,
-                 eta);
+                 std::string(static_cast<size_t>(width - filled), ' ').c_str(), count.c_str(),
+                 unit_.c_str(), rate, eta);
     if (final_line) std::fprintf(stderr, "\n");
   } else {
-    std::fprintf(stderr, "%s: %lld/%lld %s (%.1f %s/s%s)\n", what_.c_str(),
-                 static_cast<long long>(done), static_cast<long long>(total_), unit_.c_str(), rate,
-                 unit_.c_str(), eta);
+    std::fprintf(stderr, "%s: %s %s (%.1f %s/s%s)\n", what_.c_str(), count.c_str(),
+                 unit_.c_str(), rate, unit_.c_str(), eta);
   }
   std::fflush(stderr);
 }

@@ -4,14 +4,20 @@
 // and DIR/{results.jsonl, hits.lst, summary.json, run.json} written as one set through
 // DIR/.partial/ (stream/sinks.h), with --resume to continue a killed run, and, with
 // --hits-cxi FILE, the kept frames as one CXI stack (stream::HitsCxiWriter).
+// With --watch DIR instead of inputs, the frames of DIR's files as a writer completes them
+// (stream/watch.h: the settle rule, the accounting), the same rows and output set, until
+// SIGINT/SIGTERM or --watch-idle-s; --monitor serves the live page (stream/monitor.h).
 // Exit 0 when every frame was processed (even with per-frame errors), 3 when no input frame
 // could be read, 2 for bad options (a glob matching nothing, no model to be found).
 #include <malloc.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -21,6 +27,9 @@
 #include "triage_model.h"
 #include "difftriage/core/error.h"
 #include "difftriage/core/json_text.h"
+#include "difftriage/io/image_io.h"
+#include "difftriage/stream/monitor.h"
+#include "difftriage/stream/run_report.h"
 #include "difftriage/stream/stream.h"
 
 namespace difftriage::cli {
@@ -39,8 +48,15 @@ struct ClassifyArgs {
   int hits_cxi_deflate = 0;
   bool quiet = false;
   bool resume = false;
+  std::string watch;         // --watch DIR: triage files as a writer completes them
+  double settle_s = 1.0;     // --settle-s
+  double watch_idle_s = 0.0; // --watch-idle-s (0: until SIGINT/SIGTERM)
+  std::string monitor;       // --monitor [HOST:]PORT (with --watch)
   features::EvidenceArgs evidence;
 };
+
+std::atomic<bool> g_stop{false};
+extern "C" void request_watch_stop(int /*signal*/) { g_stop = true; }
 
 // glibc serves allocations above M_MMAP_THRESHOLD (dynamic, at most 32 MiB) with fresh mmap()s,
 // so each batch of full 512² inputs (32 MiB) and the network's large activations page-fault
@@ -51,6 +67,42 @@ void keep_freed_memory() {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
+}
+
+// The closing lines of a run (stdout), its warnings (stderr) and its exit status.
+void report_summary(const ClassifyArgs& a, const stream::TriageFolderWriter& writer,
+                    const nlohmann::json& summary) {
+  const auto& c = writer.counts();
+  std::printf(
+      "%lld frame(s): %lld kept, %lld vetoed, %lld uncertain, %lld unreadable, %lld untriaged "
+      "(%.1f frames/s)\nwrote %s/{results.jsonl, hits.lst, report.html, summary.json, run.json}\n",
+      static_cast<long long>(c.n_frames), static_cast<long long>(c.n_kept),
+      static_cast<long long>(c.n_veto), static_cast<long long>(c.n_uncertain),
+      static_cast<long long>(c.n_unreadable), static_cast<long long>(c.n_untriaged),
+      summary["frames_per_s"].get<double>(), to_utf8_lossy(a.out).c_str());
+  if (!summary["not_in_event_list"].empty()) {
+    std::fprintf(stderr,
+                 "classify: warning: %zu kept frame(s) left out of hits.lst: their names cannot "
+                 "be written in an event list (see summary.json not_in_event_list)\n",
+                 summary["not_in_event_list"].size());
+  }
+  if (summary.contains("hits_cxi")) {
+    // The not-written frames were reported by the library's one warning line (stderr).
+    const auto& h = summary["hits_cxi"];
+    if (h["written"].get<bool>()) {
+      std::printf("wrote %s (%lld kept frame(s); %lld unreadable kept frame(s) have no pixels)\n",
+                  a.hits_cxi.c_str(), static_cast<long long>(h["n_written"].get<int64_t>()),
+                  static_cast<long long>(h["n_unreadable"].get<int64_t>()));
+    } else {
+      std::printf("%s not written: no kept frame could be written (see summary.json hits_cxi)\n",
+                  a.hits_cxi.c_str());
+    }
+  }
+  if (c.n_frames > 0 && c.n_unreadable == c.n_frames) {
+    std::fprintf(stderr, "difftriage: error: none of the %lld input frame(s) could be read\n",
+                 static_cast<long long>(c.n_frames));
+    throw ExitRequest{kExitData};
+  }
 }
 
 void run_classify(const ClassifyArgs& a, const std::string& exact_command) {
@@ -133,37 +185,141 @@ void run_classify(const ClassifyArgs& a, const std::string& exact_command) {
                    {"hits_cxi_deflate", a.hits_cxi_deflate}},
       exact_command);
   const auto summary = writer.finish(stats, {{"run.json", run_json}});
-  const auto& c = writer.counts();
-  std::printf(
-      "%lld frame(s): %lld kept, %lld vetoed, %lld uncertain, %lld unreadable, %lld untriaged "
-      "(%.1f frames/s)\nwrote %s/{results.jsonl, hits.lst, report.html, summary.json, run.json}\n",
-      static_cast<long long>(c.n_frames), static_cast<long long>(c.n_kept),
-      static_cast<long long>(c.n_veto), static_cast<long long>(c.n_uncertain),
-      static_cast<long long>(c.n_unreadable), static_cast<long long>(c.n_untriaged),
-      summary["frames_per_s"].get<double>(), to_utf8_lossy(a.out).c_str());
-  if (!summary["not_in_event_list"].empty()) {
-    std::fprintf(stderr,
-                 "classify: warning: %zu kept frame(s) left out of hits.lst: their names cannot "
-                 "be written in an event list (see summary.json not_in_event_list)\n",
-                 summary["not_in_event_list"].size());
+  report_summary(a, writer, summary);
+}
+
+// classify --watch DIR: the same writer, rows and output set as run_classify, fed by
+// stream::run_watch_triage instead of a fixed frame list.
+void run_classify_watch(const ClassifyArgs& a, const std::string& exact_command) {
+  const auto t0 = std::chrono::steady_clock::now();
+  keep_freed_memory();
+  stream::TriageOptions options;
+  options.n_infer_workers = a.n_threads;
+  options.n_torch_threads = a.n_torch_threads;
+  options.n_decode_threads = a.n_decode_threads > 0 ? a.n_decode_threads : a.n_threads;
+  options.batch_size = a.batch_size;
+  options.queue_capacity = a.queue_capacity;
+  stream::validate(options);
+  stream::WatchOptions w;
+  w.folder = a.watch;
+  w.settle_s = a.settle_s;
+  w.idle_stop_s = a.watch_idle_s;
+  stream::validate(w);
+  std::optional<stream::MonitorAddress> monitor_address;
+  if (!a.monitor.empty()) monitor_address = stream::parse_monitor_address(a.monitor, "--monitor");
+
+  const fs::path model = resolve_triage_model(a.model);
+  auto clf = std::make_shared<const models::Classifier>(models::Classifier::load(model));
+  const models::ModelMetadata& metadata = clf->metadata();
+  options.evidence = features::make_evidence_stage(a.evidence, metadata.spot_evidence);
+
+  stream::TriageRunInfo info;
+  info.model_path = model.string();
+  info.options = options;
+  info.hits_cxi.path = a.hits_cxi;
+  info.hits_cxi.cxi.deflate_level = a.hits_cxi_deflate;
+  stream::TriageFolderWriter writer(a.out, metadata, info);
+
+  // The live page (stream/monitor.h): series = the watched folder; the triage only updates
+  // counters and never waits for a browser.
+  std::shared_ptr<stream::RunMonitor> monitor;
+  std::unique_ptr<stream::MonitorServer> server;
+  if (monitor_address) {
+    monitor = std::make_shared<stream::RunMonitor>("classify --watch");
+    server = std::make_unique<stream::MonitorServer>(monitor, *monitor_address);
+    monitor->begin_series(to_utf8_lossy(w.folder.native()));
+    std::fprintf(stderr, "classify: live monitor at %s (status: %sstatus.json)\n",
+                 server->url().c_str(), server->url().c_str());
   }
-  if (summary.contains("hits_cxi")) {
-    // The not-written frames were reported by the library's one warning line (stderr).
-    const auto& h = summary["hits_cxi"];
-    if (h["written"].get<bool>()) {
-      std::printf("wrote %s (%lld kept frame(s); %lld unreadable kept frame(s) have no pixels)\n",
-                  a.hits_cxi.c_str(), static_cast<long long>(h["n_written"].get<int64_t>()),
-                  static_cast<long long>(h["n_unreadable"].get<int64_t>()));
-    } else {
-      std::printf("%s not written: no kept frame could be written (see summary.json hits_cxi)\n",
-                  a.hits_cxi.c_str());
+  if (!a.quiet) {
+    char until[96] = "until SIGINT/SIGTERM";
+    if (w.idle_stop_s > 0) {
+      std::snprintf(until, sizeof until, "until %g s idle or SIGINT/SIGTERM", w.idle_stop_s);
     }
+    std::fprintf(stderr,
+                 "classify: watching %s (a file is taken once unchanged for %g s; %s), model "
+                 "%s, writing %s\n",
+                 to_utf8_lossy(w.folder.native()).c_str(), w.settle_s, until,
+                 to_utf8_lossy(model.native()).c_str(), to_utf8_lossy(a.out).c_str());
   }
-  if (c.n_unreadable == c.n_frames) {
-    std::fprintf(stderr, "difftriage: error: none of the %lld input frame(s) could be read\n",
-                 static_cast<long long>(c.n_frames));
-    throw ExitRequest{kExitData};
+  info.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ProgressLine progress("classify --watch", "frames", 0, a.quiet);
+  int64_t n_seen = 0;
+  g_stop = false;
+  std::signal(SIGINT, request_watch_stop);
+  std::signal(SIGTERM, request_watch_stop);
+  w.stop_requested = [] { return g_stop.load(); };
+  w.after_batch = [&] { writer.flush(); };
+  if (monitor) w.on_frames = [&](const std::vector<stream::FrameAddress>& f) {
+    monitor->count_in(static_cast<int64_t>(f.size()));
+  };
+  stream::WatchResult result;
+  try {
+    result = stream::run_watch_triage(w, clf, options, [&](const stream::FrameResult& r) {
+      const stream::TriageDecision d = writer.add(r);
+      progress.update(++n_seen);
+      if (!monitor) return;
+      monitor->add(stream::result_row(r, d, metadata));
+      // The latest kept frame's thumbnail, read again, at most about once a second.
+      if (d.keep() && r.ok() && monitor->wants_thumbnail()) {
+        try {
+          io::ReadOptions ro;
+          ro.frame = r.address.frame;
+          monitor->set_last_kept(
+              stream::make_thumbnail_png(io::read_image(r.address.path, ro), metadata.preprocess),
+              {{"path", to_utf8_lossy(r.address.path.native())}, {"frame", r.address.frame}});
+        } catch (const std::exception&) {
+          // No thumbnail this time (the file changed or vanished): the row stands.
+        }
+      }
+    });
+  } catch (...) {
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    throw;
   }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  progress.finish(n_seen);
+  if (monitor) monitor->end_series(result.stopped_by == "idle" ? "idle" : "stopped");
+  writer.add_skipped_inputs(stream::skipped_inputs_json(result.skipped));
+  writer.set_summary_extra("watch", {{"folder", to_utf8_lossy(w.folder.native())},
+                                     {"settle_s", w.settle_s},
+                                     {"idle_stop_s", w.idle_stop_s},
+                                     {"n_files", result.n_files},
+                                     {"n_skipped", static_cast<int64_t>(result.skipped.size())},
+                                     {"stopped_by", result.stopped_by},
+                                     {"watch_s", result.watch_s}});
+  if (!a.quiet && !result.skipped.empty()) {
+    std::fprintf(stderr,
+                 "classify: %zu entr%s of the watched folder not triaged (listed in "
+                 "summary.json skipped_inputs), e.g. %s: %s\n",
+                 result.skipped.size(), result.skipped.size() == 1 ? "y" : "ies",
+                 to_utf8_lossy(result.skipped[0].path.native()).c_str(),
+                 result.skipped[0].reason.c_str());
+  }
+  const std::string run_json = run_json_text(
+      "classify", {{"watch", a.watch},
+                   {"settle_s", a.settle_s},
+                   {"watch_idle_s", a.watch_idle_s},
+                   {"monitor", a.monitor.empty() ? nlohmann::json() : nlohmann::json(a.monitor)},
+                   {"out", a.out},
+                   {"model", model.string()},
+                   {"threads", a.n_threads},
+                   {"decode_threads", options.n_decode_threads},
+                   {"torch_threads", a.n_torch_threads},
+                   {"batch", a.batch_size},
+                   {"queue", a.queue_capacity},
+                   {"hits_cxi", a.hits_cxi.empty() ? nlohmann::json() : nlohmann::json(a.hits_cxi)},
+                   {"hits_cxi_deflate", a.hits_cxi_deflate}},
+      exact_command);
+  const auto summary = writer.finish(result.stats, {{"run.json", run_json}});
+  std::printf("watched %s for %.1f s (stopped: %s): %lld file(s) taken, %zu entr%s not triaged\n",
+              to_utf8_lossy(w.folder.native()).c_str(), result.watch_s,
+              result.stopped_by == "idle" ? "idle" : "signal",
+              static_cast<long long>(result.n_files), result.skipped.size(),
+              result.skipped.size() == 1 ? "y" : "ies");
+  report_summary(a, writer, summary);
 }
 
 }  // namespace
@@ -186,8 +342,8 @@ void register_classify(CLI::App& root) {
                   "sorted; no match is an error) or @LIST event lists (`path` or `path //N` per "
                   "line, # comments). `path //N` is frame N (0-based); a plain path of a "
                   "multi-frame file (HDF5 stack, EIGER master, multi-page TIFF, CBOR) is all "
-                  "its frames")
-      ->required();
+                  "its frames. Not with --watch")
+      ;
   cmd->add_option("--out", a->out, "Output folder (created if missing)")->required();
   cmd->add_option("--model", a->model,
                   "Checkpoint folder (model.pt + model.json) or .pt/.json path. Default: the "
@@ -234,9 +390,54 @@ void register_classify(CLI::App& root) {
                 "Continue the run that was interrupted in --out (its rows in OUT/.partial/ are "
                 "kept, not triaged again); refused when there is nothing to resume or the "
                 "inputs or model differ");
+  CLI::Option* watch = cmd->add_option(
+      "--watch", a->watch,
+      "Instead of inputs: watch this folder (not recursively) and triage its frame files as a "
+      "writer completes them, until SIGINT/SIGTERM (or --watch-idle-s): a file is taken once "
+      "its size, modification time and inode stayed unchanged for --settle-s seconds; files "
+      "already there are taken too; every frame of a taken file gets its row (a corrupt file: "
+      "an unreadable row, kept); entries not triaged (subfolders, non-frame files, files removed "
+      "or still changing at the end, hidden files: writers' temporaries) are listed in "
+      "summary.json skipped_inputs. EIGER data files wait for their master. On stop the frames "
+      "taken are triaged to the end and the output set is closed as for classify");
+  cmd->add_option("--settle-s", a->settle_s,
+                  "With --watch: seconds a file must stay unchanged (size, mtime, inode) before "
+                  "it is read; choose it longer than the writer's longest pause, or have the "
+                  "writer rename a finished temporary into place")
+      ->check(CLI::Range(1e-3, 1e6))
+      ->needs(watch)
+      ->capture_default_str();
+  cmd->add_option("--watch-idle-s", a->watch_idle_s,
+                  "With --watch: stop after this many seconds with no new or changing file and "
+                  "none waiting to settle (for scripts and tests); 0 = until SIGINT/SIGTERM")
+      ->check(CLI::Range(0.0, 1e9))
+      ->needs(watch)
+      ->capture_default_str();
+  cmd->add_option("--monitor", a->monitor,
+                  "With --watch: serve the live page on [HOST:]PORT (HOST defaults to "
+                  "127.0.0.1; PORT 0 picks a free one, printed on stderr), as `stream "
+                  "--monitor`: counters, frames/s in and out, charts, the latest kept frame, a "
+                  "badice alarm; /status.json for scripts (series: the watched folder; "
+                  "last_kept: {path, frame}). The triage never waits for the page")
+      ->needs(watch);
+  watch->excludes(cmd->get_option("--resume"));
   add_evidence_options(*cmd, a->evidence);
   cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
-  cmd->callback([a, cmd] { run_classify(*a, command_line(*cmd)); });
+  cmd->callback([a, cmd] {
+    if (!a->watch.empty()) {
+      if (!a->inputs.empty()) {
+        throw ConfigError("classify: give either inputs or --watch DIR, not both");
+      }
+      if (!a->monitor.empty()) stream::parse_monitor_address(a->monitor, "--monitor");
+      run_classify_watch(*a, command_line(*cmd));
+      return;
+    }
+    if (a->inputs.empty()) {
+      throw ConfigError("classify: no inputs (give frame files, folders, globs or @lists, or "
+                        "--watch DIR)");
+    }
+    run_classify(*a, command_line(*cmd));
+  });
 }
 
 }  // namespace difftriage::cli

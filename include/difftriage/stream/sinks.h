@@ -197,6 +197,14 @@ class TriageFolderWriter {
   TriageDecision add(const FrameResult& result);
   const TriageCounts& counts() const noexcept { return counts_; }
 
+  /// Appends entries ([{path, reason}], skipped_inputs_json()) to summary.json's
+  /// `skipped_inputs`: what a watched folder left out, found during the run.
+  void add_skipped_inputs(const nlohmann::json& entries);
+  /// Sets summary.json's `key` to `value` (e.g. "watch"), written by finish() after the
+  /// standard keys (it may not replace one of them).
+  /// @throws ConfigError when `key` is one of the standard keys.
+  void set_summary_extra(const std::string& key, nlohmann::json value);
+
   /// Finishes the CXI stack (if any), writes the last rows, hits.lst, each of `more_files`
   /// (name → content, e.g. run.json) and summary.json into .partial/, then publishes the set
   /// into the folder (summary.json last) and returns the summary.
@@ -205,12 +213,16 @@ class TriageFolderWriter {
   nlohmann::json finish(const TriageStats& stats,
                         const std::vector<std::pair<std::string, std::string>>& more_files = {});
 
+  /// Appends the rows held so far to .partial/results.jsonl and rewrites progress.json (add()
+  /// does it every flush_every rows; a watched folder's run does it after each batch of files).
+  /// @throws IoError naming the file if writing fails.
+  void flush();
+
   /// FOLDER/.partial, where the set is written until finish().
   const std::filesystem::path& partial_folder() const noexcept { return staged_.partial(); }
 
  private:
   void record(const FrameAddress& address, const TriageDecision& decision);
-  void flush();
   void resume_rows();
   nlohmann::json progress() const;
   std::filesystem::path folder_;
@@ -227,6 +239,7 @@ class TriageFolderWriter {
   std::string hits_;
   nlohmann::json not_in_event_list_ = nlohmann::json::array();
   std::unique_ptr<HitsCxiWriter> hits_cxi_;  // null without info_.hits_cxi.path
+  nlohmann::json extra_ = nlohmann::json::object();  // set_summary_extra
 };
 
 /// FNV-1a 64 (hex) of a frame list: each path's bytes, NUL, the frame number, newline. What

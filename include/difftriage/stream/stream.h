@@ -17,7 +17,7 @@
 ///
 /// Files: frame_address.h (`path //N`), sources.h (inputs → frames), pipeline.h (threads,
 /// batching, order), triage.h (keep/veto, the results.jsonl row), sinks.h (output folder),
-/// default_model.h (where the shipped model is found).
+/// default_model.h (where the shipped model is found), watch.h (watched folders).
 #pragma once
 
 #include "difftriage/models/classifier.h"
@@ -27,3 +27,4 @@
 #include "difftriage/stream/sinks.h"
 #include "difftriage/stream/sources.h"
 #include "difftriage/stream/triage.h"
+#include "difftriage/stream/watch.h"
