@@ -74,8 +74,8 @@ class Classifier:
         """The rows `difftriage classify INPUTS` writes to results.jsonl, in order."""
     def _classify_in_memory_cpp(
         self, frames: Frames, geometry: Optional[Geometry] = None, *, spot_evidence: bool = True
-    ) -> Tuple[float, list[dict[str, Any]]]:
-        """Benchmark only: the C++ in-memory path, timed in C++: (seconds, rows)."""
+    ) -> Tuple[float, float, list[dict[str, Any]]]:
+        """Benchmark only: the C++ in-memory path, timed in C++: (wall s, CPU s, rows)."""
 
 def simulate(
     count: int,
