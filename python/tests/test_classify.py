@@ -144,3 +144,19 @@ def test_load_settings_and_properties(classifier):
     assert "label_names" in classifier.metadata
     with pytest.raises(ValueError, match="batch_size"):
         difftriage.Classifier.load(batch=0)
+
+
+def test_concurrent_classify_calls_give_the_serial_rows(sim_dir, classifier):
+    frames = sim_frames(sim_dir)
+    serial = classifier.classify(frames)
+    results = [None, None]
+
+    def work(k):
+        results[k] = classifier.classify(frames)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results[0] == serial and results[1] == serial
