@@ -93,7 +93,7 @@ def test_an_unreadable_file_becomes_an_error_row_as_in_the_cli(sim_dir, classifi
 
 
 def test_gil_is_released_while_cpp_classifies(sim_dir, classifier):
-    frames = sim_frames(sim_dir) * 6  # 36 frames: about a second of C++ on two cores
+    frames = sim_frames(sim_dir) * 16  # 96 frames: 0.2-1 s of C++ with two threads
     ticks = []
     stop = threading.Event()
 
@@ -120,7 +120,8 @@ def test_gil_is_released_while_cpp_classifies(sim_dir, classifier):
     third = (end - start) / 3
     middle = [x for x in ticks if start + third <= x <= end - third]
     # the counter thread ran during the middle third of the call: C++ did not hold the GIL
-    assert len(middle) >= 10, (len(middle), end - start)
+    # (holding it, the counter cannot run at all inside the call: 0 ticks)
+    assert len(middle) >= 3, (len(middle), end - start)
 
 
 def test_arrays_and_rows_outlive_the_classifier(sim_dir):
