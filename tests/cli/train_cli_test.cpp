@@ -78,6 +78,10 @@ TEST(TrainCli, SimulateTrainEvaluate) {
   EXPECT_EQ(record["crystal"]["vetoed"], 0);  // --keep-fraction 1 (the default) keeps them all
   EXPECT_EQ(record["crystal"]["n"].get<int>() + record["blank"]["n"].get<int>(), 16);
   EXPECT_DOUBLE_EQ(cal["uncertainty_band"].get<double>(), 0.0);  // --band 0
+  // The familiarity of 16 frames: 14 principal directions (frames − 2), 16 frames.
+  EXPECT_EQ(cal["familiarity"]["components"].size(), 14u);
+  EXPECT_EQ(cal["familiarity"]["n_frames"], 16);
+  EXPECT_NE(r.out.find("familiarity: 16 frame(s), 14 components"), std::string::npos) << r.out;
   EXPECT_LE(cal["thresholds"]["hit"].get<double>(), 1.0);
   EXPECT_NE(record["source"]["command"].get<std::string>().find("--data " + data),
             std::string::npos);

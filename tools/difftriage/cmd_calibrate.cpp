@@ -45,13 +45,22 @@ struct CalibrateArgs {
 };
 
 // The familiarity (models/familiarity.h) fitted on every frame of the set that was read, crystal
-// or blank: the frames the veto was checked on.
-models::Familiarity fit_set_familiarity(const evaluate::ModelPredictions& preds,
-                                        const models::FamiliarityOptions& options) {
+// or blank: the frames the veto was checked on. A set too small for the components asked fits
+// as many as it supports (frames − 2); one of under 3 frames gets none (nullopt), said on stdout.
+std::optional<models::Familiarity> fit_set_familiarity(const evaluate::ModelPredictions& preds,
+                                                       models::FamiliarityOptions options) {
   std::vector<std::vector<float>> features;
   for (const auto& f : preds.frames) {
     if (f.ok() && !f.trunk_features.empty()) features.push_back(f.trunk_features);
   }
+  const auto n = static_cast<int64_t>(features.size());
+  if (n < 3) {
+    std::printf("familiarity: not fitted (%lld frame(s) read; 3 needed): no frame will be "
+                "flagged unfamiliar\n", static_cast<long long>(n));
+    return std::nullopt;
+  }
+  const auto d = static_cast<int64_t>(features.front().size());
+  options.n_components = std::min({options.n_components, n - 2, d - 1});
   return models::fit_familiarity(features, options);
 }
 
@@ -94,8 +103,6 @@ void run_calibrate(CalibrateArgs& a) {
       features::make_evidence_stage(a.evidence, classifier.metadata().spot_evidence);
   auto preds = evaluate::predict_dataset(classifier, ds, eval_options);
   progress.finish(static_cast<int64_t>(preds.frames.size()));
-  std::optional<models::Familiarity> familiarity;
-  if (!a.no_familiarity) familiarity = fit_set_familiarity(preds, a.familiarity);
   int64_t n_invisible = 0;
   if (a.reject_fraction >= 0) a.calibration.reject_fraction = a.reject_fraction;
   if (eval_options.evidence) {
@@ -112,6 +119,8 @@ void run_calibrate(CalibrateArgs& a) {
     }
   }
   const auto c = evaluate::calibrate_veto(preds, a.calibration);
+  std::optional<models::Familiarity> familiarity;
+  if (!a.no_familiarity) familiarity = fit_set_familiarity(preds, a.familiarity);
   auto metadata = classifier.metadata();
   evaluate::apply_veto_calibration(
       metadata, c,
@@ -224,7 +233,8 @@ void register_calibrate(CLI::App& root) {
       ->check(CLI::Range(1e-9, 1.0))
       ->capture_default_str();
   cmd->add_option("--unfamiliar-components", a->familiarity.n_components,
-                  "Principal directions of the familiarity distance")
+                  "Principal directions of the familiarity distance (a set of N frames fits at most "
+                  "N - 2)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}))
       ->capture_default_str();
   cmd->add_flag("--no-familiarity", a->no_familiarity,
