@@ -15,57 +15,13 @@
 #include <thread>
 #include <vector>
 
+#include "background_cli.h"
 #include "support/test_support.h"
 
-extern char** environ;
 
 namespace difftriage::testing {
 namespace {
 namespace fs = std::filesystem;
-
-// `difftriage ARGS...` started in the background (stdout/stderr to files in `dir`).
-class Background {
- public:
-  Background(const std::vector<std::string>& args, const fs::path& dir) : dir_(dir) {
-    const std::string exe = cli_path().string();
-    std::vector<char*> argv{const_cast<char*>(exe.c_str())};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    const std::string out = (dir / "bg.out").string(), err = (dir / "bg.err").string();
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    EXPECT_EQ(posix_spawn(&pid_, exe.c_str(), &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~Background() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  void signal(int s) { kill(pid_, s); }
-  // Exit status, waiting at most 120 s (then killed: -1).
-  int wait() {
-    for (int k = 0; k < 2400; ++k) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return -1;
-  }
-  std::string err() const { return read_bytes(dir_ / "bg.err"); }
-  std::string out() const { return read_bytes(dir_ / "bg.out"); }
-
- private:
-  fs::path dir_;
-  pid_t pid_ = -1;
-};
 
 std::string endpoint_for(int offset) {
   // A port unlikely to be in use, different per process and test.
@@ -84,7 +40,7 @@ TEST(StreamCli, ReplayedRecordedSeriesIsTriagedUntilMaxSeries) {
   DT_REQUIRE_SHARED(image);
   TempDir tmp;
   const std::string endpoint = endpoint_for(0);
-  Background stream({"stream", "--connect", endpoint, "--out", (tmp / "live").string(),
+  BackgroundCli stream({"stream", "--connect", endpoint, "--out", (tmp / "live").string(),
                      "--max-series", "1", "--quiet"},
                     tmp.path());
   const CommandResult r = run_cli({"replay", header.string(), image.string(), "--bind", endpoint,
@@ -108,7 +64,7 @@ TEST(StreamCli, SigtermDrainsAndClosesTheOpenSeries) {
   DT_REQUIRE_SHARED(header);
   TempDir tmp;
   const std::string endpoint = endpoint_for(1);
-  Background stream({"stream", "--connect", endpoint, "--out", (tmp / "live").string(),
+  BackgroundCli stream({"stream", "--connect", endpoint, "--out", (tmp / "live").string(),
                      "--quiet"},
                     tmp.path());
   // The header and the image twice (frame 43 twice), no end: the series stays open.

@@ -22,58 +22,14 @@
 #include <thread>
 #include <vector>
 
+#include "background_cli.h"
 #include "support/test_support.h"
 
-extern char** environ;
 
 namespace difftriage::testing {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-// `difftriage ARGS...` started in the background (stdout/stderr to files in `dir`).
-class WatchProcess {
- public:
-  WatchProcess(const std::vector<std::string>& args, const fs::path& dir) : dir_(dir) {
-    const std::string exe = cli_path().string();
-    std::vector<char*> argv{const_cast<char*>(exe.c_str())};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    const std::string out = (dir / "watch.out").string(), err = (dir / "watch.err").string();
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    EXPECT_EQ(posix_spawn(&pid_, exe.c_str(), &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~WatchProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  void signal(int s) { kill(pid_, s); }
-  // Exit status, waiting at most 180 s (then killed: -1).
-  int wait() {
-    for (int k = 0; k < 3600; ++k) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return -1;
-  }
-  std::string err() const { return read_bytes(dir_ / "watch.err"); }
-  std::string out() const { return read_bytes(dir_ / "watch.out"); }
-
- private:
-  fs::path dir_;
-  pid_t pid_ = -1;
-};
 
 void sleep_s(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
 
@@ -146,7 +102,7 @@ TEST(WatchCli, RowsEqualClassifyOnTheSameFilesAndEveryFileIsAccounted) {
   fs::create_directories(in);
   write_text(in / "README.txt", "notes of the run, not a frame\n");
 
-  WatchProcess watch({"classify", "--watch", in.string(), "--out", watched.string(),
+  BackgroundCli watch({"classify", "--watch", in.string(), "--out", watched.string(),
                       "--settle-s", "2", "--watch-idle-s", "8", "--batch", "1", "--quiet"},
                      tmp.path());
   // The writer: the first frame in three pieces with pauses well under --settle-s (it must not
@@ -220,7 +176,7 @@ TEST(WatchCli, SigintDrainsClosesTheSetAndTheMonitorServesStatus) {
   const auto frames = frame_files(sim);
   ASSERT_EQ(frames.size(), 2u);
   fs::create_directories(in);
-  WatchProcess watch({"classify", "--watch", in.string(), "--out", watched.string(),
+  BackgroundCli watch({"classify", "--watch", in.string(), "--out", watched.string(),
                       "--settle-s", "3", "--monitor", "127.0.0.1:0", "--batch", "4"},
                      tmp.path());
   int port = 0;
