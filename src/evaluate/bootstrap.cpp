@@ -190,7 +190,7 @@ std::vector<std::pair<std::string, Interval>> bootstrap_headline(const ModelPred
       return f.truth_split_visible.has_value();
     });
     if (const int64_t n = count(shown); has_visibility && n > 0) {
-      defs.push_back({"multilattice | crystal, visible splits",
+      defs.push_back({"multilattice | visible splits",
                       [&, m, shown](const std::vector<size_t>& index) {
                         return balanced_accuracy(
                             index, w,

@@ -50,6 +50,27 @@ TEST(Bootstrap, PerfectPredictionsHaveAPointInterval) {
   EXPECT_DOUBLE_EQ(figure(figures, "hit balanced accuracy").value, 1.0);
 }
 
+TEST(Bootstrap, MultilatticeOnVisibleSplitsLeavesHiddenSplitsOut) {
+  // Crystal frames: 4 single-lattice (predicted single), 2 visible splits (predicted split),
+  // 2 hidden splits (predicted single). Among crystals: positives 4, 2 found: 0.5·(2/4 + 1) =
+  // 0.75; visible splits only: positives 2, both found: 1.0 on 6 frames.
+  ModelPredictions p;
+  const std::array<uint8_t, 6> single = {0, 1, 0, 0, 0, 0}, split = {0, 1, 0, 1, 0, 0};
+  for (int k = 0; k < 4; ++k) p.frames.push_back(frame(single, single));
+  for (const bool visible : {true, true, false, false}) {
+    p.frames.push_back(frame(split, visible ? split : single));
+    p.frames.back().truth_split_visible = visible;
+  }
+  auto figures = bootstrap_headline(p, {50, 1, {}});
+  EXPECT_DOUBLE_EQ(figure(figures, "multilattice | crystal").value, 0.75);
+  EXPECT_DOUBLE_EQ(figure(figures, "multilattice | visible splits").value, 1.0);
+  EXPECT_EQ(figure(figures, "multilattice | visible splits").n, 6);
+  // Without any sidecar visibility the figure is not reported.
+  for (auto& f : p.frames) f.truth_split_visible.reset();
+  figures = bootstrap_headline(p, {50, 1, {}});
+  EXPECT_THROW(figure(figures, "multilattice | visible splits"), std::runtime_error);
+}
+
 TEST(Bootstrap, ReweightingGivesTheTargetsMixAndItsFigures) {
   // Ours: 3 frames of stratum A (photo1, predicted right) and 1 of B (photo2, predicted as
   // photo1). Target: one A, one B, one C (ice only; ours has none).
