@@ -5,11 +5,19 @@
 # (tests/support/gtest_main.cpp) exits with 77 when tests were skipped and none failed, which
 # CTest reports as "Skipped" instead of a pass. Every test has a TIMEOUT (default 600 s), so a
 # test that hangs fails instead of waiting for CTest's 1500 s default.
+# dt_test_optimization(<target>): test code (not the libraries it tests) is compiled at -O1 in
+# Release builds: its templates (GoogleTest, the test bodies) compile ~30 % faster than at -O3,
+# which keeps CI's clean build within its budget; the code under test keeps its -O3.
+function(dt_test_optimization target)
+  target_compile_options(${target} PRIVATE $<$<CONFIG:Release>:-O1>)
+endfunction()
+
 function(dt_add_test)
   cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS;ARGS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} dt_test_support dt_gtest_main GTest::gtest
                         difftriage_warnings)
+  dt_test_optimization(${T_NAME})
   dt_add_test_run(NAME ${T_NAME} EXECUTABLE ${T_NAME} LABEL "${T_LABEL}" TIMEOUT "${T_TIMEOUT}"
                   ARGS ${T_ARGS})
 endfunction()

@@ -17,6 +17,7 @@
 #include "difftriage/core/log.h"
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/explain/attribution.h"
+#include "difftriage/explain/spot_overlay.h"
 #include "difftriage/features/ice.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"
@@ -80,12 +81,18 @@ void validate(const ExplainOptions& o) {
   }
 }
 
-// The geometry of one frame's shells (see ExplainOptions::geometry). An explicit geometry's beam
-// centre becomes the mapping's centre (the shells' origin) unless the frame's is asked for; the
+// The geometry of one frame's shells (see ExplainOptions::geometry): its metadata's, else (or
+// with geometry_override) the explicit one. An explicit geometry's beam centre becomes the
+// mapping's centre (the shells' origin) unless the frame's is asked for; the
 // region the model saw stays where the preprocessor put it.
 std::optional<DetectorGeometry> frame_geometry(const ExplainOptions& o, const DetectorMetadata& m,
                                                int64_t n_fast, int64_t n_slow,
                                                InputMapping& mapping) {
+  DetectorMetadata md = m;
+  md.beam_center_fast_px = mapping.center_fast_px;
+  md.beam_center_slow_px = mapping.center_slow_px;
+  std::optional<DetectorGeometry> own = geometry_from_metadata(md, n_fast, n_slow).geometry;
+  if (own && !o.geometry_override) return own;
   if (o.geometry) {
     DetectorGeometry g = o.geometry->with_frame_size(n_fast, n_slow);
     if (o.geometry_beam_center_from_frame) {
@@ -97,10 +104,7 @@ std::optional<DetectorGeometry> frame_geometry(const ExplainOptions& o, const De
     }
     return g;
   }
-  DetectorMetadata md = m;
-  md.beam_center_fast_px = mapping.center_fast_px;
-  md.beam_center_slow_px = mapping.center_slow_px;
-  return geometry_from_metadata(md, n_fast, n_slow).geometry;
+  return own;
 }
 
 void write_rgb_png(const fs::path& file, const std::vector<uint8_t>& rgb, int64_t h, int64_t w) {
@@ -212,6 +216,111 @@ nlohmann::json profile_json(const ShellProfile& p) {
           {"mean_per_pixel", p.mean_per_pixel}};
 }
 
+nlohmann::json evidence_to_json(const fs::path& image, const features::FrameEvidenceResult& r,
+                                const std::optional<DetectorGeometry>& geometry) {
+  const features::FrameEvidence& e = r.evidence;
+  nlohmann::json cell = nullptr;
+  if (e.has_geometry) {
+    cell = {{"p", nlohmann::json::object()},
+            {"score", nlohmann::json::object()},
+            {"names", nlohmann::json::array()}};
+    for (size_t k = 0; k < r.cell_names->size() && k < e.cell_probabilities.size(); ++k) {
+      const std::string& name = (*r.cell_names)[k];
+      cell["p"][name] = e.cell_probabilities[k];
+      cell["score"][name] = e.cell_scores[k];
+      if (e.cell_probabilities[k] >= 0.5) cell["names"].push_back(name);
+    }
+  }
+  return {{"image", image.string()},
+          {"geometry", geometry ? geometry_to_json(*geometry) : nlohmann::json(nullptr)},
+          {"no_geometry_reason", e.has_geometry ? nlohmann::json(nullptr)
+                                                : nlohmann::json(e.no_geometry_reason)},
+          {"binning", r.binning},
+          {"n_peaks", e.lattice.n_peaks},
+          {"n_bragg_peaks", e.lattice.n_bragg_peaks},
+          {"guard_keeps", e.guard_keeps},
+          {"d_min_angstrom", e.lattice.d_min_angstrom ? nlohmann::json(*e.lattice.d_min_angstrom)
+                                                      : nlohmann::json(nullptr)},
+          {"pair_length_counts", e.lattice.pair_length_counts},
+          {"cell", cell}};
+}
+
+// One image's part of the spot-evidence section: the peak picture, the pair-length chart and
+// the table of candidates.
+std::string evidence_section(const fs::path& out, const std::string& dir, size_t index,
+                             const fs::path& image, const AnyImage& frame,
+                             const features::FrameEvidenceResult& r,
+                             const std::optional<DetectorGeometry>& geometry,
+                             const features::CellMatcher& matcher, bool plots,
+                             const report::ChartOptions& chart_opts,
+                             std::vector<std::string>& files) {
+  const features::FrameEvidence& e = r.evidence;
+  Page sec;
+  sec.raw("<h3>Image " + std::to_string(index + 1) + ": " + html_escape(image.string()) +
+          "</h3>\n");
+  std::string facts = std::to_string(e.lattice.n_peaks) + " peaks, " +
+                      std::to_string(e.lattice.n_bragg_peaks) + " Bragg peaks (" +
+                      (e.guard_keeps ? "the veto guard keeps this frame" : "too few for the guard") +
+                      "); d<sub>min</sub> " +
+                      (e.lattice.d_min_angstrom ? fmt(*e.lattice.d_min_angstrom) + " &Aring;"
+                                                : std::string("none")) +
+                      "; peaks found at binning " + std::to_string(r.binning) + ". ";
+  if (geometry) {
+    facts += "Geometry: " + fmt(geometry->wavelength_angstrom) + " &Aring;, " +
+             fmt(geometry->distance_mm) + " mm, " + fmt(geometry->pixel_size_mm) +
+             " mm pixels, beam centre (" + fmt(geometry->beam_center_fast_px, "%.1f") + ", " +
+             fmt(geometry->beam_center_slow_px, "%.1f") + ").";
+  } else {
+    facts += "No geometry (" + html_escape(e.no_geometry_reason) +
+             "): no cell match and no d<sub>min</sub>; the veto guard still counts peaks.";
+  }
+  sec.raw("<p>" + facts + "</p>\n");
+  const std::string pic_file = dir + "/peaks.png";
+  const RgbPicture pic = draw_peaks(frame, e.peaks, r.binning, geometry, matcher.options());
+  write_rgb_png(out / pic_file, pic.rgb, pic.n_slow, pic.n_fast);
+  files.push_back(pic_file);
+  std::vector<Figure> figs{{pic_file, "peaks by role (red Bragg, yellow weak, cyan ice ring, "
+                                      "grey near the beam)"}};
+  const std::vector<double> excess = matcher.excess(e.lattice);
+  if (e.has_geometry) {
+    std::string table = "<table><tr><th>candidate</th><th>r</th><th>p</th><th>called</th></tr>";
+    for (size_t k = 0; k < r.cell_names->size() && k < e.cell_probabilities.size(); ++k) {
+      table += "<tr><td>" + html_escape((*r.cell_names)[k]) + "</td><td>" +
+               fmt(e.cell_scores[k], "%.3f") + "</td><td>" +
+               fmt(e.cell_probabilities[k], "%.3f") + "</td><td>" +
+               (e.cell_probabilities[k] >= 0.5 ? "yes" : "no") + "</td></tr>";
+    }
+    sec.raw(table + "</table>\n");
+  }
+  if (plots && e.has_geometry && !excess.empty()) {
+    report::LineChart chart;
+    chart.title = "pair lengths |q_i - q_j|, image " + std::to_string(index + 1);
+    chart.x_label = "pair length (1/Angstrom)";
+    chart.y_label = "excess over baseline (sigma); candidates scaled";
+    const std::vector<double> x = features::length_bin_centres(matcher.options());
+    chart.series_names.push_back("observed excess");
+    chart.xs.push_back(x);
+    chart.ys.push_back(excess);
+    const double top = std::max(1.0, *std::max_element(excess.begin(), excess.end()));
+    for (size_t k = 0; k < matcher.cells().size(); ++k) {
+      const auto& pred = matcher.predicted(k);
+      const double pmax = std::max(1e-12, *std::max_element(pred.begin(), pred.end()));
+      std::vector<double> y(pred.size());
+      for (size_t b = 0; b < pred.size(); ++b) y[b] = pred[b] / pmax * top;
+      chart.series_names.push_back(matcher.cells()[k].name + " (r " +
+                                   fmt(e.cell_scores.at(k), "%.2f") + ")");
+      chart.xs.push_back(x);
+      chart.ys.push_back(std::move(y));
+    }
+    const std::string chart_file = dir + "/pair_lengths.png";
+    report::plot_lines(out / chart_file, chart, {chart_opts.gnuplot, 1000, 600});
+    files.push_back(chart_file);
+    figs.push_back({chart_file, "pair-length excess and the candidates' predicted lengths"});
+  }
+  sec.figures(figs, 600);
+  return sec.body();
+}
+
 }  // namespace
 
 ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>& images,
@@ -284,7 +393,8 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
                "normalised on its own. A black map is constant on this image (zero when the "
                "channel is dead on it).");
   nlohmann::json shells_json = nlohmann::json::array();
-  std::vector<std::string> cam_sections;
+  nlohmann::json evidence_json = nlohmann::json::array();
+  std::vector<std::string> cam_sections, evidence_sections;
   for (size_t i = 0; i < frames.size(); ++i) {
     const std::string dir = "image" + std::to_string(i + 1);
     make_dir(out / dir);
@@ -325,8 +435,6 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
     }
     page.figures(figs, 420);
 
-    if (!options.grad_cam) continue;
-    // Grad-CAM of every head/output, its overlay and its shell profile.
     const auto& fm = metadata(frames[i]);
     const auto [n_slow, n_fast] = extents(frames[i]);
     auto mapping = input_mapping(meta.preprocess, n_slow, n_fast, &fm);
@@ -336,6 +444,26 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
     } catch (const ConfigError& e) {
       throw ConfigError(images[i].string() + ": " + e.what());
     }
+    if (options.evidence) {
+      // The shells' geometry, else the simulator's sidecar beside the image.
+      GeometryLookup lookup;
+      if (geometry) {
+        lookup.geometry = geometry;
+      } else {
+        features::GeometrySource sidecar_only;
+        lookup = features::resolve_geometry(sidecar_only, frames[i], images[i]);
+      }
+      auto r = options.evidence->measure(frames[i], lookup, /*keep_peaks=*/true);
+      evidence_sections.push_back(
+          evidence_section(out, dir, i, images[i], frames[i], r, lookup.geometry,
+                           options.evidence->spot_evidence().matcher(), options.plots,
+                           chart_opts, summary.files));
+      evidence_json.push_back(evidence_to_json(images[i], r, lookup.geometry));
+      summary.evidence.push_back(std::move(r));
+    }
+
+    if (!options.grad_cam) continue;
+    // Grad-CAM of every head/output, its overlay and its shell profile.
     const auto cams = grad_cam_all(net, inputs[i], meta, options.cam_block - 1);
     std::vector<std::pair<std::string, ShellProfile>> profiles;
     std::vector<Figure> cam_figs, shell_figs;
@@ -497,6 +625,26 @@ ExplainSummary explain_model(const fs::path& model, const std::vector<fs::path>&
     for (const auto& s : cam_sections) page.raw(s);
     write_file_atomically(out / "shells.json", dump_json(shells_json, 1) + "\n");
     summary.files.push_back("shells.json");
+  }
+
+  // ---- 5. spot evidence -------------------------------------------------------------------
+  if (options.evidence) {
+    page.heading(
+        "What the spots say: peaks, cells and resolution",
+        "The triage's spot evidence, measured on the native frame (max-binned to at most " +
+            std::to_string(features::kMaxEvidenceSidePx) +
+            " pixels a side first): every peak found, circled by its role &mdash; red: Bragg "
+            "peak (SNR &ge; the guard's threshold, off the ice rings and the beam centre; the "
+            "veto guard and d<sub>min</sub> count these), yellow: weaker peak, cyan: on an ice "
+            "ring, grey: near the beam. The chart is the histogram of the lengths |q<sub>i</sub> "
+            "&minus; q<sub>j</sub>| between peaks (reciprocal-lattice vectors, whatever the "
+            "crystal's orientation) as its excess over a smooth baseline, beside each candidate "
+            "cell's predicted lengths: r is their correlation, p the calibrated probability that "
+            "a lattice of that cell is on the frame. Numbers in <a "
+            "href=\"evidence.json\">evidence.json</a>.");
+    for (const auto& s : evidence_sections) page.raw(s);
+    write_file_atomically(out / "evidence.json", dump_json(evidence_json, 1) + "\n");
+    summary.files.push_back("evidence.json");
   }
 
   write_file_atomically(out / "index.html", page.html("difftriage explain"));

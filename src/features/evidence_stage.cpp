@@ -4,6 +4,8 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <type_traits>
+#include <variant>
 #include <utility>
 
 #include "difftriage/core/error.h"
@@ -39,30 +41,64 @@ GeometryLookup resolve_geometry(const GeometrySource& source, const AnyImage& fr
 
 namespace {
 
-// `image` max-binned factor × factor (the right and bottom remainders dropped); a masked pixel
-// does not contribute, an output pixel whose inputs are all masked is masked.
-Image<float> max_binned(const Image<float>& image, int64_t factor) {
+// `image` max-binned factor × factor into float pixels (the right and bottom remainders
+// dropped), straight from the frame's own pixel type: a 16M frame is read once, without a float
+// copy of it. A masked pixel does not contribute; an output pixel whose inputs are all masked,
+// or whose maximum is not finite, is masked (value 0). Per output row, the rows of its band are
+// reduced into a row buffer (contiguous, vectorised), then each bin of columns.
+template <typename T>
+Image<float> max_binned(const Image<T>& image, int64_t factor) {
   const int64_t nf = image.n_fast() / factor, ns = image.n_slow() / factor;
+  const int64_t width = nf * factor, stride = image.n_fast();
   Image<float> out(ns, nf);
+  out.metadata() = image.metadata();
   std::vector<uint8_t> mask(static_cast<size_t>(ns * nf), 0);
-  const ImageView<float> in = image.view();
+  const uint8_t* in_mask = image.has_mask() ? image.mask().data() : nullptr;
+  const T lowest = std::is_floating_point_v<T> ? -std::numeric_limits<T>::infinity()
+                                               : std::numeric_limits<T>::lowest();
+  std::vector<T> vmax(static_cast<size_t>(width));
+  std::vector<uint8_t> vgood(static_cast<size_t>(width));
   bool any_masked = false;
   for (int64_t s = 0; s < ns; ++s) {
-    for (int64_t f = 0; f < nf; ++f) {
-      float best = -std::numeric_limits<float>::infinity();
-      for (int64_t ds = 0; ds < factor; ++ds) {
-        for (int64_t df = 0; df < factor; ++df) {
-          const int64_t i = (s * factor + ds) * image.n_fast() + f * factor + df;
-          if (!in.is_masked(i)) best = std::max(best, in.data()[i]);
-        }
+    std::fill(vmax.begin(), vmax.end(), lowest);
+    std::fill(vgood.begin(), vgood.end(), static_cast<uint8_t>(in_mask == nullptr));
+    for (int64_t ds = 0; ds < factor; ++ds) {
+      const int64_t base = (s * factor + ds) * stride;
+      const T* p = image.data() + base;
+      T* vm = vmax.data();
+      if (in_mask == nullptr) {
+        for (int64_t c = 0; c < width; ++c) vm[c] = std::max(vm[c], p[c]);
+        continue;
       }
-      const bool masked = !std::isfinite(best);
-      out(s, f) = masked ? 0.0f : best;
+      const uint8_t* m = in_mask + base;
+      uint8_t* vg = vgood.data();
+      if constexpr (std::is_unsigned_v<T>) {
+        // Branch-free, so that it vectorises: a masked pixel contributes 0, the type's lowest.
+        for (int64_t c = 0; c < width; ++c) {
+          const T keep = static_cast<T>(T{0} - static_cast<T>(m[c] == 0));
+          vm[c] = std::max(vm[c], static_cast<T>(p[c] & keep));
+        }
+      } else {
+        for (int64_t c = 0; c < width; ++c) vm[c] = std::max(vm[c], m[c] == 0 ? p[c] : lowest);
+      }
+      for (int64_t c = 0; c < width; ++c) vg[c] |= static_cast<uint8_t>(m[c] == 0);
+    }
+    for (int64_t f = 0; f < nf; ++f) {
+      T best = lowest;
+      uint8_t good = 0;
+      for (int64_t df = 0; df < factor; ++df) {
+        const auto c = static_cast<size_t>(f * factor + df);
+        best = std::max(best, vmax[c]);
+        good |= vgood[c];
+      }
+      const float value = static_cast<float>(best);
+      const bool masked = good == 0 || !std::isfinite(value);
+      out(s, f) = masked ? 0.0f : value;
       mask[static_cast<size_t>(s * nf + f)] = masked ? 1 : 0;
       any_masked = any_masked || masked;
     }
   }
-  if (any_masked) out.set_mask(mask);
+  if (any_masked) out.set_mask(std::move(mask));
   return out;
 }
 
@@ -77,12 +113,17 @@ EvidenceStage::EvidenceStage(GeometrySource geometry, SpotEvidence evidence)
 
 FrameEvidenceResult EvidenceStage::measure(const AnyImage& frame,
                                            const std::filesystem::path& path) const {
-  GeometryLookup g = resolve_geometry(geometry_, frame, path);
-  Image<float> pixels = to_float(frame);
-  const int64_t factor = (std::max(pixels.n_fast(), pixels.n_slow()) + kMaxEvidenceSidePx - 1) /
-                         kMaxEvidenceSidePx;
+  return measure(frame, resolve_geometry(geometry_, frame, path));
+}
+
+FrameEvidenceResult EvidenceStage::measure(const AnyImage& frame, GeometryLookup g,
+                                           bool keep_peaks) const {
+  const auto [n_slow, n_fast] = extents(frame);
+  const int64_t factor = (std::max(n_fast, n_slow) + kMaxEvidenceSidePx - 1) / kMaxEvidenceSidePx;
+  Image<float> pixels = factor > 1 ? std::visit([&](const auto& img) {
+    return max_binned(img, factor);
+  }, frame) : to_float(frame);
   if (factor > 1) {
-    pixels = max_binned(pixels, factor);
     if (g.geometry) {
       g.geometry->n_fast = static_cast<int32_t>(pixels.n_fast() * factor);
       g.geometry->n_slow = static_cast<int32_t>(pixels.n_slow() * factor);
@@ -90,8 +131,9 @@ FrameEvidenceResult EvidenceStage::measure(const AnyImage& frame,
     }
   }
   FrameEvidenceResult r;
-  r.evidence = evidence_.measure(pixels.view(), g.geometry, g.why_not);
+  r.evidence = evidence_.measure(pixels.view(), g.geometry, g.why_not, keep_peaks);
   r.cell_names = names_;
+  r.binning = factor;
   return r;
 }
 

@@ -290,6 +290,28 @@ std::vector<double> length_bin_centres(const LatticeOptions& o) {
   return c;
 }
 
+namespace {
+
+// The role of a peak at |q| = inv_d (Å⁻¹) with this SNR (see PeakRole).
+PeakRole role_at(double inv_d, double snr, const LatticeOptions& o) {
+  if (inv_d <= 0 || 1.0 / inv_d > o.max_bragg_d_angstrom) return PeakRole::kNearBeam;
+  for (double d_ice : kIceRingsAngstrom) {
+    if (std::abs(inv_d - 1.0 / d_ice) < o.ice_ring_half_width_per_angstrom) {
+      return PeakRole::kIceRing;
+    }
+  }
+  return snr >= o.bragg_min_snr ? PeakRole::kBragg : PeakRole::kWeak;
+}
+
+}  // namespace
+
+PeakRole peak_role(const Peak& peak, const DetectorGeometry& geometry,
+                   const LatticeOptions& options) {
+  const Vec3 v =
+      geometry.scattering_vector_per_angstrom(peak.fast_px - 0.5, peak.slow_px - 0.5);
+  return role_at(norm(v), peak.snr, options);
+}
+
 LatticeEvidence measure_lattice(const std::vector<Peak>& peaks, const DetectorGeometry& geometry,
                                 const LatticeOptions& o) {
   validate(o);
@@ -304,13 +326,9 @@ LatticeEvidence measure_lattice(const std::vector<Peak>& peaks, const DetectorGe
     const Vec3 v = geometry.scattering_vector_per_angstrom(p.fast_px - 0.5, p.slow_px - 0.5);
     q.push_back(v);
     const double inv_d = norm(v);
-    if (inv_d <= 0 || 1.0 / inv_d > o.max_bragg_d_angstrom) continue;
-    bool on_ice = false;
-    for (double d_ice : kIceRingsAngstrom) {
-      on_ice = on_ice || std::abs(inv_d - 1.0 / d_ice) < o.ice_ring_half_width_per_angstrom;
-    }
-    if (on_ice) continue;
-    if (p.snr >= o.bragg_min_snr) ++e.n_bragg_peaks;
+    const PeakRole role = role_at(inv_d, p.snr, o);
+    if (role == PeakRole::kNearBeam || role == PeakRole::kIceRing) continue;
+    if (role == PeakRole::kBragg) ++e.n_bragg_peaks;
     if (p.snr >= o.d_min_min_snr) bragg_d.push_back(1.0 / inv_d);
   }
   if (static_cast<int64_t>(bragg_d.size()) >= o.d_min_min_peaks) {
@@ -400,20 +418,26 @@ CellMatcher::CellMatcher(std::vector<CandidateCell> cells, LatticeOptions option
   }
 }
 
-std::vector<double> CellMatcher::scores(const LatticeEvidence& evidence) const {
-  std::vector<double> out(cells_.size(), 0.0);
+std::vector<double> CellMatcher::excess(const LatticeEvidence& evidence) const {
   const auto& h = evidence.pair_length_counts;
-  if (h.size() != static_cast<size_t>(options_.n_bins)) return out;
+  if (h.size() != static_cast<size_t>(options_.n_bins)) return {};
   double total = 0;
   for (double v : h) total += v;
-  if (total <= 0) return out;
+  if (total <= 0) return {};
   const std::vector<double> centres = length_bin_centres(options_);
   const std::vector<double> base = quadratic_baseline(centres, h);
-  std::vector<double> excess(h.size());
+  std::vector<double> out(h.size());
   for (size_t i = 0; i < h.size(); ++i) {
-    excess[i] = (h[i] - base[i]) / std::sqrt(std::max(base[i], 1.0));
+    out[i] = (h[i] - base[i]) / std::sqrt(std::max(base[i], 1.0));
   }
-  for (size_t c = 0; c < cells_.size(); ++c) out[c] = pearson(excess, predicted_[c]);
+  return out;
+}
+
+std::vector<double> CellMatcher::scores(const LatticeEvidence& evidence) const {
+  std::vector<double> out(cells_.size(), 0.0);
+  const std::vector<double> ex = excess(evidence);
+  if (ex.empty()) return out;
+  for (size_t c = 0; c < cells_.size(); ++c) out[c] = pearson(ex, predicted_[c]);
   return out;
 }
 

@@ -59,4 +59,33 @@ class LocalStatistics {
   std::vector<double> sum_, sum2_, count_;  // (ns + 1) × (nf + 1); count_ only with a mask
 };
 
+/// The same statistics, row after row, from running column sums over the window's rows (O(pixels),
+/// O(columns) memory): for a caller that visits the rows in increasing order and needs the
+/// statistics at a few pixels of each (the peak finder). Sums of integer-valued pixels are exact,
+/// so the figures equal LocalStatistics' there. Not thread-safe (one per thread).
+class RowWindowStatistics {
+ public:
+  RowWindowStatistics(const ImageView<float>& image, int outer_radius_px, int inner_radius_px);
+  /// Moves the window to row `s`; rows must be visited in increasing order.
+  void set_row(int64_t s);
+  /// Background mean at pixel (row of set_row, f); false when its window holds fewer than two
+  /// unmasked pixels.
+  bool mean_at(int64_t f, double* mean) const;
+  /// Mean and standard deviation, as mean_at.
+  bool at(int64_t f, double* mean, double* sd) const;
+
+ private:
+  void add_row(int64_t s, double sign);
+  // Sums over the window around (s_, f) (outer square minus inner one, clipped, masked pixels
+  // left out): sum of values, of squares (when `sum2` is not null) and the pixel count.
+  void ring(int64_t f, double* sum, double* sum2, double* n) const;
+  ImageView<float> image_;
+  int64_t ns_, nf_;
+  int r_, r_in_;
+  bool masked_;
+  int64_t s_ = -1;
+  int64_t next_add_ = 0, next_remove_ = 0;  // next row to enter / to leave the window
+  std::vector<double> col_, col2_, coln_;   // per column, over the window's rows (coln_: masked)
+};
+
 }  // namespace difftriage::features::detail

@@ -1,5 +1,7 @@
 #include "difftriage/features/spot_evidence.h"
 
+#include <utility>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -65,9 +67,10 @@ std::vector<double> SpotEvidence::probabilities(const std::vector<double>& score
 
 FrameEvidence SpotEvidence::measure(const ImageView<float>& image,
                                     const std::optional<DetectorGeometry>& geometry,
-                                    const std::string& no_geometry_reason) const {
+                                    const std::string& no_geometry_reason,
+                                    bool keep_peaks) const {
   FrameEvidence e;
-  const std::vector<Peak> peaks = find_peaks(image, peak_options_);
+  std::vector<Peak> peaks = find_peaks(image, peak_options_);
   const LatticeOptions& lo = matcher_.options();
   if (geometry) {
     e.has_geometry = true;
@@ -85,6 +88,7 @@ FrameEvidence SpotEvidence::measure(const ImageView<float>& image,
     for (const Peak& p : peaks) e.lattice.n_bragg_peaks += (p.snr >= lo.bragg_min_snr);
   }
   e.guard_keeps = e.lattice.n_bragg_peaks >= calibration_.guard_min_bragg_peaks;
+  if (keep_peaks) e.peaks = std::move(peaks);
   return e;
 }
 

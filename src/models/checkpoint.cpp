@@ -6,7 +6,6 @@
 #include <torch/utils.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <sstream>
 
 #include "difftriage/core/atomic_file.h"
@@ -68,17 +67,6 @@ void read_tensors(torch::nn::Module& module, torch::serialize::InputArchive& arc
 }
 
 }  // namespace
-
-std::string fnv1a64_hex(const std::string& bytes) noexcept {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
 
 void save_checkpoint(const std::filesystem::path& path, const TriageNet& model,
                      const ModelMetadata& metadata) {

@@ -42,6 +42,10 @@ const ModelMetadata& Classifier::metadata() const noexcept { return impl_->loade
 
 const LoadedModel& Classifier::loaded_model() const noexcept { return impl_->loaded; }
 
+void Classifier::save(const std::filesystem::path& path, const ModelMetadata& metadata) const {
+  save_checkpoint(path, impl_->loaded.model, metadata);
+}
+
 std::vector<Prediction> Classifier::classify(const std::vector<AnyImage>& frames) const {
   std::vector<const AnyImage*> pointers;
   pointers.reserve(frames.size());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "difftriage/core/atomic_file.h"
 #include "difftriage/core/enum_words.h"
@@ -325,6 +326,17 @@ ModelMetadata read_model_metadata(const std::filesystem::path& path) {
                                     e.what(), ")"));
   }
   return metadata_from_json(j, files.sidecar.string());
+}
+
+std::string fnv1a64_hex(const std::string& bytes) noexcept {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 }  // namespace difftriage::models

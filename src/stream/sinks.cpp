@@ -12,7 +12,7 @@
 #include "difftriage/core/json_text.h"
 #include "difftriage/core/log.h"
 #include "difftriage/io/image_io.h"
-#include "difftriage/models/checkpoint.h"
+#include "difftriage/models/model_info.h"
 #include "difftriage/stream/run_report.h"
 #include "difftriage/version.h"
 

@@ -9,7 +9,7 @@
 // Exact equality where the frames go through Classifier::infer in the same batches; within
 // 1e-6 across batch sizes (the batched convolutions may round differently).
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/utils.h>
 
 #include <cmath>
 #include <filesystem>

@@ -13,9 +13,12 @@
 
 #include "difftriage/core/error.h"
 #include "difftriage/explain/attribution.h"
+#include "difftriage/explain/spot_overlay.h"
+#include "difftriage/features/evidence_stage.h"
 #include "difftriage/io/image_io.h"
 #include "difftriage/models/checkpoint.h"
 #include "difftriage/models/preprocess.h"
+#include "difftriage/simulate/simulate.h"
 #include "support/test_support.h"
 
 namespace difftriage::explain {
@@ -338,6 +341,125 @@ TEST_F(ExplainModel, CliTakesAGeometryFile) {
                           (dir_ / "g.json").string(), "--wavelength", "1", "--distance", "100",
                           "--pixel-size", "0.172"});
   EXPECT_EQ(both.exit_code, 2) << both.err;
+}
+
+TEST(SpotOverlay, CirclesEachPeakInTheColourOfItsRole) {
+  Image<uint16_t> img(200, 300);
+  std::vector<uint8_t> mask(static_cast<size_t>(img.size()), 0);
+  for (int64_t f = 0; f < 300; ++f) mask[static_cast<size_t>(199 * 300 + f)] = 1;  // last row
+  img.set_mask(mask);
+  // Two peaks found at binning 2 (binned pixel-edge coordinates): a Bragg peak and a weak one;
+  // no geometry, so their SNR alone decides the role.
+  features::Peak bragg{50.5, 40.5, 100, 50}, weak{100.5, 60.5, 10, 5};
+  const RgbPicture pic = draw_peaks(AnyImage(img), {bragg, weak}, 2, std::nullopt, {}, 1024);
+  ASSERT_EQ(pic.n_slow, 200);
+  ASSERT_EQ(pic.n_fast, 300);
+  auto colour = [&](int64_t s, int64_t f) {
+    const size_t i = static_cast<size_t>(3 * (s * pic.n_fast + f));
+    return std::array<uint8_t, 3>{pic.rgb[i], pic.rgb[i + 1], pic.rgb[i + 2]};
+  };
+  // The circles (radius 5) around frame pixel (101, 81) and (201, 121): right-most points.
+  EXPECT_EQ(colour(81, 106), role_colour(features::PeakRole::kBragg));
+  EXPECT_EQ(colour(121, 206), role_colour(features::PeakRole::kWeak));
+  EXPECT_EQ(colour(81, 101), (std::array<uint8_t, 3>{0, 0, 0}));  // inside: the (zero) frame
+  EXPECT_EQ(colour(199, 10), (std::array<uint8_t, 3>{0, 0, 90}));  // masked: dark blue
+  // A frame larger than max_side_px is binned for display; the peak stays on its pixel.
+  const RgbPicture small = draw_peaks(AnyImage(img), {bragg}, 2, std::nullopt, {}, 100);
+  EXPECT_EQ(small.n_fast, 100);
+  EXPECT_EQ(small.n_slow, 66);
+  const size_t i = static_cast<size_t>(3 * (27 * 100 + 38));  // (81/3, 101/3 + 5)
+  EXPECT_EQ(small.rgb[i], 255);
+  EXPECT_THROW(draw_peaks(AnyImage(img), {}, 0, std::nullopt), ConfigError);
+  EXPECT_THROW(draw_peaks(AnyImage(Image<uint16_t>(0, 0)), {}, 1, std::nullopt), ConfigError);
+}
+
+TEST_F(ExplainModel, SpotEvidenceOfASimulatedCrystalFrame) {
+  // A strong photo1 frame of the simulator, its geometry given (the PNG carries none).
+  simulate::SimulateOptions so;
+  so.seed = 42;
+  so.mix.blank = so.mix.noxtal = so.mix.weak = so.mix.good = 0.0;
+  so.mix.photo2 = so.mix.both = 0.0;
+  const simulate::SimulatedFrame f = simulate::simulate_frame(so, 0);
+  io::write_png(dir_ / "crystal.png", f.image.view());
+  const DetectorGeometry g = simulate::output_geometry(f.spec);
+  ExplainOptions o;
+  o.plots = true;
+  o.grad_cam = false;
+  o.geometry = g;
+  o.geometry->n_fast = o.geometry->n_slow = 0;  // any size: frame.png (96²) is explained too
+  const auto stage = std::make_shared<const features::EvidenceStage>(
+      features::GeometrySource{}, features::SpotEvidence(features::preset_candidate_cells()));
+  o.evidence = stage;
+  const auto out = dir_ / "ev";
+  const auto s = explain_model(dir_ / "model", {dir_ / "crystal.png", dir_ / "frame.png"}, out,
+                               std::nullopt, o);
+  ASSERT_EQ(s.evidence.size(), 2u);
+  // The same evidence as the triage's stage measures with that geometry, plus its peaks.
+  const AnyImage frame = io::read_image(dir_ / "crystal.png");
+  GeometryLookup lookup;
+  lookup.geometry = g.with_frame_size(f.image.n_fast(), f.image.n_slow());
+  const auto direct = stage->measure(frame, lookup);
+  const features::FrameEvidence& e = s.evidence[0].evidence;
+  EXPECT_TRUE(e.has_geometry);
+  EXPECT_EQ(e.lattice.n_peaks, direct.evidence.lattice.n_peaks);
+  EXPECT_EQ(e.lattice.n_bragg_peaks, direct.evidence.lattice.n_bragg_peaks);
+  EXPECT_EQ(e.cell_probabilities, direct.evidence.cell_probabilities);
+  EXPECT_GE(e.lattice.n_bragg_peaks, 3);
+  EXPECT_EQ(static_cast<int64_t>(e.peaks.size()), e.lattice.n_peaks);
+  EXPECT_TRUE(direct.evidence.peaks.empty());  // kept only when asked
+  for (const char* file : {"evidence.json", "image1/peaks.png", "image1/pair_lengths.png",
+                           "image2/peaks.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(out / file)) << file;
+  }
+  const auto j = nlohmann::json::parse(testing::read_bytes(out / "evidence.json"));
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["n_bragg_peaks"], e.lattice.n_bragg_peaks);
+  EXPECT_DOUBLE_EQ(j[0]["cell"]["p"]["photo1"].get<double>(), e.cell_probabilities[0]);
+  EXPECT_TRUE(j[0]["geometry"].is_object());
+  const auto html = testing::read_bytes(out / "index.html");
+  EXPECT_NE(html.find("What the spots say"), std::string::npos);
+  EXPECT_NE(html.find("image1/pair_lengths.png"), std::string::npos);
+
+  // Without a geometry: the frame is measured, flagged, and its cell left out.
+  o.geometry.reset();
+  const auto t = explain_model(dir_ / "model", {dir_ / "crystal.png"}, dir_ / "ev2",
+                               std::nullopt, o);
+  ASSERT_EQ(t.evidence.size(), 1u);
+  EXPECT_FALSE(t.evidence[0].evidence.has_geometry);
+  EXPECT_EQ(t.evidence[0].evidence.lattice.n_peaks, e.lattice.n_peaks);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "ev2" / "image1" / "pair_lengths.png"));
+  const auto j2 = nlohmann::json::parse(testing::read_bytes(dir_ / "ev2" / "evidence.json"));
+  EXPECT_TRUE(j2[0]["cell"].is_null());
+  EXPECT_TRUE(j2[0]["no_geometry_reason"].is_string());
+}
+
+TEST_F(ExplainModel, AFrameGeometryWinsOverGeometryUnlessOverridden) {
+  // An SMV frame carries its own geometry (wavelength, distance, pixel size, beam centre).
+  std::string smv =
+      "{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n"
+      "SIZE1=96;\nSIZE2=96;\nPIXEL_SIZE=0.1;\nDISTANCE=200;\nWAVELENGTH=0.9;\n"
+      "BEAM_CENTER_X=4.8;\nBEAM_CENTER_Y=4.8;\n}\n";
+  smv.resize(512, ' ');
+  for (int i = 0; i < 96 * 96; ++i) {
+    smv.push_back(static_cast<char>(i % 7));
+    smv.push_back('\0');
+  }
+  testing::write_text(dir_ / "frame.img", smv);
+  ExplainOptions o;
+  o.plots = false;
+  o.grad_cam = false;
+  o.geometry = DetectorGeometry{1.0, 100.0, 0.172, 48.0, 48.0, 0, 0};
+  o.evidence = std::make_shared<const features::EvidenceStage>(
+      features::GeometrySource{}, features::SpotEvidence(features::preset_candidate_cells()));
+  const auto own = nlohmann::json::parse(testing::read_bytes(
+      (explain_model(dir_ / "model", {dir_ / "frame.img"}, dir_ / "a", std::nullopt, o),
+       dir_ / "a" / "evidence.json")));
+  EXPECT_DOUBLE_EQ(own[0]["geometry"]["distance_mm"].get<double>(), 200.0);
+  o.geometry_override = true;
+  const auto given = nlohmann::json::parse(testing::read_bytes(
+      (explain_model(dir_ / "model", {dir_ / "frame.img"}, dir_ / "b", std::nullopt, o),
+       dir_ / "b" / "evidence.json")));
+  EXPECT_DOUBLE_EQ(given[0]["geometry"]["distance_mm"].get<double>(), 100.0);
 }
 
 TEST_F(ExplainModel, CliExitsThreeOnABadModel) {

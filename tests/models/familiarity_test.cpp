@@ -3,7 +3,7 @@
 #include "difftriage/models/familiarity.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/utils.h>
 
 #include <cmath>
 #include <filesystem>

@@ -1,7 +1,7 @@
 #include "difftriage/models/tensor.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace difftriage::models {
 namespace {

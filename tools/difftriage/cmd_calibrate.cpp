@@ -16,7 +16,6 @@
 #include "difftriage/dataset/dataset.h"
 #include "difftriage/evaluate/calibrate.h"
 #include "difftriage/evaluate/model_eval.h"
-#include "difftriage/models/checkpoint.h"
 #include "difftriage/models/classifier.h"
 #include "difftriage/models/familiarity.h"
 
@@ -133,7 +132,7 @@ void run_calibrate(CalibrateArgs& a) {
        {"n_crystal_without_bright_spot", n_invisible}});
   metadata.familiarity = familiarity ? models::to_json(*familiarity) : nlohmann::json();
   make_output_dir(a.out);
-  models::save_checkpoint(a.out, classifier.loaded_model().model, metadata);
+  classifier.save(a.out, metadata);
   if (eval_options.evidence) {
     std::printf("%lld crystal frame(s) without a bright spot left out of the veto point\n",
                 static_cast<long long>(n_invisible));

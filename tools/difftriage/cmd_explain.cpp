@@ -1,6 +1,7 @@
-// difftriage explain --model M --images F... --out OUT [--data D] [--geometry G.json] — what a
-// network looks at: filters, feature maps, dead maps, Grad-CAM per head/label and its mass per
-// resolution shell, with an index.html showing everything. The work is in difftriage::explain
+// difftriage explain --model M --images F... --out OUT [--data D] [--geometry G.json] [--cell C]
+// — what a network looks at: filters, feature maps, dead maps, Grad-CAM per head/label and its
+// mass per resolution shell, and what the spots say (peaks, cells, d_min), with an index.html
+// showing everything. The work is in difftriage::explain
 // (explain.h); this file parses flags and writes run.json.
 #include <cstdio>
 #include <memory>
@@ -13,6 +14,8 @@
 #include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/error.h"
 #include "difftriage/explain/explain.h"
+#include "difftriage/features/evidence_stage.h"
+#include "difftriage/models/model_info.h"
 
 namespace difftriage::cli {
 namespace {
@@ -22,7 +25,7 @@ struct ExplainArgs {
   std::vector<std::string> images;
   std::string out;
   std::string data;
-  std::string geometry_file;
+  features::EvidenceArgs evidence;  // --geometry, --geometry-override, --cell, --no-spot-evidence
   double wavelength_angstrom = 0;
   double distance_mm = 0;
   double pixel_size_mm = 0;
@@ -37,11 +40,16 @@ void run_explain(ExplainArgs& a) {
   const int n_geometry = (a.wavelength_angstrom > 0) + (a.distance_mm > 0) + (a.pixel_size_mm > 0);
   DT_CHECK(n_geometry == 0 || n_geometry == 3, ConfigError,
            "--wavelength, --distance and --pixel-size must be given together (all > 0)");
-  DT_CHECK(a.geometry_file.empty() || n_geometry == 0, ConfigError,
+  const std::string& geometry_file = a.evidence.geometry_file;
+  DT_CHECK(geometry_file.empty() || n_geometry == 0, ConfigError,
            "--geometry and --wavelength/--distance/--pixel-size exclude each other (the file "
            "holds all of them)");
-  if (!a.geometry_file.empty()) {
-    a.options.geometry = read_geometry_json(a.geometry_file);
+  // The stage checks --geometry-override needs --geometry, reads the cells and the geometry.
+  a.options.evidence = features::make_evidence_stage(
+      a.evidence, models::read_model_metadata(a.model).spot_evidence);
+  a.options.geometry_override = a.evidence.geometry_override;
+  if (!geometry_file.empty()) {
+    a.options.geometry = read_geometry_json(geometry_file);
   } else if (n_geometry == 3) {
     // No beam centre among these flags: each frame's own (metadata, else the frame centre).
     DetectorGeometry g;
@@ -72,9 +80,12 @@ void run_explain(ExplainArgs& a) {
                   {"images", a.images},
                   {"data", a.data},
                   {"out", a.out},
-                  {"geometry_file", a.geometry_file},
-                  {"geometry", a.geometry_file.empty() ? nlohmann::json(nullptr)
-                                                       : geometry_to_json(*o.geometry)},
+                  {"geometry_file", geometry_file},
+                  {"geometry", geometry_file.empty() ? nlohmann::json(nullptr)
+                                                     : geometry_to_json(*o.geometry)},
+                  {"geometry_override", o.geometry_override},
+                  {"cell_files", a.evidence.cell_files},
+                  {"spot_evidence", o.evidence != nullptr},
                   {"n_filters", o.n_filters},
                   {"n_feature_maps", o.n_feature_maps},
                   {"dead_epsilon", o.dead_epsilon},
@@ -103,7 +114,9 @@ void register_explain(CLI::App& root) {
   CLI::App* cmd = root.add_subcommand(
       "explain",
       "Explain a model: first filters, feature maps per block, dead maps over a dataset, Grad-CAM "
-      "per head/label and its mass per resolution shell (ice rings marked), in OUT/index.html");
+      "per head/label and its mass per resolution shell (ice rings marked), and the spot "
+      "evidence (peaks by role, pair lengths against each candidate cell, p per cell, d_min), "
+      "in OUT/index.html");
   cmd->add_option("--model", a->model, "Checkpoint (folder or .pt/.json path)")->required();
   cmd->add_option("--images", a->images, "Frames to explain (feature maps, Grad-CAM)")
       ->required()
@@ -130,8 +143,9 @@ void register_explain(CLI::App& root) {
   cmd->add_option("--shells", a->options.n_shells, "Resolution shells of the saliency profile")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
-  add_geometry_option(*cmd, a->geometry_file,
-                      "as they were before the model's crop/binning, for resolution shells");
+  // --geometry (for frames without their own; shells and spot evidence), --geometry-override,
+  // --cell, --no-spot-evidence: as on classify.
+  add_evidence_options(*cmd, a->evidence);
   cmd->add_option("--wavelength", a->wavelength_angstrom,
                   "Wavelength in Angstrom of the original frames (default: frame metadata; "
                   "with --distance and --pixel-size, beam centre from each frame)");

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -30,6 +31,7 @@
 
 #include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/image.h"
+#include "difftriage/features/evidence_stage.h"
 #include "difftriage/models/model_info.h"
 
 namespace difftriage::explain {
@@ -117,11 +119,13 @@ struct ExplainOptions {
   int64_t max_dataset_images = 0;  ///< images of the dataset used for dead maps; 0 = all
   int batch_size = 8;              ///< images per forward pass for the dead-map statistics
   /// Geometry of the ORIGINAL frames (before the model's crop/binning), e.g. from
-  /// read_geometry_json: its wavelength, distance, pixel size and beam centre place every
-  /// frame's resolution shells; a size in it must match each frame's. Unset: each frame's
-  /// metadata when it has wavelength, distance and pixel size and a flat detector (beam centre
-  /// from the metadata, else the frame centre), else radius shells in pixels.
+  /// read_geometry_json, for frames whose metadata has none (wavelength, distance and pixel
+  /// size of a flat detector; beam centre from the metadata, else the frame centre), or for
+  /// every frame with `geometry_override`: it places the resolution shells (and the spot
+  /// evidence's q); a size in it must match each frame's. No geometry: radius shells in pixels.
   std::optional<DetectorGeometry> geometry;
+  /// Use `geometry` for every frame, replacing its metadata's (the CLI's --geometry-override).
+  bool geometry_override = false;
   /// With `geometry`: take each frame's beam centre (its metadata, else the frame centre)
   /// instead of the geometry's. For a geometry that knows no beam centre (the CLI's
   /// --wavelength/--distance/--pixel-size).
@@ -134,6 +138,12 @@ struct ExplainOptions {
   /// Also |gradient × input| shell profiles (pixel resolution; one backward pass per output).
   bool gradient_input = true;
   bool plots = true;  ///< draw the gnuplot figures (false: JSON + overlays only)
+  /// The spot evidence per image (features/evidence_stage.h): its peaks at full resolution
+  /// drawn over the frame by role, the pair-length histogram beside each candidate cell's
+  /// predicted lengths, p per candidate, d_min, in evidence.json and a section of index.html.
+  /// Measured with the geometry the shells use, else the simulator's sidecar beside the image.
+  /// Null: not shown.
+  std::shared_ptr<const features::EvidenceStage> evidence;
   /// Called after each batch of the dataset's dead-map pass with (images done, images in all).
   std::function<void(int64_t n_done, int64_t n_images)> on_progress = {};
 };
@@ -150,6 +160,9 @@ struct ExplainSummary {
   /// probabilities as classify/evaluate, from a batch of one (the forward pass Grad-CAM
   /// differentiates).
   std::vector<models::Prediction> predictions;
+  /// Per image (in input order) its spot evidence with peaks (empty without
+  /// ExplainOptions::evidence).
+  std::vector<features::FrameEvidenceResult> evidence;
 };
 
 /// Loads the checkpoint `model` as a models::Classifier (the inference path classify and

@@ -51,6 +51,9 @@ GeometryLookup resolve_geometry(const GeometrySource& source, const AnyImage& fr
 struct FrameEvidenceResult {
   FrameEvidence evidence;
   std::shared_ptr<const std::vector<std::string>> cell_names;  ///< candidates, in order
+  /// The max-binning the peaks were found at (kMaxEvidenceSidePx): a peak's frame pixel is its
+  /// pixel × binning.
+  int64_t binning = 1;
 };
 
 /// Geometry source + spot evidence. Immutable; measure() is thread-safe.
@@ -60,6 +63,10 @@ class EvidenceStage {
   /// Measures the evidence of `frame` (read from the file `path`). Never throws for a frame's
   /// content. @throws ConfigError only for an empty frame.
   FrameEvidenceResult measure(const AnyImage& frame, const std::filesystem::path& path) const;
+  /// The same with the frame's geometry already resolved (explain: the geometry its shells
+  /// use); with `keep_peaks` the evidence carries its peaks (binned pixels, see binning).
+  FrameEvidenceResult measure(const AnyImage& frame, GeometryLookup geometry,
+                              bool keep_peaks = false) const;
   const SpotEvidence& spot_evidence() const noexcept { return evidence_; }
   const GeometrySource& geometry_source() const noexcept { return geometry_; }
 

@@ -113,6 +113,19 @@ struct LatticeEvidence {
 LatticeEvidence measure_lattice(const std::vector<Peak>& peaks, const DetectorGeometry& geometry,
                                 const LatticeOptions& options = {});
 
+/// What a peak is to measure_lattice (explain draws them so). Plain enum.
+enum class PeakRole {
+  kBragg,     ///< SNR ≥ bragg_min_snr, off the ice rings and the beam centre: counts for the guard
+  kWeak,      ///< off the rings and the beam centre, below bragg_min_snr
+  kIceRing,   ///< within ice_ring_half_width_per_angstrom of an ice ring
+  kNearBeam,  ///< d above max_bragg_d_angstrom (beam stop, air scatter) or at the beam centre
+};
+
+/// The role of `peak` (pixel-edge coordinates) on a frame of `geometry`, by the rules
+/// measure_lattice counts Bragg peaks with. Pure.
+PeakRole peak_role(const Peak& peak, const DetectorGeometry& geometry,
+                   const LatticeOptions& options = {});
+
 /// The centres (Å⁻¹) of the histogram's bins.
 std::vector<double> length_bin_centres(const LatticeOptions& options);
 
@@ -130,6 +143,11 @@ class CellMatcher {
   /// (in units of the baseline's Poisson σ) with the candidate's predicted density; 0 when the
   /// histogram is empty.
   std::vector<double> scores(const LatticeEvidence& evidence) const;
+  /// The histogram's excess over its quadratic baseline, in units of the baseline's Poisson σ,
+  /// per bin (what scores() correlates); empty when the histogram is empty.
+  std::vector<double> excess(const LatticeEvidence& evidence) const;
+  /// Candidate `k`'s predicted length density per bin (what scores() correlates with).
+  const std::vector<double>& predicted(size_t k) const { return predicted_.at(k); }
 
  private:
   std::vector<CandidateCell> cells_;

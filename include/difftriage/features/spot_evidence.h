@@ -64,6 +64,9 @@ struct FrameEvidence {
   std::vector<double> cell_probabilities;  ///< per candidate (with a geometry)
   /// True when the frame holds enough Bragg peaks that it must not be vetoed.
   bool guard_keeps = false;
+  /// The peaks themselves (find_peaks' output on the image measured), only when measure() was
+  /// asked to keep them (explain draws them); empty otherwise.
+  std::vector<Peak> peaks;
 };
 
 /// Candidates, matcher and calibration. Immutable after construction; measure() is thread-safe.
@@ -74,10 +77,13 @@ class SpotEvidence {
                PeakFinderOptions peak_options = {}, LatticeOptions lattice_options = {});
   const std::vector<CandidateCell>& cells() const noexcept { return matcher_.cells(); }
   const SpotEvidenceCalibration& calibration() const noexcept { return calibration_; }
+  const CellMatcher& matcher() const noexcept { return matcher_; }
   /// Finds peaks on `image` and measures what they say; `geometry` unset: no lattice evidence.
+  /// With `keep_peaks` the result carries the peaks.
   FrameEvidence measure(const ImageView<float>& image,
                         const std::optional<DetectorGeometry>& geometry,
-                        const std::string& no_geometry_reason = "no geometry") const;
+                        const std::string& no_geometry_reason = "no geometry",
+                        bool keep_peaks = false) const;
   /// p(candidate) from the candidates' scores (the rule at the top of this header).
   std::vector<double> probabilities(const std::vector<double>& scores) const;
   /// The features of candidate `k` the logistic rule weighs: {r_k, r_k − max other r}.

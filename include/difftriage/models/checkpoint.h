@@ -60,8 +60,4 @@ TransferReport copy_matching_parameters(const TriageNet& destination, const Tria
 TransferReport init_from_checkpoint(const TriageNet& model,
                                     const std::filesystem::path& checkpoint);
 
-/// FNV-1a 64-bit hash of `bytes` as 16 lowercase hex digits (the sidecar's weights checksum).
-/// Thread-safe.
-std::string fnv1a64_hex(const std::string& bytes) noexcept;
-
 }  // namespace difftriage::models

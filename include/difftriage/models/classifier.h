@@ -52,6 +52,10 @@ class Classifier {
   /// network is shared, not copied: do not train it or switch it out of eval mode while
   /// another thread classifies with this Classifier.
   const LoadedModel& loaded_model() const noexcept;
+  /// Writes this Classifier's network with `metadata` as a checkpoint at `path` (save_checkpoint
+  /// of checkpoint.h, without the caller including Torch): a recalibrated copy of the model.
+  /// @throws IoError naming the file.
+  void save(const std::filesystem::path& path, const ModelMetadata& metadata) const;
   /// One prediction per frame (preprocessed with the model's options, one batch).
   /// @throws ConfigError for an empty frame.
   std::vector<Prediction> classify(const std::vector<AnyImage>& frames) const;

@@ -226,4 +226,8 @@ struct Prediction {
   bool unfamiliar = false;
 };
 
+/// FNV-1a 64-bit hash of `bytes` as 16 lowercase hex digits (the sidecar's weights checksum).
+/// Thread-safe.
+std::string fnv1a64_hex(const std::string& bytes) noexcept;
+
 }  // namespace difftriage::models
