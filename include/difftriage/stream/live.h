@@ -107,9 +107,10 @@ struct LiveOptions {
   /// Most series then reach this consumer without their header or end. Changes:
   ///  - an image without its header is triaged and decided as any other (a lone consumer keeps
   ///    it: it connected late and lacks the header's mask); it is still flagged "no_header".
-  ///    Safe because the detector marks the pixels it masks with the all-ones value in the image
-  ///    itself (decoded as masked), DECTRIS' default header_detail "basic" sends no pixel mask
-  ///    at all, and the spot guard (Bragg peaks keep a frame) needs no geometry;
+  ///    The header adds little to the decision: a detector that applies its pixel mask marks
+  ///    masked pixels with the all-ones value in the image itself (decoded as masked), the
+  ///    stream's default header_detail "basic" sends no pixel mask at all, and the spot guard
+  ///    (Bragg peaks keep a frame) needs no geometry;
   ///  - a message of another series closes every open series of this consumer as
   ///    "incomplete" (closed_by "next_series"): series come one after another, and each
   ///    consumer receives its share in the order sent.
