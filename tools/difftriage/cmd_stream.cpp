@@ -127,7 +127,8 @@ void register_stream(CLI::App& root) {
       "processes share its frames round-robin). Per series DIR/series_<id>/results.jsonl "
       "(classify's row with path null, series and frame), report.html and summary.json (status, n_frames = "
       "n_kept + n_veto, flags, timing); DIR/stream_summary.json at exit. Fail-open: corrupt "
-      "images and images without their series header are kept and flagged");
+      "images and images without their series header are kept and flagged (with --fan-out the "
+      "latter are triaged like the others, flagged)");
   cmd->add_option("--connect", a->endpoint, "ZeroMQ endpoint of the detector, e.g. "
                                             "tcp://127.0.0.1:9999")
       ->required();
