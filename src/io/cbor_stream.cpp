@@ -581,6 +581,10 @@ Stream2Envelope parse_stream2_envelope(const uint8_t* bytes, size_t n_bytes,
     }
   }
   md.detector = std::string(as_text(find_key(m, "detector_description")).value_or(""));
+  if (auto n = as_uint(find_key(m, "number_of_images"));
+      n && *n <= static_cast<uint64_t>(INT64_MAX)) {
+    envelope.n_images = static_cast<int64_t>(*n);
+  }
   // pixel_mask {channel: tag 40 uint32}: the first channel's mask, non-zero = masked.
   if (const cbor_item_t* masks = find_key(m, "pixel_mask");
       masks != nullptr && cbor_isa_map(masks) && cbor_map_is_definite(masks) &&

@@ -76,6 +76,12 @@ StreamSeriesHeader parse_v1_header(const MessageParts& parts, int64_t series,
       md.saturation_value = json_number(*j, "countrate_correction_count_cutoff");
       md.exposure_s = json_number(*j, "count_time");
       md.detector = j->value("description", std::string());
+      // SIMPLON: nimages per trigger, ntrigger triggers (the recorded EIGER2 series: 1 × 80).
+      if (auto n = json_number(*j, "nimages"); n && *n >= 0 && *n < 9e15) {
+        const auto t = json_number(*j, "ntrigger");
+        const double triggers = t && *t >= 1 && *t < 9e15 ? *t : 1.0;
+        if (*n * triggers < 9e15) h.n_images = static_cast<int64_t>(*n * triggers);
+      }
     } else if (htype.rfind("dpixelmask", 0) == 0 && i + 1 < parts.size() &&
                !parts[i + 1].empty()) {
       const std::string where = concat(name, ": part ", i + 2, " (pixel mask)");
@@ -440,6 +446,7 @@ StreamMessage parse_stream_message(const MessageParts& parts, const std::string&
       h.mask = std::move(e.mask);
       h.mask_n_slow = e.mask_n_slow;
       h.mask_n_fast = e.mask_n_fast;
+      h.n_images = e.n_images;
       m.header = std::move(h);
     }
     return m;

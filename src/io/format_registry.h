@@ -119,6 +119,7 @@ struct Stream2Envelope {
   DetectorMetadata metadata;
   std::vector<uint8_t> mask;
   int64_t mask_n_slow = 0, mask_n_fast = 0;
+  std::optional<int64_t> n_images;  ///< start messages: number_of_images, when present
 };
 /// Parses the envelope (no image pixels are decoded). Throws FormatError naming `name` when the
 /// bytes are no DECTRIS Stream V2 message (no tag 55799, no map, an unknown type, no series_id).

@@ -1,6 +1,7 @@
 // The live DECTRIS stream consumer and the replay sender (see include/difftriage/stream/live.h).
 #include "difftriage/stream/live.h"
 
+#include <unistd.h>
 #include <zmq.h>
 
 #include <zmq.hpp>
@@ -120,9 +121,15 @@ class MessageQueue {
 // One open series: its folder, its results file and its counts.
 class SeriesState {
  public:
+  // `stand_in`: decodes the images when `header` is missing (LiveOptions::headerless_geometry).
   SeriesState(const fs::path& out, int64_t series_id, io::StreamProtocol protocol,
-              std::optional<io::StreamSeriesHeader> header)
-      : series_id_(series_id), protocol_(protocol), header_(std::move(header)) {
+              std::optional<io::StreamSeriesHeader> header, bool fan_out,
+              std::optional<io::StreamSeriesHeader> stand_in = std::nullopt)
+      : series_id_(series_id),
+        protocol_(protocol),
+        header_(std::move(header)),
+        stand_in_(header_ ? std::nullopt : std::move(stand_in)),
+        fan_out_(fan_out) {
     folder_ = out / concat("series_", series_id);
     for (int k = 2; fs::exists(folder_); ++k) folder_ = out / concat("series_", series_id, "_", k);
     std::error_code ec;
@@ -135,6 +142,12 @@ class SeriesState {
 
   int64_t series_id() const { return series_id_; }
   const io::StreamSeriesHeader* header() const { return header_ ? &*header_ : nullptr; }
+  // What the images are decoded with: the header, else the stand-in, else nothing.
+  const io::StreamSeriesHeader* decode_header() const {
+    return header_ ? &*header_ : stand_in_ ? &*stand_in_ : nullptr;
+  }
+  // The series' end message was received (by this consumer).
+  void mark_end() { end_received_ = true; }
   const fs::path& folder() const { return folder_; }
   Clock::time_point last_activity() const { return last_; }
   void touch() { last_ = Clock::now(); }
@@ -144,7 +157,10 @@ class SeriesState {
   json add(const FrameResult& result, int64_t frame, TriageDecision decision,
            const models::ModelMetadata& metadata, bool untriaged) {
     if (!header_) {
-      decision.veto = false;  // without the header's mask the veto is not trusted: keep
+      // A lone consumer that missed the header keeps the frame (it connected late: the
+      // header's mask was not applied). A fan-out worker is expected to miss most headers:
+      // its veto stands (see LiveOptions::fan_out for why that is safe).
+      if (!fan_out_) decision.veto = false;
       decision.flags.push_back("no_header");
       ++n_no_header_;
     }
@@ -194,9 +210,9 @@ class SeriesState {
       if (!kept_) {
         io::StackWriteOptions o;
         o.layout = io::StackLayout::kNxmx;
-        if (header_) {
-          o.metadata = header_->metadata;
-          o.pixel_mask = header_->mask;
+        if (const io::StreamSeriesHeader* h = decode_header()) {
+          o.metadata = h->metadata;
+          o.pixel_mask = h->mask;
         }
         kept_ = std::make_unique<io::FrameStackWriter>(folder_ / "kept.nxs", o);
       }
@@ -224,8 +240,8 @@ class SeriesState {
   }
 
   // Renames results.jsonl into place and writes summary.json (last).
-  json close(const std::string& status, const LiveOptions& options,
-             const models::PreprocessOptions& preprocess) {
+  json close(const std::string& status, const std::string& closed_by, const LiveOptions& options,
+             const models::ModelMetadata& metadata) {
     results_.close();
     std::error_code ec;
     fs::rename(folder_ / "results.jsonl.partial", folder_ / "results.jsonl", ec);
@@ -251,6 +267,10 @@ class SeriesState {
         {"protocol", io::stream_protocol_name(protocol_)},
         {"status", status},
         {"header_received", header_.has_value()},
+        {"end_received", end_received_},
+        {"closed_by", closed_by},
+        {"fan_out", fan_out_},
+        {"n_images_expected", header_ && header_->n_images ? json(*header_->n_images) : json()},
         {"n_no_header", n_no_header_},
         {"forward", options.forward_endpoint.empty() ? json(nullptr) : json(options.forward_endpoint)},
         {"n_forwarded", n_forwarded_},
@@ -262,6 +282,7 @@ class SeriesState {
         {"frames_per_s", elapsed_s > 0 ? static_cast<double>(counts_.n_frames) / elapsed_s : 0.0},
         {"elapsed_s", elapsed_s},
         {"model", options.model_path},
+        {"model_info", model_summary_json(metadata)},
         {"endpoint", options.endpoint},
         {"settings",
          {{"n_decode_threads", o.n_decode_threads},
@@ -278,7 +299,7 @@ class SeriesState {
                                         // n_untriaged, hit_rate
     if (report_) {
       // Before summary.json, which marks the folder complete.
-      report_->options().preprocess = preprocess;
+      report_->options().preprocess = metadata.preprocess;
       // The command is the stream folder's run.json (written before the first series).
       json run;
       try {
@@ -295,7 +316,8 @@ class SeriesState {
  private:
   int64_t series_id_;
   io::StreamProtocol protocol_;
-  std::optional<io::StreamSeriesHeader> header_;
+  std::optional<io::StreamSeriesHeader> header_, stand_in_;
+  bool fan_out_ = false, end_received_ = false;
   fs::path folder_;
   std::ofstream results_;
   Clock::time_point opened_, last_;
@@ -482,9 +504,9 @@ LiveSummary run_live_triage(const LiveOptions& options,
   std::map<int64_t, std::unique_ptr<SeriesState>> open;
   int64_t n_closed = 0;
   auto close_series = [&](std::map<int64_t, std::unique_ptr<SeriesState>>::iterator it,
-                          const std::string& status) {
+                          const std::string& status, const std::string& closed_by) {
     SeriesState& s = *it->second;
-    s.close(status, options, metadata.preprocess);
+    s.close(status, closed_by, options, metadata);
     if (options.monitor) options.monitor->end_series(status);
     summary.series_folders.push_back(s.folder());
     summary.n_frames += s.counts().n_frames;
@@ -492,17 +514,40 @@ LiveSummary run_live_triage(const LiveOptions& options,
     summary.n_veto += s.counts().n_veto;
     ++summary.n_series;
     if (status != "interrupted") ++n_closed;
-    log_message(LogLevel::kInfo, concat("series ", s.series_id(), " ", status, ": ",
+    log_message(LogLevel::kInfo, concat("series ", s.series_id(), " ", status,
+                                        closed_by == "end_message" ? "" : " (" + closed_by + ")",
+                                        ": ",
                                         s.counts().n_frames, " frame(s), ", s.counts().n_kept,
                                         " kept, ", s.counts().n_veto, " vetoed -> ",
                                         s.folder().string()));
     open.erase(it);
   };
+  // The stand-in header of a series whose header this consumer did not receive: the geometry of
+  // LiveOptions::headerless_geometry, so that its images are preprocessed around the same beam
+  // centre as the consumer's that has the header, and have geometry for the spot evidence.
+  auto stand_in = [&](const io::StreamMessage& m) -> std::optional<io::StreamSeriesHeader> {
+    if (!options.headerless_geometry) return std::nullopt;
+    const DetectorGeometry& g = *options.headerless_geometry;
+    io::StreamSeriesHeader h;
+    h.series_id = m.series_id;
+    DetectorMetadata& md = h.metadata;
+    auto set = [](std::optional<double>& field, double value) {
+      if (std::isfinite(value) && value > 0) field = value;
+    };
+    set(md.wavelength_angstrom, g.wavelength_angstrom);
+    set(md.distance_mm, g.distance_mm);
+    set(md.pixel_size_mm, g.pixel_size_mm);
+    md.beam_center_fast_px = g.beam_center_fast_px;
+    md.beam_center_slow_px = g.beam_center_slow_px;
+    md.detector = "stand-in header (--geometry)";
+    return h;
+  };
   auto series_for = [&](const io::StreamMessage& m) -> SeriesState& {
     auto it = open.find(m.series_id);
     if (it == open.end()) {
-      it = open.emplace(m.series_id, std::make_unique<SeriesState>(options.out, m.series_id,
-                                                                   m.protocol, std::nullopt))
+      it = open.emplace(m.series_id,
+                        std::make_unique<SeriesState>(options.out, m.series_id, m.protocol,
+                                                      std::nullopt, options.fan_out, stand_in(m)))
                .first;
       if (options.write_reports) it->second->start_report();
       if (options.monitor) options.monitor->begin_series(std::to_string(m.series_id));
@@ -523,7 +568,7 @@ LiveSummary run_live_triage(const LiveOptions& options,
     if (!for_report && !for_monitor) return;
     try {
       const auto png = make_thumbnail_png(
-          io::decode_stream_image(r.parts, s.header(), concat("message ", r.index)),
+          io::decode_stream_image(r.parts, s.decode_header(), concat("message ", r.index)),
           metadata.preprocess);
       if (for_report) {
         const auto p = row.find("p");
@@ -553,7 +598,7 @@ LiveSummary run_live_triage(const LiveOptions& options,
       addresses.push_back(
           {fs::path(concat("series ", s.series_id(), " frame ", r.message->frame)), 0});
     }
-    const io::StreamSeriesHeader* header = s.header();
+    const io::StreamSeriesHeader* header = s.decode_header();
     const FrameLoader load = [&](int64_t k) {
       const Received& r = batch[static_cast<size_t>(k)];
       return io::decode_stream_image(r.parts, header,
@@ -588,12 +633,25 @@ LiveSummary run_live_triage(const LiveOptions& options,
       return;
     }
     const io::StreamMessage& m = *r.message;
+    if (options.fan_out) {
+      // A detector sends its series one after another, and each consumer receives its share in
+      // the order sent: a message of another series means this consumer's part of every open
+      // series is over (their end message, if any, went to another consumer).
+      for (auto it = open.begin(); it != open.end();) {
+        auto next = std::next(it);
+        if (it->first != m.series_id) close_series(it, "incomplete", "next_series");
+        it = next;
+      }
+    }
     switch (m.type) {
       case io::StreamMessageType::kSeriesStart: {
-        if (auto it = open.find(m.series_id); it != open.end()) close_series(it, "incomplete");
+        if (auto it = open.find(m.series_id); it != open.end()) {
+          close_series(it, "incomplete", "header_again");
+        }
         if (forwarder && !forwarder->send(r.parts)) ++n_control_not_forwarded;
-        auto opened = open.emplace(m.series_id, std::make_unique<SeriesState>(
-                                                    options.out, m.series_id, m.protocol, m.header));
+        auto opened = open.emplace(
+            m.series_id, std::make_unique<SeriesState>(options.out, m.series_id, m.protocol,
+                                                       m.header, options.fan_out));
         if (options.write_reports) opened.first->second->start_report();
         if (options.monitor) options.monitor->begin_series(std::to_string(m.series_id));
         break;
@@ -604,7 +662,8 @@ LiveSummary run_live_triage(const LiveOptions& options,
           series_for(m);
           it = open.find(m.series_id);
         }
-        close_series(it, "complete");
+        it->second->mark_end();
+        close_series(it, "complete", "end_message");
         if (forwarder && !forwarder->send(r.parts)) ++n_control_not_forwarded;
         break;
       }
@@ -656,14 +715,19 @@ LiveSummary run_live_triage(const LiveOptions& options,
     for (auto it = open.begin(); it != open.end();) {
       auto next = std::next(it);
       if (seconds_between(it->second->last_activity(), now) >= options.series_timeout_s) {
-        close_series(it, "incomplete");
+        close_series(it, "incomplete", "timeout");
       }
       it = next;
     }
   }
-  while (!open.empty()) close_series(open.begin(), "interrupted");
+  while (!open.empty()) close_series(open.begin(), "interrupted", "stop");
   summary.n_messages = n_messages;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
   json top = {{"endpoint", options.endpoint},
+              {"fan_out", options.fan_out},
+              {"host", std::string(host)},
+              {"pid", static_cast<int64_t>(getpid())},
               {"n_messages", summary.n_messages},
               {"n_stray_messages", summary.n_stray_messages},
               {"forward", options.forward_endpoint.empty() ? json(nullptr)

@@ -129,6 +129,16 @@ json HitsCxiWriter::finish() {
           {"deflate_level", options_.cxi.deflate_level}};
 }
 
+json model_summary_json(const models::ModelMetadata& metadata) {
+  const json full = models::to_json(metadata);
+  json model = json::object();
+  for (const char* key : {"format_version", "architecture", "heads", "preprocess", "thresholds",
+                          "uncertainty_band", "provenance"}) {
+    if (full.contains(key)) model[key] = full[key];
+  }
+  return model;
+}
+
 std::string digest_inputs(const std::vector<FrameAddress>& inputs) {
   std::string bytes;
   for (const auto& a : inputs) {
@@ -306,12 +316,7 @@ json TriageFolderWriter::finish(const TriageStats& stats,
            FormatError, "the run wrote ", n_rows_, " row(s) for ", info_.inputs.size(),
            " input frame(s)");
   DT_CHECK(counts_.consistent(), FormatError, "the counts break n_frames = n_kept + n_veto");
-  const json full = models::to_json(metadata_);
-  json model = json::object();
-  for (const char* key : {"format_version", "architecture", "heads", "preprocess", "thresholds",
-                          "uncertainty_band", "provenance"}) {
-    if (full.contains(key)) model[key] = full[key];
-  }
+  const json model = model_summary_json(metadata_);
   const auto& o = info_.options;
   // The stack first: summary.json, written last, then describes a stack already in place.
   const json hits_cxi = hits_cxi_ ? hits_cxi_->finish() : json();

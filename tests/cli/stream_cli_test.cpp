@@ -54,6 +54,10 @@ TEST(StreamCli, ReplayedRecordedSeriesIsTriagedUntilMaxSeries) {
   EXPECT_EQ(s["status"], "complete");
   EXPECT_EQ(s["n_frames"], 1);
   EXPECT_EQ(s["n_kept"], 1);
+  // The recorded header's image count: nimages 1 per trigger x ntrigger 80 (frame 43 is one).
+  EXPECT_EQ(s["n_images_expected"], 80);
+  EXPECT_EQ(s["end_received"], true);
+  EXPECT_EQ(s["closed_by"], "end_message");
   EXPECT_TRUE(fs::exists(tmp / "live" / "run.json"));
   EXPECT_TRUE(fs::exists(tmp / "live" / "stream_summary.json"));
 }

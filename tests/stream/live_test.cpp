@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/error.h"
 #include "difftriage/core/labels.h"
 #include "difftriage/io/dectris_stream.h"
@@ -562,6 +563,102 @@ TEST_F(Live, TwoConsumersShareOneReplayRoundRobin) {
   EXPECT_GT(n_a, 0);  // round robin: both consumers took frames
   EXPECT_GT(n_b, 0);
   EXPECT_EQ(sa.n_frames + sb.n_frames, 18);
+}
+
+// A fan-out worker (LiveOptions::fan_out) gets series without their header: it triages and
+// vetoes their images as those of a series whose header it has, decodes them with the stand-in
+// geometry, and closes its part of a series when the next series begins.
+TEST_F(Live, FanOutWorkerTriagesHeaderlessImagesLikeTheOthersAndClosesOnTheNextSeries) {
+  testing::TempDir out;
+  Pusher push;
+  LiveOptions o = options(push.endpoint(), out.path());
+  o.fan_out = true;
+  o.max_series = 2;
+  o.series_timeout_s = 60;  // series 7 must close on series 8's first message, not by time
+  o.triage.batch_size = 1;  // each frame inferred alone: equal numbers in both series
+  o.write_kept = true;
+  DetectorGeometry g;
+  g.wavelength_angstrom = 1.0;
+  g.distance_mm = 100.0;
+  g.pixel_size_mm = 0.1;
+  g.beam_center_fast_px = 14.0;  // off-centre on a 64 x 40 frame: moves the model's region
+  g.beam_center_slow_px = 18.0;
+  o.headerless_geometry = g;
+  // The tiny model with a veto operating point among these frames' p_hit (0.61 .. 0.70; no
+  // uncertainty band), so that some are vetoed and some kept.
+  const fs::path veto_model = out.path() / "veto_model";
+  fs::create_directories(veto_model);
+  fs::copy_file(tmp_->path() / "model" / "model.pt", veto_model / "model.pt");
+  json sidecar = read_json(tmp_->path() / "model" / "model.json");
+  sidecar["thresholds"]["hit"] = 0.645;
+  sidecar["uncertainty_band"] = 0.0;
+  testing::write_text(veto_model / "model.json", sidecar.dump(2));
+  Consumer consumer(o, std::make_shared<const models::Classifier>(
+                           models::Classifier::load(veto_model)));
+  // Non-square frames (40 slow x 64 fast) cut from the test's spotty PGMs.
+  std::vector<AnyImage> frames;
+  for (int i = 0; i < 6; ++i) {
+    const auto pgm = std::get<Image<uint8_t>>(
+        io::read_image(tmp_->path() / "pgm" / ("frame_00" + std::to_string(i) + ".pgm")));
+    Image<uint16_t> f(40, 64);
+    for (int64_t k = 0; k < f.size(); ++k) f.data()[k] = static_cast<uint16_t>(pgm.data()[k] * 7);
+    frames.push_back(std::move(f));
+  }
+  const auto p = io::StreamProtocol::kStream2;
+  // Series 7: its start went to another worker. Series 8: the same frames with a start that
+  // carries the same geometry, and its end.
+  for (int i = 0; i < 6; ++i) {
+    push.send(io::encode_stream_image(p, 7, i, frames[i], io::StreamEncoding::kBslz4));
+  }
+  io::StreamSeriesHeader h;
+  h.series_id = 8;
+  h.metadata.wavelength_angstrom = 1.0;
+  h.metadata.distance_mm = 100.0;
+  h.metadata.pixel_size_mm = 0.1;
+  h.metadata.beam_center_fast_px = 14.0;
+  h.metadata.beam_center_slow_px = 18.0;
+  push.send(io::encode_stream_start(p, h, 64, 40, 6));
+  for (int i = 0; i < 6; ++i) {
+    push.send(io::encode_stream_image(p, 8, i, frames[i], io::StreamEncoding::kBslz4));
+  }
+  push.send(io::encode_stream_end(p, 8));
+  const LiveSummary s = consumer.wait();
+  ASSERT_EQ(s.series_folders.size(), 2u);
+  for (const auto& f : s.series_folders) expect_accounted(f);
+  const json s7 = read_json(out.path() / "series_7" / "summary.json");
+  const json s8 = read_json(out.path() / "series_8" / "summary.json");
+  EXPECT_EQ(s7["status"], "incomplete");
+  EXPECT_EQ(s7["closed_by"], "next_series");
+  EXPECT_EQ(s7["header_received"], false);
+  EXPECT_EQ(s7["end_received"], false);
+  EXPECT_EQ(s7["fan_out"], true);
+  EXPECT_TRUE(s7["n_images_expected"].is_null());
+  EXPECT_EQ(s7["n_no_header"], 6);
+  EXPECT_EQ(s8["status"], "complete");
+  EXPECT_EQ(s8["closed_by"], "end_message");
+  EXPECT_EQ(s8["end_received"], true);
+  EXPECT_EQ(s8["n_images_expected"], 6);
+  EXPECT_EQ(s8["n_no_header"], 0);
+  EXPECT_TRUE(s8["model_info"].is_object());
+  // Frame by frame the same numbers and decisions, vetoes included; only the flag differs.
+  const auto rows7 = read_rows(out.path() / "series_7" / "results.jsonl");
+  const auto rows8 = read_rows(out.path() / "series_8" / "results.jsonl");
+  ASSERT_EQ(rows7.size(), 6u);
+  ASSERT_EQ(rows8.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(rows7[i]["p"], rows8[i]["p"]) << i;
+    EXPECT_EQ(rows7[i]["decision"], rows8[i]["decision"]) << i;
+    json flags8 = rows8[i]["flags"];
+    flags8.push_back("no_header");
+    EXPECT_EQ(rows7[i]["flags"], flags8) << i;
+  }
+  EXPECT_EQ(s7["n_veto"], s8["n_veto"]);
+  EXPECT_GT(s8["n_veto"].get<int>(), 0);  // so that a veto without the header is exercised
+  EXPECT_GT(s8["n_kept"].get<int>(), 0);
+  // The kept frames of series 7 were stored with the stand-in geometry.
+  const AnyImage kept = io::read_image(out.path() / "series_7" / "kept.nxs");
+  EXPECT_EQ(metadata(kept).beam_center_fast_px, 14.0);
+  EXPECT_EQ(metadata(kept).beam_center_slow_px, 18.0);
 }
 
 // The independent peers: tests/stream/stream_peer.py with Debian's /usr/bin/python3.

@@ -31,6 +31,7 @@ struct StreamArgs {
   std::string forward;
   double forward_timeout_s = 1.0;
   bool write_kept = false;
+  bool fan_out = false;
   std::string monitor;
   bool quiet = false;
   features::EvidenceArgs evidence;
@@ -46,6 +47,14 @@ void run_stream(const StreamArgs& a, const std::string& exact_command) {
   o.forward_endpoint = a.forward;
   o.forward_timeout_s = a.forward_timeout_s;
   o.write_kept = a.write_kept;
+  o.fan_out = a.fan_out;
+  if (!a.evidence.geometry_file.empty()) {
+    try {
+      o.headerless_geometry = read_geometry_json(a.evidence.geometry_file);
+    } catch (const Error& e) {
+      throw ConfigError(std::string("--geometry: ") + e.what());
+    }
+  }
   o.triage.n_decode_threads = a.n_threads;
   o.triage.n_infer_workers = a.n_threads;
   o.triage.batch_size = a.batch_size;
@@ -67,6 +76,7 @@ void run_stream(const StreamArgs& a, const std::string& exact_command) {
                   {"forward", a.forward.empty() ? nlohmann::json() : nlohmann::json(a.forward)},
                   {"forward_timeout", a.forward_timeout_s},
                   {"write_kept", a.write_kept},
+                  {"fan_out", a.fan_out},
                   {"geometry", a.evidence.geometry_file},
                   {"geometry_override", a.evidence.geometry_override},
                   {"cells", a.evidence.cell_files},
@@ -88,8 +98,9 @@ void run_stream(const StreamArgs& a, const std::string& exact_command) {
   std::signal(SIGTERM, request_stop);
   o.stop_requested = [] { return g_stop.load(); };
   if (!a.quiet) {
-    std::fprintf(stderr, "stream: PULL from %s, model %s, writing %s/series_<id>/\n",
-                 a.endpoint.c_str(), model.string().c_str(), a.out.c_str());
+    std::fprintf(stderr, "stream: PULL from %s%s, model %s, writing %s/series_<id>/\n",
+                 a.endpoint.c_str(), a.fan_out ? " (fan-out worker)" : "",
+                 model.string().c_str(), a.out.c_str());
   }
   const stream::LiveSummary s = stream::run_live_triage(o, clf);
   std::signal(SIGINT, SIG_DFL);
@@ -116,7 +127,8 @@ void register_stream(CLI::App& root) {
       "processes share its frames round-robin). Per series DIR/series_<id>/results.jsonl "
       "(classify's row with path null, series and frame), report.html and summary.json (status, n_frames = "
       "n_kept + n_veto, flags, timing); DIR/stream_summary.json at exit. Fail-open: corrupt "
-      "images and images without their series header are kept and flagged");
+      "images and images without their series header are kept and flagged (with --fan-out the "
+      "latter are triaged like the others, flagged)");
   cmd->add_option("--connect", a->endpoint, "ZeroMQ endpoint of the detector, e.g. "
                                             "tcp://127.0.0.1:9999")
       ->required();
@@ -164,6 +176,16 @@ void register_stream(CLI::App& root) {
                   "frames/s in and out, the charts of the report, the latest kept frame, a "
                   "badice alarm; /status.json carries the same numbers for scripts. The triage "
                   "never waits for the page");
+  cmd->add_flag("--fan-out", a->fan_out,
+                "Run as one of several workers sharing the detector's PUSH socket: each message "
+                "(series headers and ends included) reaches ONE worker, so most series arrive "
+                "here without their header. Images without it are triaged and vetoed like any "
+                "other (still flagged no_header; without --fan-out they are always kept), a "
+                "message of another series closes this worker's open series (closed_by "
+                "next_series), else --series-timeout does. --geometry FILE gives images without "
+                "a header the detector's geometry (the beam centre the model's input region is "
+                "placed on; the spot evidence's geometry). Put the workers' folders together "
+                "with `difftriage merge`");
   add_evidence_options(*cmd, a->evidence);
   cmd->add_flag("--quiet", a->quiet, "No progress line on stderr");
   cmd->callback([a, cmd] {

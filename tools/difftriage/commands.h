@@ -19,6 +19,7 @@ void register_classify(CLI::App& root);  // needs difftriage_ml
 void register_stream(CLI::App& root);    // needs difftriage_ml
 void register_replay(CLI::App& root);    // needs difftriage_ml
 void register_report(CLI::App& root);    // needs difftriage_ml
+void register_merge(CLI::App& root);     // needs difftriage_ml
 void register_dataset_check(CLI::App& dataset);
 void register_dataset_stats(CLI::App& dataset);
 void register_dataset_split(CLI::App& dataset);

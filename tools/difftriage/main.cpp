@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   cli::register_stream(app);
   cli::register_replay(app);
   cli::register_report(app);
+  cli::register_merge(app);
 
   try {
     app.parse(argc, argv);

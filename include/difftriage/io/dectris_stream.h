@@ -58,6 +58,10 @@ struct StreamSeriesHeader {
   /// n_slow × n_fast bytes, non-zero = masked; empty when the header carries no mask.
   std::vector<uint8_t> mask;
   int64_t mask_n_slow = 0, mask_n_fast = 0;
+  /// Images the series will hold (V1 detector config nimages × ntrigger, ntrigger 1 when
+  /// absent; V2 number_of_images); unset when the header does not say. Image numbers run
+  /// 0 .. n_images − 1.
+  std::optional<int64_t> n_images;
 };
 
 /// The envelope of one message; no pixels decoded.

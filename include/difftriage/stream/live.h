@@ -19,7 +19,10 @@
 ///    (no message for `series_timeout_s`) | interrupted (stop requested or --max-series reached
 ///    while open); `n_frames` received = `n_kept` + `n_veto`; n_uncertain, n_errors (unreadable
 ///    or corrupt messages, kept), n_no_header, n_untriaged, hit_rate, frames_per_s, elapsed_s,
-///    per-stage timing (decode_s, infer_s summed over threads), the model and the settings.
+///    per-stage timing (decode_s, infer_s summed over threads), the model (path and
+///    model_info) and the settings; header_received, end_received, closed_by (end_message |
+///    timeout | next_series (fan_out) | header_again (a header of a series still open) | stop),
+///    fan_out, n_images_expected (the header's image count, null without the header).
 /// Flags beyond decide_triage's: "no_header" (the series' header was not received — a consumer
 /// that connected late or a second consumer of a shared detector; the frame is triaged without
 /// the header's mask and geometry and kept), "untriaged" (the triage queue was full: the frame
@@ -47,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include "difftriage/core/detector_geometry.h"
 #include "difftriage/io/dectris_stream.h"
 #include "difftriage/models/classifier.h"
 #include "difftriage/stream/monitor.h"
@@ -97,6 +101,26 @@ struct LiveOptions {
   /// Write each series' report.html (run_report.h: counts, charts, example frames captured as
   /// they were triaged) before its summary.json.
   bool write_reports = true;
+  /// Fan-out worker (`stream --fan-out`): one of several consumers sharing the detector's PUSH
+  /// socket, which sends every message — each series' header and end message included — to
+  /// ONE consumer, round-robin (DECTRIS: "each message is only ever sent to a single client").
+  /// Most series then reach this consumer without their header or end. Changes:
+  ///  - an image without its header is triaged and decided as any other (a lone consumer keeps
+  ///    it: it connected late and lacks the header's mask); it is still flagged "no_header".
+  ///    The header adds little to the decision: a detector that applies its pixel mask marks
+  ///    masked pixels with the all-ones value in the image itself (decoded as masked), the
+  ///    stream's default header_detail "basic" sends no pixel mask at all, and the spot guard
+  ///    (Bragg peaks keep a frame) needs no geometry;
+  ///  - a message of another series closes every open series of this consumer as
+  ///    "incomplete" (closed_by "next_series"): series come one after another, and each
+  ///    consumer receives its share in the order sent.
+  /// `difftriage merge` (merge.h) puts the workers' series folders together.
+  bool fan_out = false;
+  /// Set: images whose series header was not received are decoded with this geometry (beam
+  /// centre, distance, wavelength, pixel size: preprocessing places its region on the beam
+  /// centre, and the spot evidence has a geometry); unset: no metadata, flag "no_geometry"
+  /// where the spot evidence runs. `stream --geometry`.
+  std::optional<DetectorGeometry> headerless_geometry;
   /// Polled about every 100 ms; returning true stops receiving, drains what is queued and closes
   /// every open series as interrupted (SIGINT/SIGTERM in the CLI).
   std::function<bool()> stop_requested;

@@ -246,4 +246,10 @@ class TriageFolderWriter {
 /// progress.json records to tell whether a resumed run has the same inputs.
 std::string digest_inputs(const std::vector<FrameAddress>& inputs);
 
+/// The model as a summary.json records it (`model_info`): the sidecar's format_version,
+/// architecture, heads, preprocess, thresholds, uncertainty_band and provenance (not its
+/// metrics). What classify's and stream's summaries hold, and what `merge` compares to tell
+/// that workers ran the same model. Pure.
+nlohmann::json model_summary_json(const models::ModelMetadata& metadata);
+
 }  // namespace difftriage::stream
