@@ -221,6 +221,25 @@ fs::path rank_part_folder(const fs::path& out, int rank) {
   return out / ".partial" / name;
 }
 
+// For tests of a rank that dies: DIFFTRIAGE_TEST_RANK_FAILURE=R:N:kill|error makes rank R, after
+// flushing its first N rows to its .partial/, kill itself (SIGKILL) or throw an IoError.
+struct RankFailure {
+  int rank = -1;
+  int64_t after_rows = 0;
+  bool kill = false;
+};
+RankFailure test_rank_failure() {
+  RankFailure f;
+  const char* v = std::getenv("DIFFTRIAGE_TEST_RANK_FAILURE");
+  if (v == nullptr) return f;
+  char mode[16] = {};
+  long long rows = 0;
+  if (std::sscanf(v, "%d:%lld:%15s", &f.rank, &rows, mode) != 3) return RankFailure{};
+  f.after_rows = rows;
+  f.kill = std::string(mode) == "kill";
+  return f;
+}
+
 void run_classify_ranks(const ClassifyArgs& a, const std::string& exact_command,
                         const MpiWorld& world) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -316,10 +335,17 @@ void run_classify_ranks(const ClassifyArgs& a, const std::string& exact_command,
     ProgressLine progress("classify (rank 0)", "frames", static_cast<int64_t>(block.size()),
                           a.quiet || !rank0);
     int64_t n_seen = 0;
+    const RankFailure failure = test_rank_failure();
     const auto stats =
         stream::run_triage(block, clf, options, [&](const stream::FrameResult& r) {
           writer.add(r);
           progress.update(++n_seen);
+          if (failure.rank == world.rank() && n_seen == failure.after_rows) {
+            writer.flush();
+            if (failure.kill) std::raise(SIGKILL);
+            throw IoError("cannot write " + writer.partial_folder().string() +
+                          "/results.jsonl (DIFFTRIAGE_TEST_RANK_FAILURE)");
+          }
         });
     progress.finish(n_seen);
     const nlohmann::json s = writer.finish(stats);
