@@ -224,6 +224,24 @@ TEST_F(MpiCli, RankErrorEndsTheJobNamingTheRank) {
             2u);
 }
 
+// More ranks than --batch windows: rank 1 gets no frame, and its empty part merges.
+TEST_F(MpiCli, ARankWithoutFramesStillMakesOneSet) {
+  DT_REQUIRE_MPI();
+  TempDir t;
+  const auto r = run_shell(mpirun(2) + cli() + "classify " + quoted(in() / "fake_00002.pgm") +
+                               " --out " + quoted(t / "out") + " --model " +
+                               quoted(testing::source_dir() / "models" / "default") +
+                               " --quiet",
+                           t / "log");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(read_lines(t / "out" / "results.jsonl").size(), 1u);
+  const auto s = read_json(t / "out" / "summary.json");
+  EXPECT_EQ(s["n_frames"], 1);
+  ASSERT_EQ(s["ranks"].size(), 2u);
+  EXPECT_EQ(s["ranks"][0]["n_frames"], 1);
+  EXPECT_EQ(s["ranks"][1]["n_frames"], 0);
+}
+
 TEST_F(MpiCli, ResumeIsRefusedUnderMpirun) {
   DT_REQUIRE_MPI();
   TempDir t;

@@ -211,6 +211,9 @@ std::vector<std::string> merged_files() {
 void append_file(std::ofstream& to, const fs::path& from, const fs::path& to_path) {
   std::ifstream in(from, std::ios::binary);
   DT_CHECK(in.good(), IoError, "cannot read ", from.string());
+  // An empty part (a rank without frames, a part without hits): `<< rdbuf()` that inserts
+  // nothing sets failbit.
+  if (in.peek() == std::ifstream::traits_type::eof()) return;
   to << in.rdbuf();
   DT_CHECK(to.good(), IoError, "cannot write ", to_path.string());
 }
@@ -613,7 +616,13 @@ void register_classify(CLI::App& root) {
       "DIR/report.html (a self-contained page: counts, charts along the run, example frames, "
       "errors; `difftriage report DIR` makes it again) and DIR/run.json. Fail-open: vetoes only frames the model is confidently sure are blank; "
       "uncertain and unreadable frames are kept and flagged. Exit 0 when every frame was "
-      "processed (even with per-frame errors), 3 when none could be read");
+      "processed (even with per-frame errors), 3 when none could be read. Under `mpirun -n N` "
+      "the frame list is split into contiguous blocks of whole --batch windows, one per rank "
+      "(an HDF5 stack split by frame); each rank writes its rows into DIR/.partial/rank-NNNN/ "
+      "and rank 0 merges results.jsonl and hits.lst (byte-identical to one process's), "
+      "summary.json (world_size, ranks), run.json, report.html and --hits-cxi; DIR must be on a "
+      "file system every rank sees. A rank that fails or dies ends the job (non-zero exit) with "
+      "its rows kept in DIR/.partial/. Not with --resume or --watch");
   cmd->add_option("inputs", a->inputs,
                   "Frame files, folders (their frame files, sorted: files with a frame "
                   "extension or frame content; everything else is listed in summary.json "
@@ -643,7 +652,9 @@ void register_classify(CLI::App& root) {
                   "machine, hurts throughput when cores are shared)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
-  cmd->add_option("--batch", a->batch_size, "Readable frames per forward pass")
+  cmd->add_option("--batch", a->batch_size,
+                  "Frames per forward pass: each window of this many consecutive input frames "
+                  "is one batch of its readable frames")
       ->check(CLI::Range(int64_t{1}, int64_t{65536}))
       ->capture_default_str();
   cmd->add_option("--queue", a->queue_capacity,

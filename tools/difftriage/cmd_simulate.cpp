@@ -190,7 +190,12 @@ void run_simulate_ranks(const SimulateArgs& a, const MpiWorld& world) {
     const auto [begin, end] = rank_block(a.count, world.rank(), world.size());
     options.part_begin = begin;
     options.part_end = end;
-    make_output_dir(a.out);
+    if (world.rank() == 0) make_output_dir(a.out);
+  });
+  // Every rank writes its frames into rank 0's folder: it must be on a shared file system.
+  run_step_on_all_ranks(world, [&] {
+    DT_CHECK(fs::is_directory(a.out), IoError, a.out, " (made by rank 0) is not visible on ",
+             world.describe(), ": --out must be on a file system every rank sees");
   });
   const auto [begin, end] = rank_block(a.count, world.rank(), world.size());
   if (world.rank() == 0 && !a.quiet) {

@@ -79,7 +79,7 @@ std::string mpi_build_info() {
   if (end != std::string::npos) version.resize(end);
   return "MPI: " + version + " (DIFFTRIAGE_WITH_MPI; used under mpirun by classify, simulate)";
 #else
-  return "MPI: not built in (DIFFTRIAGE_WITH_MPI=OFF)";
+  return "MPI: not built in (DIFFTRIAGE_WITH_MPI=OFF, or MPI not found at configure time)";
 #endif
 }
 

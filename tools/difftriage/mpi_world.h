@@ -28,7 +28,7 @@ namespace difftriage::cli {
 bool launched_by_mpi();
 
 /// "MPI: Open MPI v4.1.4, ..." (the library's MPI_Get_library_version, first line) or
-/// "MPI: not built in (DIFFTRIAGE_WITH_MPI=OFF)": what `difftriage --version` shows.
+/// "MPI: not built in (...)": what `difftriage --version` shows.
 std::string mpi_build_info();
 
 /// This process's place in the MPI job, or a world of one. Thread-safety: call from the main
