@@ -3,6 +3,7 @@
 #include <mutex>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -70,41 +71,25 @@ void validate_generate_dataset_options(const GenerateDatasetOptions& options) {
            "written; split a larger set into several runs), got ", options.n_frames);
   DT_CHECK(options.n_threads >= 0, ConfigError,
            "n_threads must be ≥ 0 (0 = one per hardware thread), got ", options.n_threads);
+  const int64_t end = options.part_end < 0 ? options.n_frames : options.part_end;
+  DT_CHECK(options.part_begin >= 0 && options.part_begin <= end && end <= options.n_frames,
+           ConfigError, "part_begin, part_end must satisfy 0 <= part_begin <= part_end <= "
+           "n_frames (part_end -1: n_frames), got ", options.part_begin, ", ", options.part_end,
+           " for ", options.n_frames, " frame(s)");
   validate_simulate_options(options.simulate);
 }
 
-GenerateDatasetResult generate_dataset(const GenerateDatasetOptions& options) {
-  validate_generate_dataset_options(options);
-  std::error_code ec;
-  fs::create_directories(options.out_dir, ec);
-  if (ec || !fs::is_directory(options.out_dir)) {
-    throw IoError("cannot create output folder " + options.out_dir.string() + ": " +
-                  (ec ? ec.message() : std::string("not a folder")));
-  }
-
+GenerateDatasetResult write_label_files(const fs::path& out_dir, FrameFileFormat format,
+                                        const std::vector<FrameLabels>& labels) {
   GenerateDatasetResult result;
-  result.n_frames = options.n_frames;
-  result.n_threads = resolve_thread_count(options.n_threads, options.n_frames);
-  std::vector<FrameLabels> labels(static_cast<size_t>(options.n_frames));
-  std::mutex progress_mutex;
-  int64_t n_done = 0;
-  parallel_for(options.n_frames, result.n_threads, [&](int64_t i) {
-    const SimulatedFrame f = simulate_frame(options.simulate, i);
-    write_frame(options, f);
-    labels[static_cast<size_t>(i)] = f.labels;
-    if (options.on_progress) {
-      const std::lock_guard<std::mutex> lock(progress_mutex);
-      options.on_progress(++n_done, options.n_frames);
-    }
-  });
-
+  result.n_frames = static_cast<int64_t>(labels.size());
   std::vector<dataset::MultiLabelRow> multi;
   std::vector<dataset::QualityRow> quality;
   multi.reserve(labels.size());
   quality.reserve(labels.size());
   for (size_t i = 0; i < labels.size(); ++i) {
     const FrameLabels& l = labels[i];
-    const std::string file = frame_file_name(static_cast<int64_t>(i), options.format);
+    const std::string file = frame_file_name(static_cast<int64_t>(i), format);
     dataset::MultiLabelRow m;
     m.file = file;
     m.labels = label_vector(l);
@@ -120,8 +105,50 @@ GenerateDatasetResult generate_dataset(const GenerateDatasetOptions& options) {
     ++result.quality_counts[static_cast<size_t>(l.quality)];
     for (size_t k = 0; k < kNumLabels; ++k) result.label_counts[k] += m.labels[k];
   }
-  dataset::write_multiclasses(options.out_dir / dataset::kMultilabelFileName, multi);
-  dataset::write_categories(options.out_dir / dataset::kQualityFileName, quality);
+  dataset::write_multiclasses(out_dir / dataset::kMultilabelFileName, multi);
+  dataset::write_categories(out_dir / dataset::kQualityFileName, quality);
+  return result;
+}
+
+GenerateDatasetResult generate_dataset(const GenerateDatasetOptions& options) {
+  validate_generate_dataset_options(options);
+  std::error_code ec;
+  fs::create_directories(options.out_dir, ec);
+  if (ec || !fs::is_directory(options.out_dir)) {
+    throw IoError("cannot create output folder " + options.out_dir.string() + ": " +
+                  (ec ? ec.message() : std::string("not a folder")));
+  }
+
+  const int64_t begin = options.part_begin;
+  const int64_t end = options.part_end < 0 ? options.n_frames : options.part_end;
+  const int64_t n_part = end - begin;
+  std::vector<FrameLabels> labels(static_cast<size_t>(n_part));
+  std::mutex progress_mutex;
+  int64_t n_done = 0;
+  const int n_threads = resolve_thread_count(options.n_threads, n_part);
+  parallel_for(n_part, n_threads, [&](int64_t k) {
+    const SimulatedFrame f = simulate_frame(options.simulate, begin + k);
+    write_frame(options, f);
+    labels[static_cast<size_t>(k)] = f.labels;
+    if (options.on_progress) {
+      const std::lock_guard<std::mutex> lock(progress_mutex);
+      options.on_progress(++n_done, n_part);
+    }
+  });
+
+  GenerateDatasetResult result;
+  if (begin == 0 && end == options.n_frames) {
+    result = write_label_files(options.out_dir, options.format, labels);
+  } else {  // a part: the caller writes the label files once every part is done
+    result.n_frames = n_part;
+    for (const FrameLabels& l : labels) {
+      ++result.quality_counts[static_cast<size_t>(l.quality)];
+      const auto v = label_vector(l);
+      for (size_t i = 0; i < kNumLabels; ++i) result.label_counts[i] += v[i];
+    }
+  }
+  result.n_threads = n_threads;
+  result.labels = std::move(labels);
   return result;
 }
 

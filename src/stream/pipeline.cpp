@@ -257,7 +257,10 @@ TriageStats run_triage(const std::vector<FrameAddress>& frames, const FrameLoade
       r.error = item ? std::move(item->error) : "internal error: frame missing from the queue";
     }
     job->results.push_back(std::move(r));
-    if (static_cast<int64_t>(job->frames.size()) >= options.batch_size) submit();
+    // A window of batch_size input frames, not batch_size readable ones: batch boundaries then
+    // sit at fixed input positions, so a run over a batch-aligned slice of the frames (an MPI
+    // rank's block) gives bit-identical results for them (see pipeline.h).
+    if (static_cast<int64_t>(job->results.size()) >= options.batch_size) submit();
   }
   submit();
   while (!in_flight.empty()) deliver_front();

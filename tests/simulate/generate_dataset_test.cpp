@@ -109,6 +109,39 @@ TEST(GenerateDataset, SameSeedSameBytesWhateverTheThreadCount) {
   EXPECT_NE(a.at("fake_00001.pgm"), folder_bytes(tmp / "c").at("fake_00001.pgm"));
 }
 
+// Parts (what `mpirun difftriage simulate` gives each rank): frames [part_begin, part_end) only,
+// no label files, the part's labels returned; the parts plus write_label_files are the whole
+// run's bytes.
+TEST(GenerateDataset, PartsPlusWriteLabelFilesGiveTheWholeRunsBytes) {
+  testing::TempDir tmp;
+  GenerateDatasetOptions o = small_options(tmp / "whole", 5, 8);
+  o.n_threads = 1;
+  const auto whole = generate_dataset(o);
+  EXPECT_EQ(whole.labels.size(), 5u);
+  o.out_dir = tmp / "parts";
+  std::vector<FrameLabels> labels;
+  for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, 3}, {3, 3}, {3, 5}}) {
+    o.part_begin = begin;
+    o.part_end = end;
+    const auto part = generate_dataset(o);
+    EXPECT_EQ(part.n_frames, end - begin);
+    ASSERT_EQ(part.labels.size(), static_cast<size_t>(end - begin));
+    labels.insert(labels.end(), part.labels.begin(), part.labels.end());
+  }
+  EXPECT_FALSE(fs::exists(tmp / "parts" / "multiclasses.txt"));  // a part writes no label file
+  EXPECT_FALSE(fs::exists(tmp / "parts" / "fake_00006.pgm"));
+  const auto written = write_label_files(tmp / "parts", o.format, labels);
+  EXPECT_EQ(written.quality_counts, whole.quality_counts);
+  EXPECT_EQ(written.label_counts, whole.label_counts);
+  EXPECT_TRUE(folder_bytes(tmp / "whole") == folder_bytes(tmp / "parts"));
+  o.part_begin = 4;
+  o.part_end = 2;
+  EXPECT_THROW((void)generate_dataset(o), ConfigError);
+  o.part_begin = 0;
+  o.part_end = 6;
+  EXPECT_THROW((void)generate_dataset(o), ConfigError);
+}
+
 TEST(GenerateDataset, PngFullFramesAndNoSidecars) {
   testing::TempDir tmp;
   GenerateDatasetOptions o = small_options(tmp / "p", 2, 8);

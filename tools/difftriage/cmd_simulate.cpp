@@ -1,9 +1,14 @@
 // difftriage simulate — labelled training frames from diffraction physics (DESIGN.md
 // "Simulator"): flags → simulate::GenerateDatasetOptions, simulate::generate_dataset does the
 // work (simulate/generate_dataset.h); this file adds run.json and progress (the shared
-// ProgressLine of cli_common.h).
+// ProgressLine of cli_common.h). Under mpirun (mpi_world.h) each rank renders a contiguous block
+// of the frames into the same folder and rank 0 writes the label files from every rank's labels:
+// the same bytes as one process.
 #include <cstdio>
+#include <cstring>
+#include <algorithm>
 #include <memory>
+#include <type_traits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,6 +22,7 @@
 #include "difftriage/core/parallel.h"
 #include "difftriage/simulate/generate_dataset.h"
 #include "difftriage/simulate/simulate.h"
+#include "mpi_world.h"
 
 namespace difftriage::cli {
 namespace {
@@ -162,6 +168,70 @@ void run_simulate(const SimulateArgs& a) {
   progress.finish(result.n_frames);
 }
 
+// The labels of a part as bytes for MpiWorld::gather (ranks run the same binary).
+static_assert(std::is_trivially_copyable_v<sim::FrameLabels>);
+std::string labels_bytes(const std::vector<sim::FrameLabels>& labels) {
+  std::string bytes(labels.size() * sizeof(sim::FrameLabels), '\0');
+  if (!labels.empty()) std::memcpy(bytes.data(), labels.data(), bytes.size());
+  return bytes;
+}
+
+// mpirun -n N difftriage simulate: frames [begin, end) on each rank (rank_block), the label
+// files and run.json by rank 0 once every rank has rendered its part.
+void run_simulate_ranks(const SimulateArgs& a, const MpiWorld& world) {
+  sim::GenerateDatasetOptions options;
+  int threads = 0;
+  run_step_on_all_ranks(world, [&] {
+    options = resolve_options(a);
+    // --threads 0 (all cores) shares a node's cores among its ranks.
+    threads = a.threads > 0 ? a.threads
+                            : std::max(1, resolve_thread_count(0, a.count) / world.local_size());
+    options.n_threads = threads;
+    const auto [begin, end] = rank_block(a.count, world.rank(), world.size());
+    options.part_begin = begin;
+    options.part_end = end;
+    if (world.rank() == 0) make_output_dir(a.out);
+  });
+  // Every rank writes its frames into rank 0's folder: it must be on a shared file system.
+  run_step_on_all_ranks(world, [&] {
+    DT_CHECK(fs::is_directory(a.out), IoError, a.out, " (made by rank 0) is not visible on ",
+             world.describe(), ": --out must be on a file system every rank sees");
+  });
+  const auto [begin, end] = rank_block(a.count, world.rank(), world.size());
+  if (world.rank() == 0 && !a.quiet) {
+    std::fprintf(stderr, "simulate: %lld frame(s) across %d ranks, %d thread(s) each; rank 0 "
+                 "renders frames %lld..%lld\n",
+                 static_cast<long long>(a.count), world.size(), threads,
+                 static_cast<long long>(begin), static_cast<long long>(end - 1));
+  }
+  sim::GenerateDatasetResult part;
+  run_part_or_abort(world, [&] {
+    ProgressLine progress("simulate (rank 0)", "frames", end - begin,
+                          a.quiet || world.rank() != 0);
+    options.on_progress = [&progress](int64_t n_done, int64_t) { progress.update(n_done); };
+    part = sim::generate_dataset(options);
+    progress.finish(part.n_frames);
+  });
+  const std::vector<std::string> parts = world.gather(labels_bytes(part.labels));
+  run_step_on_all_ranks(world, [&] {
+    if (world.rank() != 0) return;
+    std::vector<sim::FrameLabels> labels;
+    labels.reserve(static_cast<size_t>(a.count));
+    for (const std::string& bytes : parts) {
+      const size_t n = bytes.size() / sizeof(sim::FrameLabels);
+      const size_t at = labels.size();
+      labels.resize(at + n);
+      if (n > 0) std::memcpy(&labels[at], bytes.data(), n * sizeof(sim::FrameLabels));
+    }
+    DT_CHECK(static_cast<int64_t>(labels.size()) == a.count, IoError, "simulate: the ranks "
+             "returned the labels of ", labels.size(), " frame(s) for ", a.count);
+    sim::write_label_files(a.out, options.format, labels);
+    nlohmann::json o = options_json(a, threads);
+    o["mpi_world_size"] = world.size();
+    write_run_json(a.out, "simulate", o);
+  });
+}
+
 }  // namespace
 
 void register_simulate(CLI::App& root) {
@@ -170,7 +240,10 @@ void register_simulate(CLI::App& root) {
       "simulate",
       "Simulate labelled diffraction frames (Bragg spots, solvent, air, ice, detector noise): "
       "fake_NNNNN.pgm/png 8-bit frames, multiclasses.txt, categories1.txt and a JSON truth "
-      "sidecar per frame. Same seed => same bytes, whatever --threads.");
+      "sidecar per frame. Same seed => same bytes, whatever --threads. Under mpirun -n N each "
+      "rank renders a contiguous block of the frames into --out (a folder every rank sees) and "
+      "rank 0 writes the label files: the same bytes as one process (run.json adds "
+      "mpi_world_size); --threads 0 then shares each node's cores among its ranks.");
   cmd->add_option("--out", args->out, "Output folder (created if missing)")->required();
   cmd->add_option("--count", args->count, "Number of frames")->capture_default_str();
   cmd->add_option("--mix", args->mix,
@@ -215,7 +288,14 @@ void register_simulate(CLI::App& root) {
                   "Fix the full-resolution pixel size in mm (default: random in [0.075, 0.172])");
   cmd->add_flag("--no-sidecar", args->no_sidecar, "Do not write the per-frame JSON truth");
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
-  cmd->callback([args] { run_simulate(*args); });
+  cmd->callback([args] {
+    const MpiWorld& world = MpiWorld::join();
+    if (world.size() > 1) {
+      run_simulate_ranks(*args, world);
+    } else {
+      run_simulate(*args);
+    }
+  });
 }
 
 }  // namespace difftriage::cli

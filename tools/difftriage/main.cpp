@@ -13,6 +13,7 @@
 #include "difftriage/core/error.h"
 #include "difftriage/core/log.h"
 #include "difftriage/version.h"
+#include "mpi_world.h"
 
 int main(int argc, char** argv) {
   using namespace difftriage;
@@ -38,7 +39,9 @@ int main(int argc, char** argv) {
   });
 
   CLI::App app{"difftriage: triage of X-ray serial-crystallography diffraction frames"};
-  app.set_version_flag("--version", std::string(kVersion) + " (" + kGitHash + ")");
+  // The version, then the optional build features (one line each).
+  app.set_version_flag("--version", std::string(kVersion) + " (" + kGitHash + ")\n" +
+                                        cli::mpi_build_info());
   app.require_subcommand(1);
   app.fallthrough(false);
   cli::register_info(app);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <vector>
 
 #include "difftriage/core/labels.h"
 #include "difftriage/simulate/simulate.h"
@@ -49,6 +50,14 @@ struct GenerateDatasetOptions {
   /// Worker threads; 0 = one per hardware thread (resolve_thread_count). The output does not
   /// depend on it.
   int n_threads = 0;
+  /// Render only frames [part_begin, part_end) of the n_frames (0-based; part_end -1 means
+  /// n_frames): one process's share of a run split across processes (`mpirun difftriage
+  /// simulate`). Frame i's files are the same bytes whatever the part (its seeds derive from
+  /// the run seed and i). When the part is not the whole run the label files are not written:
+  /// GenerateDatasetResult::labels holds the part's rows, and write_label_files writes them
+  /// all once every part is done.
+  int64_t part_begin = 0;
+  int64_t part_end = -1;
   /// Called after each finished frame with (frames done, n_frames), from a worker thread, one
   /// call at a time. Optional.
   std::function<void(int64_t n_done, int64_t n_frames)> on_progress;
@@ -56,12 +65,14 @@ struct GenerateDatasetOptions {
 
 /// What generate_dataset wrote.
 struct GenerateDatasetResult {
-  int64_t n_frames = 0;
+  int64_t n_frames = 0;  ///< frames rendered (those of the part)
   int n_threads = 0;  ///< worker threads used
   /// Frames of each quality class (kQualityNames order) and frames with each label set
   /// (kLabelNames order), as written to the label files.
   std::array<int64_t, kNumQualities> quality_counts{};
   std::array<int64_t, kNumLabels> label_counts{};
+  /// The labels of the rendered frames, in frame order (frame part_begin first).
+  std::vector<FrameLabels> labels;
 };
 
 /// The file name of frame `index` under `format`: index 0 → "fake_00001.pgm".
@@ -71,8 +82,19 @@ std::string frame_file_name(int64_t index, FrameFileFormat format);
 /// @throws ConfigError naming the option field.
 void validate_generate_dataset_options(const GenerateDatasetOptions& options);
 
+/// Writes multiclasses.txt and categories1.txt of frames 0 .. labels.size()-1 (file names
+/// frame_file_name(i, format)) into `out_dir`, atomically, and returns the counts
+/// (quality_counts, label_counts, n_frames; n_threads 0, labels empty). What generate_dataset
+/// writes at its end; the caller's step when the frames were rendered in parts.
+/// @throws IoError naming the file if it cannot be written.
+GenerateDatasetResult write_label_files(const std::filesystem::path& out_dir,
+                                        FrameFileFormat format,
+                                        const std::vector<FrameLabels>& labels);
+
 /// Renders options.n_frames frames into options.out_dir: fake_NNNNN.pgm|png, the sidecars,
 /// multiclasses.txt and categories1.txt (dataset/labels.h) — a folder load_dataset reads.
+/// With a part (part_begin, part_end) other than the whole run: only the part's frames and
+/// sidecars, no label files (see GenerateDatasetOptions::part_begin).
 /// The first failure stops the run (frames already written stay; the label files are not
 /// written). Safe to call concurrently for different folders.
 /// @throws ConfigError on invalid options; IoError if a file cannot be written.

@@ -10,14 +10,17 @@
 /// Stages and threads. `n_decode_threads` workers each take the next frame, read it
 /// (io::read_image) and preprocess it (Classifier::prepare); at most `queue_capacity` frames are
 /// decoded ahead of the one inference needs next (the bounded queue: memory stays bounded
-/// whatever the input size). The calling thread collects frames in input order into batches of
-/// `batch_size` readable frames and hands each batch to one of `n_infer_workers` inference
-/// threads; each runs one forward pass with `n_torch_threads` intra-op threads while the decode
+/// whatever the input size). The calling thread cuts the frames, in input order, into windows
+/// of `batch_size` consecutive frames (frames 0..B-1, B..2B-1, ...) and hands the readable
+/// frames of each window, as one batch, to one of `n_infer_workers` inference threads; each runs one forward pass with `n_torch_threads` intra-op threads while the decode
 /// workers prepare the next frames. The calling thread then hands every result — the failed
 /// frames included, at their place — to the sink, in input order. The order of results, and
 /// every number in them, does not depend on the thread counts, the queue capacity or the
 /// timing; the batch size changes probabilities only by float rounding of the batched
-/// convolutions.
+/// convolutions. Because a batch is a window of input positions (an unreadable frame leaves its
+/// window one frame short rather than shifting every later batch), a run over frames
+/// [k·B, end) of a list gives the same bytes for those frames as a run over the whole list:
+/// what `mpirun difftriage classify` relies on to split a run at batch boundaries.
 ///
 /// Why several single-threaded forward passes rather than one multi-threaded one: on a few
 /// cores, per-operator OpenMP barriers cost little while the machine is idle but stall a whole
@@ -54,7 +57,8 @@ struct TriageOptions {
   /// Intra-op threads of each forward pass (at::set_num_threads, process-wide); 0 leaves the
   /// current setting.
   int n_torch_threads = 1;
-  /// Readable frames per forward pass (≥ 1). The last batch may be smaller.
+  /// Input frames per forward pass (≥ 1): each window of batch_size consecutive frames is one
+  /// batch of its readable frames. The last batch may be smaller.
   int64_t batch_size = 32;
   /// Frames decoded ahead of inference at most (≥ 1; values below batch_size serialise decoding
   /// and inference). Each holds one preprocessed input (input_size² floats).
