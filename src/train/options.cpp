@@ -90,10 +90,17 @@ DistributedOptions distributed_from_environment(
     rank_name = "OMPI_COMM_WORLD_RANK";
     world_name = "OMPI_COMM_WORLD_SIZE";
     torchrun = false;
+    if (!rank_value && !world_value) {
+      // MPICH's and Intel MPI's launchers (Hydra).
+      rank_value = lookup("PMI_RANK");
+      world_value = lookup("PMI_SIZE");
+      rank_name = "PMI_RANK";
+      world_name = "PMI_SIZE";
+    }
     DT_CHECK(rank_value || world_value, ConfigError,
              "distributed: no rank in the environment: set RANK, WORLD_SIZE, MASTER_ADDR and "
              "MASTER_PORT (torchrun style) or start the ranks with mpirun "
-             "(OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE)");
+             "(OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE, or MPICH's PMI_RANK/PMI_SIZE)");
   }
   DT_CHECK(rank_value, ConfigError, "distributed: environment variable ", rank_name,
            " is not set (", world_name, " is)");

@@ -59,7 +59,7 @@ class Rank {
       const std::string name = word.substr(0, word.find('='));
       const bool launcher = name == "RANK" || name == "WORLD_SIZE" || name == "MASTER_ADDR" ||
                             name == "MASTER_PORT" || name == "GLOO_SOCKET_IFNAME" ||
-                            name.rfind("OMPI_", 0) == 0;
+                            name.rfind("OMPI_", 0) == 0 || name.rfind("PMI_", 0) == 0;
       if (!launcher) env_words.push_back(word);
     }
     for (const auto& [k, v] : env) env_words.push_back(k + "=" + v);
@@ -335,6 +335,15 @@ TEST(DistributedTrain, BadLauncherVariablesAreClearErrors) {
               std::string::npos)
         << r.err();
   }
+  {
+    // Ranks given different flags stop when they meet, before training (exit 2 on both).
+    Rank r0(args, rank_env(0, 2, 29752), tmp.path(), "differ0");
+    Rank r1(replaced(args, "--batch", "5"), rank_env(1, 2, 29752), tmp.path(), "differ1");
+    EXPECT_EQ(r0.wait(60), 2);
+    EXPECT_EQ(r1.wait(60), 2);
+    EXPECT_NE(r0.err().find("the ranks disagree on the --batch (from 4 to 5)"), std::string::npos)
+        << r0.err();
+  }
   // The flags of the launcher's variables only make sense with --distributed.
   const auto r = testing::run_cli(with(train_args(tmp / "bad", 1), {"--dist-timeout", "5"}));
   EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -353,6 +362,10 @@ TEST(DistributedTrain, LibraryReadsTheLauncherVariablesGiven) {
   EXPECT_EQ(d.world_size, 4);
   EXPECT_EQ(d.master_addr, "127.0.0.1");
   EXPECT_EQ(d.master_port, train::kDefaultMasterPort);
+  env = {{"PMI_RANK", "0"}, {"PMI_SIZE", "3"}, {"MASTER_ADDR", "10.0.0.1"}};
+  d = train::distributed_from_environment(lookup);
+  EXPECT_EQ(d.world_size, 3);
+  EXPECT_EQ(d.master_addr, "10.0.0.1");
   // torchrun-style variables win over mpirun's.
   env = {{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "4000"},
          {"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "8"},
@@ -380,6 +393,7 @@ TEST(DistributedTrain, LibraryReadsTheLauncherVariablesGiven) {
       {{{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a b"}, {"MASTER_PORT", "1"}},
        "MASTER_ADDR='a b'"},
       {{{"OMPI_COMM_WORLD_RANK", "1"}}, "OMPI_COMM_WORLD_SIZE is not set"},
+      {{{"PMI_SIZE", "2"}}, "PMI_RANK is not set"},
       {{{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"MASTER_PORT", "0"}},
        "MASTER_PORT=0 is out of range"},
   };

@@ -388,9 +388,9 @@ void register_train(CLI::App& root) {
   cmd->add_flag("--distributed", a->distributed,
                 "Data-parallel training, one process per rank: rank and world from RANK, "
                 "WORLD_SIZE, MASTER_ADDR, MASTER_PORT (torchrun style) or, under mpirun, "
-                "OMPI_COMM_WORLD_RANK/SIZE (MASTER_ADDR default 127.0.0.1, MASTER_PORT 29500). "
-                "Each rank reads its share of each step, gradients are averaged over the ranks, "
-                "rank 0 writes --out. Give every rank the same flags");
+                "OMPI_COMM_WORLD_RANK/SIZE or PMI_RANK/SIZE (MASTER_ADDR default 127.0.0.1, "
+                "MASTER_PORT 29500). Each rank reads its share of each step, gradients are "
+                "averaged over the ranks, rank 0 writes --out. Give every rank the same flags");
   cmd->add_option("--dist-backend", a->dist_backend,
                   "Collective backend with --distributed: gloo (CPU) or nccl (only in a CUDA "
                   "LibTorch built with NCCL; Debian's is CPU-only)")

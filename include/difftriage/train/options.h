@@ -76,8 +76,9 @@ struct DistributedOptions {
 /// Resolves the rank, world size and rendezvous address from a launcher's environment,
 /// read through `lookup` (name → value, nullopt when unset; the CLI passes getenv): torchrun
 /// style RANK + WORLD_SIZE + MASTER_ADDR + MASTER_PORT (all four required), or, when RANK is
-/// unset, OpenMPI's OMPI_COMM_WORLD_RANK + OMPI_COMM_WORLD_SIZE with MASTER_ADDR defaulting
-/// to 127.0.0.1 and MASTER_PORT to kDefaultMasterPort; GLOO_SOCKET_IFNAME optional. Other fields
+/// unset, OpenMPI's OMPI_COMM_WORLD_RANK + OMPI_COMM_WORLD_SIZE (else MPICH's PMI_RANK +
+/// PMI_SIZE) with MASTER_ADDR defaulting to 127.0.0.1 and MASTER_PORT to kDefaultMasterPort;
+/// GLOO_SOCKET_IFNAME optional. Other fields
 /// are kept from `base`; `enabled` is set.
 /// @throws ConfigError naming the variable that is missing or malformed.
 DistributedOptions distributed_from_environment(
