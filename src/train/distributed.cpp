@@ -41,6 +41,8 @@ bool has_backend(DistBackend backend) noexcept {
   return false;
 }
 
+#if defined(DIFFTRIAGE_HAVE_GLOO)
+
 namespace {
 
 // "rank 1 of 2 (127.0.0.1:29500)": the prefix of every distributed error.
@@ -72,21 +74,31 @@ bool is_loopback(const std::string& addr) {
 
 }  // namespace
 
-#if defined(DIFFTRIAGE_HAVE_GLOO)
-
 struct ProcessGroup::Impl {
   DistributedOptions options;
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  // The backend by its own type (a c10d::ProcessGroup in LibTorch 1.x, a c10d::Backend in 2.x:
+  // the collectives have the same signatures in both).
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#if defined(DIFFTRIAGE_HAVE_NCCL)
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
   torch::Device comm_device{torch::kCPU};  // where the backend wants its tensors
 
-  // Runs one collective on `tensor` (copied to comm_device and back when needed) and waits.
+  // Runs one collective, launch(backend, tensors), on `tensor` (copied to comm_device and back
+  // when needed) and waits for it.
   template <typename Launch>
   void run(torch::Tensor& tensor, const char* what, Launch launch) {
     const bool moved = tensor.device().type() != comm_device.type();
     std::vector<at::Tensor> tensors{moved ? tensor.to(comm_device) : tensor};
     try {
-      launch(tensors)->wait();
+      if (gloo) {
+        launch(*gloo, tensors)->wait();
+      } else {
+#if defined(DIFFTRIAGE_HAVE_NCCL)
+        launch(*nccl, tensors)->wait();
+#endif
+      }
     } catch (const std::exception& e) {
       throw IoError(who(options) + ": " + what +
                     " failed: another rank has died, hangs or is unreachable (ranks wait "
@@ -130,13 +142,13 @@ ProcessGroup::ProcessGroup(const DistributedOptions& o) : impl_(std::make_unique
       } else {
         go->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
       }
-      impl_->group =
+      impl_->gloo =
           c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, go);
     } else {
 #if defined(DIFFTRIAGE_HAVE_NCCL)
       auto no = c10d::ProcessGroupNCCL::Options::create();
       no->timeout = timeout;
-      impl_->group =
+      impl_->nccl =
           c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, o.rank, o.world_size, no);
       impl_->comm_device = torch::Device(torch::kCUDA);
 #endif
@@ -164,28 +176,28 @@ c10d::AllreduceOptions reduce_with(c10d::ReduceOp::RedOpType op) {
 }  // namespace
 
 void ProcessGroup::all_reduce_sum(torch::Tensor& tensor, const char* what) {
-  impl_->run(tensor, what, [&](std::vector<at::Tensor>& t) {
-    return impl_->group->allreduce(t, reduce_with(c10d::ReduceOp::SUM));
+  impl_->run(tensor, what, [&](auto& backend, std::vector<at::Tensor>& t) {
+    return backend.allreduce(t, reduce_with(c10d::ReduceOp::SUM));
   });
 }
 
 void ProcessGroup::all_reduce_min(torch::Tensor& tensor, const char* what) {
-  impl_->run(tensor, what, [&](std::vector<at::Tensor>& t) {
-    return impl_->group->allreduce(t, reduce_with(c10d::ReduceOp::MIN));
+  impl_->run(tensor, what, [&](auto& backend, std::vector<at::Tensor>& t) {
+    return backend.allreduce(t, reduce_with(c10d::ReduceOp::MIN));
   });
 }
 
 void ProcessGroup::all_reduce_max(torch::Tensor& tensor, const char* what) {
-  impl_->run(tensor, what, [&](std::vector<at::Tensor>& t) {
-    return impl_->group->allreduce(t, reduce_with(c10d::ReduceOp::MAX));
+  impl_->run(tensor, what, [&](auto& backend, std::vector<at::Tensor>& t) {
+    return backend.allreduce(t, reduce_with(c10d::ReduceOp::MAX));
   });
 }
 
 void ProcessGroup::broadcast(torch::Tensor& tensor, int root, const char* what) {
-  impl_->run(tensor, what, [&](std::vector<at::Tensor>& t) {
+  impl_->run(tensor, what, [&](auto& backend, std::vector<at::Tensor>& t) {
     c10d::BroadcastOptions bo;
     bo.rootRank = root;
-    return impl_->group->broadcast(t, bo);
+    return backend.broadcast(t, bo);
   });
 }
 
