@@ -678,9 +678,6 @@ struct EpochInputs {
   const RunCaches& caches;
 };
 
-// One pass over the training records in the epoch's order (drawn from (seed, epoch), like the
-// augmentation and the Torch generator): Adam steps at the epoch's learning rate. Returns the
-// epoch's training metrics; `t_epoch` is when the epoch started.
 // The epoch's order of the training records (drawn from (seed, epoch)).
 std::vector<size_t> epoch_order(const TrainOptions& o, const std::vector<FrameRecord>& records,
                                 int epoch) {
@@ -707,6 +704,10 @@ LoaderOptions epoch_loader_options(const EpochInputs& in, int epoch) {
   return lo;
 }
 
+// One pass over the training records in the epoch's order (drawn from (seed, epoch), like the
+// augmentation and the Torch generator): Adam steps at the epoch's learning rate. Returns the
+// epoch's training metrics; `t_epoch` is when the epoch started. (One process, one batch a
+// step; train_epoch_parallel below for accumulation and data parallelism.)
 EpochMetrics train_epoch(int epoch, Clock::time_point t_epoch, const EpochInputs& in,
                          RunModel& model, torch::optim::Adam& optimizer, RunProgress& progress) {
   const TrainOptions& o = in.o;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <iterator>
 #include <cmath>
 #include <cstdio>
@@ -231,6 +232,9 @@ void run_train(TrainArgs& a) {
           return v ? std::optional<std::string>(v) : std::nullopt;
         },
         d);
+    // A write to a rank that has died must fail as an error Gloo reports (exit 3, naming the
+    // collective), not kill this rank with SIGPIPE.
+    std::signal(SIGPIPE, SIG_IGN);
     DT_CHECK(train::dist_backend_available(d.backend), ConfigError, "--dist-backend ",
              a.dist_backend,
              d.backend == train::DistBackend::kNccl
