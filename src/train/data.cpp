@@ -349,7 +349,10 @@ struct BatchLoader::Impl {
       }
       if (options.augment) {
         augment_in_place(out, s, options.augment_options,
-                         derive_seed(options.augment_seed, static_cast<uint64_t>(i)));
+                         derive_seed(options.augment_seed,
+                                     options.augment_positions.empty()
+                                         ? static_cast<uint64_t>(i)
+                                         : options.augment_positions[static_cast<size_t>(i)]));
       }
     }
     batch.targets = make_targets(records, batch.indices, options.heads);
@@ -367,6 +370,9 @@ BatchLoader::BatchLoader(const std::vector<FrameRecord>& records,
   for (size_t i : order) {
     DT_CHECK(i < records.size(), ConfigError, "BatchLoader: record index ", i, " out of range");
   }
+  DT_CHECK(options.augment_positions.empty() || options.augment_positions.size() == order.size(),
+           ConfigError, "LoaderOptions::augment_positions has ", options.augment_positions.size(),
+           " entries for ", order.size(), " rows");
   impl_ = std::make_unique<Impl>(records, preprocessor, std::move(order), std::move(options));
   const auto n = static_cast<int64_t>(impl_->order.size());
   impl_->n_batches = (n + impl_->options.batch_size - 1) / impl_->options.batch_size;

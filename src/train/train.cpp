@@ -25,6 +25,7 @@
 #include "difftriage/report/charts.h"
 #include "difftriage/train/data.h"
 #include "difftriage/version.h"
+#include "distributed.h"
 
 namespace difftriage::train {
 namespace fs = std::filesystem;
@@ -354,6 +355,8 @@ Device resolve_device(Device requested) {
   return Device::kCuda;
 }
 
+bool dist_backend_available(DistBackend backend) noexcept { return detail::has_backend(backend); }
+
 double tune_threshold(const std::vector<double>& scores, const std::vector<uint8_t>& truth) {
   int64_t pos = 0, neg = 0;
   for (auto t : truth) (t ? pos : neg)++;
@@ -618,6 +621,18 @@ nlohmann::json make_provenance(const TrainOptions& o, const TrainResult& result)
           {"git_hash", kGitHash}};
 }
 
+// The provenance of a run, with how its steps were formed when that is not the default.
+nlohmann::json make_run_provenance(const TrainOptions& o, const TrainResult& result,
+                                   int world_size) {
+  auto p = make_provenance(o, result);
+  if (o.grad_accumulation != 1) p["grad_accumulation"] = o.grad_accumulation;
+  if (o.distributed.enabled) {
+    p["world_size"] = world_size;
+    p["dist_backend"] = dist_backend_name(o.distributed.backend);
+  }
+  return p;
+}
+
 // Progress reports of a run, with the ETA from the batches done so far in this call.
 class RunProgress {
  public:
@@ -663,19 +678,18 @@ struct EpochInputs {
   const RunCaches& caches;
 };
 
-// One pass over the training records in the epoch's order (drawn from (seed, epoch), like the
-// augmentation and the Torch generator): Adam steps at the epoch's learning rate. Returns the
-// epoch's training metrics; `t_epoch` is when the epoch started.
-EpochMetrics train_epoch(int epoch, Clock::time_point t_epoch, const EpochInputs& in,
-                         RunModel& model, torch::optim::Adam& optimizer, RunProgress& progress) {
+// The epoch's order of the training records (drawn from (seed, epoch)).
+std::vector<size_t> epoch_order(const TrainOptions& o, const std::vector<FrameRecord>& records,
+                                int epoch) {
+  return o.balance == Balance::kSampler
+             ? balanced_order(records, derive_seed(o.seed, static_cast<uint64_t>(epoch), 1))
+             : shuffled_order(records.size(),
+                              derive_seed(o.seed, static_cast<uint64_t>(epoch), 2));
+}
+
+// The training loader's options of `epoch`.
+LoaderOptions epoch_loader_options(const EpochInputs& in, int epoch) {
   const TrainOptions& o = in.o;
-  const auto& train_records = in.data.train;
-  torch::manual_seed(derive_seed(o.seed, static_cast<uint64_t>(epoch), 0xD0));
-  const auto order =
-      o.balance == Balance::kSampler
-          ? balanced_order(train_records, derive_seed(o.seed, static_cast<uint64_t>(epoch), 1))
-          : shuffled_order(train_records.size(),
-                           derive_seed(o.seed, static_cast<uint64_t>(epoch), 2));
   AugmentOptions aug;
   aug.gain_max = o.augment_gain;
   aug.offset_max = o.augment_offset;
@@ -687,7 +701,20 @@ EpochMetrics train_epoch(int epoch, Clock::time_point t_epoch, const EpochInputs
   lo.augment_options = aug;
   lo.augment_seed = derive_seed(o.seed, static_cast<uint64_t>(epoch), 3);
   lo.cache = in.caches.train.get();
-  BatchLoader loader(train_records, in.pre, order, lo);
+  return lo;
+}
+
+// One pass over the training records in the epoch's order (drawn from (seed, epoch), like the
+// augmentation and the Torch generator): Adam steps at the epoch's learning rate. Returns the
+// epoch's training metrics; `t_epoch` is when the epoch started. (One process, one batch a
+// step; train_epoch_parallel below for accumulation and data parallelism.)
+EpochMetrics train_epoch(int epoch, Clock::time_point t_epoch, const EpochInputs& in,
+                         RunModel& model, torch::optim::Adam& optimizer, RunProgress& progress) {
+  const TrainOptions& o = in.o;
+  const auto& train_records = in.data.train;
+  torch::manual_seed(derive_seed(o.seed, static_cast<uint64_t>(epoch), 0xD0));
+  const auto order = epoch_order(o, train_records, epoch);
+  BatchLoader loader(train_records, in.pre, order, epoch_loader_options(in, epoch));
   model.net->train();
   EpochMetrics m;
   m.epoch = epoch;
@@ -737,6 +764,234 @@ EpochMetrics train_epoch(int epoch, Clock::time_point t_epoch, const EpochInputs
   return m;
 }
 
+// ---- data parallelism and gradient accumulation ---------------------------------------------
+//
+// An optimizer step averages the gradients of M = world_size·K micro-batches of batch_size (B)
+// frames (K = grad_accumulation). Micro-batch m of step s holds the epoch positions
+// [s·M·B + m·B, s·M·B + (m+1)·B) (the last step may be short) and belongs to rank m / K. So
+// 2 ranks × K=1 and 1 rank × K=2 see the same micro-batches in the same steps, each micro-batch
+// runs through the network (and its BatchNorm) on its own, and the averaged gradient is the
+// same: (g0 + g1)/2 on one rank, g0/2 + g1/2 summed over two (equal bits when M is a power of
+// two). Every random draw of a micro-batch (augmentation: its epoch position; dropout: the Torch
+// generator reseeded from its global index) is the same wherever it runs.
+struct StepPlan {
+  int64_t batch = 1, per_rank = 1, world = 1, rank = 0, n_positions = 0;
+
+  int64_t step_frames() const { return batch * per_rank * world; }
+  int64_t n_steps() const { return (n_positions + step_frames() - 1) / step_frames(); }
+  int64_t frames_in_step(int64_t s) const {
+    return std::min(step_frames(), n_positions - s * step_frames());
+  }
+  // Non-empty micro-batches of step s over all ranks.
+  int64_t n_micro(int64_t s) const { return (frames_in_step(s) + batch - 1) / batch; }
+  // This rank's micro-batches of step s (the first is rank·K).
+  int64_t n_mine(int64_t s) const {
+    return std::clamp<int64_t>(n_micro(s) - rank * per_rank, 0, per_rank);
+  }
+  // This rank's epoch positions, in the order its loader yields them.
+  std::vector<uint64_t> positions() const {
+    std::vector<uint64_t> out;
+    for (int64_t s = 0; s < n_steps(); ++s) {
+      const int64_t begin = s * step_frames() + rank * per_rank * batch;
+      const int64_t end =
+          std::min(begin + per_rank * batch, s * step_frames() + frames_in_step(s));
+      for (int64_t j = begin; j < end; ++j) out.push_back(static_cast<uint64_t>(j));
+    }
+    return out;
+  }
+};
+
+StepPlan make_step_plan(const TrainOptions& o, const detail::ProcessGroup* group,
+                        int64_t n_positions) {
+  StepPlan plan;
+  plan.batch = o.batch_size;
+  plan.per_rank = o.grad_accumulation;
+  plan.world = group ? group->world_size() : 1;
+  plan.rank = group ? group->rank() : 0;
+  plan.n_positions = n_positions;
+  return plan;
+}
+
+// Stream of derive_seed(seed, epoch, ·) for the Torch generator before micro-batch k of an
+// epoch (beside 0xD0, 1, 2, 3 used above).
+constexpr uint64_t kMicroBatchStream = uint64_t{1} << 32;
+
+// The gradients of `params` (zeros where undefined) divided by `divisor`, summed over the ranks.
+void average_gradients(const std::vector<torch::Tensor>& params, int64_t divisor,
+                       detail::ProcessGroup* group) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : params) {
+    if (!p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
+    p.grad().div_(static_cast<double>(divisor));
+  }
+  if (!group || group->world_size() == 1) return;
+  std::vector<torch::Tensor> flat;
+  flat.reserve(params.size());
+  for (const auto& p : params) flat.push_back(p.grad().reshape({-1}));
+  auto all = torch::cat(flat);
+  group->all_reduce_sum(all, "the all-reduce of the gradients");
+  int64_t offset = 0;
+  for (const auto& p : params) {
+    const int64_t n = p.numel();
+    p.grad().copy_(all.slice(0, offset, offset + n).view_as(p.grad()));
+    offset += n;
+  }
+}
+
+// One epoch of data-parallel training and/or gradient accumulation (see StepPlan): this rank
+// reads only its micro-batches. Returns the epoch's training metrics over all ranks.
+EpochMetrics train_epoch_parallel(int epoch, Clock::time_point t_epoch, const EpochInputs& in,
+                                  RunModel& model, torch::optim::Adam& optimizer,
+                                  detail::ProcessGroup* group, RunProgress& progress) {
+  const TrainOptions& o = in.o;
+  const auto& train_records = in.data.train;
+  const auto order = epoch_order(o, train_records, epoch);
+  const StepPlan plan = make_step_plan(o, group, static_cast<int64_t>(order.size()));
+  auto positions = plan.positions();
+  std::vector<size_t> mine;
+  mine.reserve(positions.size());
+  for (auto j : positions) mine.push_back(order[j]);
+  auto lo = epoch_loader_options(in, epoch);
+  lo.augment_positions = std::move(positions);
+  BatchLoader loader(train_records, in.pre, std::move(mine), std::move(lo));
+  model.net->train();
+  EpochMetrics m;
+  m.epoch = epoch;
+  m.lr = epoch_learning_rate(o, epoch);
+  for (auto& g : optimizer.param_groups()) {
+    static_cast<torch::optim::AdamOptions&>(g.options()).lr(m.lr);
+  }
+  const auto& params = optimizer.param_groups().at(0).params();
+  double total = 0;
+  std::vector<double> head_sum(o.model.heads.size()), head_n(o.model.heads.size()),
+      head_seen(o.model.heads.size());
+  int64_t n = 0;
+  const int64_t micro_per_step = plan.per_rank * plan.world;
+  for (int64_t s = 0; s < plan.n_steps(); ++s) {
+    optimizer.zero_grad();
+    for (int64_t c = 0; c < plan.n_mine(s); ++c) {
+      auto batch = loader.next();
+      DT_CHECK(batch.has_value(), ModelError, "internal: the loader of rank ", plan.rank,
+               " ran out of micro-batches in step ", s + 1);
+      move_batch(*batch, model.device);
+      const auto k = static_cast<uint64_t>(s * micro_per_step + plan.rank * plan.per_rank + c);
+      torch::manual_seed(derive_seed(o.seed, static_cast<uint64_t>(epoch), kMicroBatchStream + k));
+      const auto out = model.net->forward(batch->x);
+      const auto losses = models::compute_losses(out, batch->targets, in.loss_options);
+      losses.total.backward();
+      const double loss = losses.total.item<double>();
+      DT_CHECK(std::isfinite(loss), ModelError, "training diverged: loss ", loss, " in epoch ",
+               epoch, " step ", s + 1, " (rank ", plan.rank, "; try a lower lr)");
+      const auto b = batch->x.size(0);
+      total += loss * static_cast<double>(b);
+      n += b;
+      for (size_t h = 0; h < o.model.heads.size(); ++h) {
+        const auto it = losses.per_head.find(o.model.heads[h]);
+        if (it == losses.per_head.end()) continue;
+        const auto nv = static_cast<double>(losses.n_valid.at(o.model.heads[h]));
+        head_sum[h] += it->second.item<double>() * nv;
+        head_n[h] += nv;
+        head_seen[h] = 1;
+      }
+    }
+    average_gradients(params, plan.n_micro(s), group);
+    optimizer.step();
+    progress.count_batch();
+    if (progress.active()) {
+      TrainProgress p;
+      p.phase = TrainProgress::Phase::kTrain;
+      p.epoch = epoch;
+      p.batch = s + 1;
+      p.n_batches = plan.n_steps();
+      p.loss = total / static_cast<double>(std::max<int64_t>(n, 1));
+      // This rank's rate times the ranks (they run in step); the epoch line has the exact one.
+      p.frames_per_s = static_cast<double>(n * plan.world) / std::max(seconds_since(t_epoch), 1e-9);
+      progress.report(p);
+    }
+  }
+  // The epoch's loss sums over the ranks.
+  std::vector<double> sums{total, static_cast<double>(n)};
+  for (size_t h = 0; h < head_sum.size(); ++h) {
+    sums.push_back(head_sum[h]);
+    sums.push_back(head_n[h]);
+    sums.push_back(head_seen[h]);
+  }
+  if (group && group->world_size() > 1) {
+    auto t = torch::tensor(sums, torch::kFloat64);
+    group->all_reduce_sum(t, "the all-reduce of the epoch's training loss");
+    const auto* d = t.data_ptr<double>();
+    sums.assign(d, d + t.numel());
+  }
+  const double train_seconds = seconds_since(t_epoch);
+  const auto n_all = static_cast<int64_t>(sums[1]);
+  m.train_loss = sums[0] / static_cast<double>(std::max<int64_t>(n_all, 1));
+  for (size_t h = 0; h < head_sum.size(); ++h) {
+    if (sums[2 + 3 * h + 2] == 0) continue;
+    const double hn = sums[2 + 3 * h + 1];
+    m.train_head_loss[o.model.heads[h]] = hn > 0 ? sums[2 + 3 * h] / hn : kNaN;
+  }
+  m.train_frames = n_all;
+  m.train_frames_per_s = static_cast<double>(n_all) / std::max(train_seconds, 1e-9);
+  return m;
+}
+
+// BatchNorm running statistics after an epoch of data parallelism: each rank's statistics
+// followed only its own micro-batches; the floating-point buffers become their mean over the
+// ranks (so every rank validates and rank 0 saves the same model), integer buffers
+// (num_batches_tracked) rank 0's.
+void average_buffers(models::TriageNet& net, detail::ProcessGroup& group) {
+  torch::NoGradGuard no_grad;
+  for (auto& b : net->buffers()) {
+    auto t = b.detach();
+    if (t.is_floating_point()) {
+      group.all_reduce_sum(t, "the all-reduce of the BatchNorm statistics");
+      t.div_(static_cast<double>(group.world_size()));
+    } else {
+      group.broadcast(t, 0, "the broadcast of the BatchNorm batch counters");
+    }
+  }
+}
+
+// Before the first step: every rank must train the same run (else the collectives would
+// mismatch or hang), and starts from rank 0's weights and statistics.
+void join_ranks(const TrainOptions& o, const RunData& data, const RunState& state,
+                RunModel& model, detail::ProcessGroup& group) {
+  int64_t n_numel = 0;
+  for (const auto& p : model.net->parameters()) n_numel += p.numel();
+  const std::vector<std::pair<const char*, int64_t>> fields = {
+      {"number of training frames", static_cast<int64_t>(data.train.size())},
+      {"number of validation frames", static_cast<int64_t>(data.val.size())},
+      {"--batch", o.batch_size},
+      {"--grad-accumulation", o.grad_accumulation},
+      {"--seed", static_cast<int64_t>(o.seed)},
+      {"--epochs", o.epochs},
+      {"epochs already run (--resume)", state.start_epoch},
+      {"network parameter count", n_numel},
+      {"--freeze-blocks", o.freeze_blocks},
+      {"--augment", o.augment ? 1 : 0}};
+  std::vector<int64_t> values;
+  for (const auto& f : fields) values.push_back(f.second);
+  auto lo = torch::tensor(values, torch::kInt64);
+  auto hi = lo.clone();
+  group.all_reduce_min(lo, "the check that every rank runs the same training");
+  group.all_reduce_max(hi, "the check that every rank runs the same training");
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const auto a = lo[static_cast<int64_t>(i)].item<int64_t>();
+    const auto b = hi[static_cast<int64_t>(i)].item<int64_t>();
+    DT_CHECK(a == b, ConfigError, "distributed: the ranks disagree on the ", fields[i].first,
+             " (from ", a, " to ", b, "): every rank must be given the same flags and data");
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.net->parameters()) {
+    auto t = p.detach();
+    group.broadcast(t, 0, "the broadcast of rank 0's initial weights");
+  }
+  for (auto& b : model.net->buffers()) {
+    auto t = b.detach();
+    group.broadcast(t, 0, "the broadcast of rank 0's initial BatchNorm statistics");
+  }
+}
+
 // Validates after an epoch: losses and metrics on the validation records into `m`.
 void validate_epoch(int epoch, const EpochInputs& in, RunModel& model, RunProgress& progress,
                     EpochMetrics& m) {
@@ -758,10 +1013,11 @@ void validate_epoch(int epoch, const EpochInputs& in, RunModel& model, RunProgre
 
 // Records the finished epoch (the last of state.history): the best checkpoint when the
 // validation loss is the lowest so far, the last checkpoint with the optimizer and state.json
-// for resume, and metrics.csv. Updates the early-stopping state.
+// for resume, and metrics.csv. Updates the early-stopping state. Writes nothing unless `writer`
+// (rank 0 of a data-parallel run; other ranks only keep the state).
 void checkpoint_epoch(const TrainOptions& o, const RunPaths& paths, const RunModel& model,
                       torch::optim::Adam& optimizer, const nlohmann::json& provenance,
-                      const TrainResult& result, bool has_val, RunState& state) {
+                      const TrainResult& result, bool has_val, bool writer, RunState& state) {
   const auto& heads = o.model.heads;
   const EpochMetrics& m = state.history.back();
   const int epoch = m.epoch;
@@ -775,11 +1031,12 @@ void checkpoint_epoch(const TrainOptions& o, const RunPaths& paths, const RunMod
     best_meta.provenance = provenance;
     best_meta.provenance["best_epoch"] = epoch;
     best_meta.metrics = metrics_json(m, result.n_val);
-    save_from_device(paths.best_dir, model.net, best_meta, model.device);
+    if (writer) save_from_device(paths.best_dir, model.net, best_meta, model.device);
     if (!has_val) state.best_loss = std::numeric_limits<double>::infinity();
   } else {
     ++state.since_best;
   }
+  if (!writer) return;
   // Last checkpoint + optimizer + state, for resume.
   auto last_meta = model.meta;
   last_meta.provenance = provenance;
@@ -848,6 +1105,13 @@ void finish_run(const TrainOptions& o, const RunPaths& paths, const EpochInputs&
 TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress) {
   validate(o);
   const auto t_start = Clock::now();
+  // Data parallelism: join the group first, so that a bad address or a missing rank shows at
+  // once. Rank 0 is the writer (checkpoints, metrics, curves); every rank reads its own shard.
+  std::unique_ptr<detail::ProcessGroup> group;
+  if (o.distributed.enabled) group = std::make_unique<detail::ProcessGroup>(o.distributed);
+  const bool writer = !group || group->rank() == 0;
+  const int world_size = group ? group->world_size() : 1;
+  const bool parallel = world_size > 1 || o.grad_accumulation > 1;
   const RunData data = prepare_data(o);
   TrainResult result;
   result.n_train = static_cast<int64_t>(data.train.size());
@@ -859,11 +1123,14 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
   const models::Preprocessor pre(model.meta.preprocess);
   const models::LossOptions loss_options = make_loss_options(o, data.train, model.device);
   const RunCaches caches = make_caches(o, data, pre, result);
-  fs::create_directories(o.out);
-  const nlohmann::json provenance = make_provenance(o, result);
+  if (writer) fs::create_directories(o.out);
+  const nlohmann::json provenance = make_run_provenance(o, result, world_size);
   const EpochInputs in{o, data, pre, loss_options, caches};
+  if (group && world_size > 1) join_ranks(o, data, state, model, *group);
 
-  const int64_t n_train_batches = (result.n_train + o.batch_size - 1) / o.batch_size;
+  const int64_t n_train_batches =
+      parallel ? make_step_plan(o, group.get(), result.n_train).n_steps()
+               : (result.n_train + o.batch_size - 1) / o.batch_size;
   const int64_t n_val_batches = (result.n_val + o.batch_size - 1) / o.batch_size;
   RunProgress run_progress(
       progress, t_start, o.epochs,
@@ -875,11 +1142,23 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
       break;
     }
     const auto t_epoch = Clock::now();
-    EpochMetrics m = train_epoch(epoch, t_epoch, in, model, *optimizer, run_progress);
+    EpochMetrics m =
+        parallel ? train_epoch_parallel(epoch, t_epoch, in, model, *optimizer, group.get(),
+                                        run_progress)
+                 : train_epoch(epoch, t_epoch, in, model, *optimizer, run_progress);
+    if (group && world_size > 1) average_buffers(model.net, *group);
     validate_epoch(epoch, in, model, run_progress, m);
+    if (group && world_size > 1) {
+      // The ranks hold the same model, so their validation losses agree up to the thread count's
+      // rounding; rank 0's decides the best epoch and early stopping on every rank.
+      auto v = torch::tensor({m.val_loss}, torch::kFloat64);
+      group->broadcast(v, 0, "the broadcast of the validation loss");
+      m.val_loss = v.item<double>();
+    }
     m.seconds = seconds_since(t_epoch);
     state.history.push_back(m);
-    checkpoint_epoch(o, paths, model, *optimizer, provenance, result, !data.val.empty(), state);
+    checkpoint_epoch(o, paths, model, *optimizer, provenance, result, !data.val.empty(), writer,
+                     state);
     ++result.epochs_run;
     result.last_epoch = epoch;
     model.net->train();
@@ -901,6 +1180,17 @@ TrainResult train_model(const TrainOptions& o, const ProgressCallback& progress)
   DT_CHECK(state.best_epoch > 0, ConfigError, "epochs ", o.epochs, ": the run in ",
            o.out.string(), " has already finished ", state.start_epoch,
            " epochs; raise epochs to continue");
+  // Every rank has finished its epochs (and rank 0 its checkpoints) before any rank reports
+  // success.
+  if (group && world_size > 1) group->barrier("the barrier after the last epoch");
+  if (!writer) {
+    result.best_checkpoint = paths.best_dir;
+    result.best_epoch = state.best_epoch;
+    result.best_val_loss = data.val.empty() ? kNaN : state.best_loss;
+    result.history = state.history;
+    result.thresholds = model.meta.thresholds;
+    return result;
+  }
   finish_run(o, paths, in, model, state, result);
   return result;
 }

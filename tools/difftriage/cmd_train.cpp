@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <iterator>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -42,6 +45,9 @@ struct TrainArgs {
   std::string device = train::device_name(train::TrainOptions{}.device);
   std::string balance = train::balance_name(train::TrainOptions{}.balance);
   bool quiet = false;
+  bool distributed = false;
+  std::string dist_backend = train::dist_backend_name(train::DistributedOptions{}.backend);
+  double dist_timeout_s = train::DistributedOptions{}.timeout_s;
   std::string command;
 };
 
@@ -79,6 +85,10 @@ constexpr std::pair<const char*, const char*> kFieldFlags[] = {
     {"freeze_blocks", "--freeze-blocks"},
     {"patience", "--patience"},
     {"resume", "--resume"},
+    {"grad_accumulation", "--grad-accumulation"},
+    {"distributed.backend", "--dist-backend"},
+    {"distributed.timeout_s", "--dist-timeout"},
+    {"distributed", "--distributed"},
 };
 
 // A message that opens with a field gets its flag: "batch_size must be ..." becomes "--batch:
@@ -210,17 +220,45 @@ void run_train(TrainArgs& a) {
     pp.normalization = models::parse_normalization(a.normalization, "--normalization");
   }
   if (a.input_size > 0) pp.input_size = a.input_size;
+  if (a.distributed) {
+    // The launcher's environment (torchrun style or mpirun), read here: the library never reads
+    // the environment.
+    train::DistributedOptions d;
+    d.backend = train::parse_dist_backend(a.dist_backend, "--dist-backend");
+    d.timeout_s = a.dist_timeout_s;
+    o.distributed = train::distributed_from_environment(
+        [](const std::string& name) -> std::optional<std::string> {
+          const char* v = std::getenv(name.c_str());
+          return v ? std::optional<std::string>(v) : std::nullopt;
+        },
+        d);
+    // A write to a rank that has died must fail as an error Gloo reports (exit 3, naming the
+    // collective), not kill this rank with SIGPIPE.
+    std::signal(SIGPIPE, SIG_IGN);
+    DT_CHECK(train::dist_backend_available(d.backend), ConfigError, "--dist-backend ",
+             a.dist_backend,
+             d.backend == train::DistBackend::kNccl
+                 ? ": this LibTorch build has no NCCL (Debian's libtorch-dev is CPU-only, "
+                   "without CUDA or NCCL); use --dist-backend gloo"
+                 : ": this difftriage was built without the Gloo headers (install libgloo-dev, "
+                   "reconfigure and rebuild)");
+  }
   with_flags_named([&] { train::validate(o); });
 
-  make_output_dir(o.out);
-  write_run_json(o.out, "train", train::to_json(o));
+  // Rank 0 alone writes the run folder and reports progress; the other ranks only train.
+  const bool writer = !o.distributed.enabled || o.distributed.rank == 0;
+  if (writer) {
+    make_output_dir(o.out);
+    write_run_json(o.out, "train", train::to_json(o));
+  }
   std::unique_ptr<ProgressPrinter> printer;
   train::ProgressCallback cb;
-  if (!a.quiet) {
+  if (!a.quiet && writer) {
     printer = std::make_unique<ProgressPrinter>(heads);
     cb = [&](const train::TrainProgress& p) { (*printer)(p); };
   }
   const auto r = with_flags_named([&] { return train::train_model(o, cb); });
+  if (!writer) return;
 
   auto run = train::to_json(o);
   run["result"] = {{"best_epoch", r.best_epoch},
@@ -287,7 +325,15 @@ void register_train(CLI::App& root) {
                   "per-frame | fixed | none (default: per-frame)");
   cmd->add_option("--epochs", o.epochs, "Epochs in total (a resumed run included)")
       ->capture_default_str();
-  cmd->add_option("--batch", o.batch_size, "Batch size")->capture_default_str();
+  cmd->add_option("--batch", o.batch_size,
+                  "Batch size (per rank with --distributed; per micro-batch with "
+                  "--grad-accumulation)")
+      ->capture_default_str();
+  cmd->add_option("--grad-accumulation", o.grad_accumulation,
+                  "Average the gradients of K batches, each run through the network and its "
+                  "BatchNorm on its own, per optimizer step (1 rank with K = 2 trains what 2 "
+                  "ranks with --distributed do)")
+      ->capture_default_str();
   cmd->add_option("--lr", o.lr, "Adam learning rate")->capture_default_str();
   cmd->add_option("--schedule", a->schedule,
                   "Learning-rate schedule: constant, or cosine (from --lr down to 2 % of it over "
@@ -343,6 +389,22 @@ void register_train(CLI::App& root) {
   cmd->add_flag_callback("--no-plots", [&o = a->options] { o.plots = false; },
                          "Do not draw curves_*.png (no gnuplot needed)");
   cmd->add_flag("--quiet", a->quiet, "No progress on stderr");
+  cmd->add_flag("--distributed", a->distributed,
+                "Data-parallel training, one process per rank: rank and world from RANK, "
+                "WORLD_SIZE, MASTER_ADDR, MASTER_PORT (torchrun style) or, under mpirun, "
+                "OMPI_COMM_WORLD_RANK/SIZE or PMI_RANK/SIZE (MASTER_ADDR default 127.0.0.1, "
+                "MASTER_PORT 29500). Each rank reads its share of each step, gradients are "
+                "averaged over the ranks, rank 0 writes --out. Give every rank the same flags");
+  cmd->add_option("--dist-backend", a->dist_backend,
+                  "Collective backend with --distributed: gloo (CPU) or nccl (only in a CUDA "
+                  "LibTorch built with NCCL; Debian's is CPU-only)")
+      ->capture_default_str()
+      ->needs("--distributed");
+  cmd->add_option("--dist-timeout", a->dist_timeout_s,
+                  "With --distributed: seconds a rank waits for the others (rendezvous, each "
+                  "all-reduce) before failing; a rank that dies is noticed at once")
+      ->capture_default_str()
+      ->needs("--distributed");
   cmd->get_option("--augment")->excludes("--no-augment");
   cmd->callback([a, cmd] {
     a->command = command_line(*cmd);

@@ -153,6 +153,11 @@ struct LoaderOptions {
   /// Seed of the augmentation: row j of the epoch (position in `order`) uses
   /// derive_seed(augment_seed, j).
   uint64_t augment_seed = 0;
+  /// The epoch position j of each row of `order` for the augmentation seed, when `order` is one
+  /// rank's share of the epoch (data-parallel training), so a frame gets the augmentation it
+  /// would get in the whole epoch's order. Empty: the row's index in `order`. Else the same
+  /// length as `order`.
+  std::vector<uint64_t> augment_positions;
   /// Optional cache of preprocessed inputs (not owned; must outlive the loader).
   TensorCache* cache = nullptr;
 };

@@ -15,6 +15,18 @@
 /// is no validation data), `out/last/` the last epoch's checkpoint + `optimizer.pt` +
 /// `state.json` (for resume), `out/metrics.csv`, `out/curves_*.png`.
 ///
+/// Data-parallel training (TrainOptions::distributed; README "Data-parallel training"): every
+/// rank runs train_model with the same options and its own `distributed.rank`. A step averages
+/// the gradients of world_size·grad_accumulation micro-batches of batch_size frames; micro-batch
+/// m of a step holds the next batch_size frames of the epoch's order (the same order on every
+/// rank) and runs on rank m / grad_accumulation, which reads only those images. The gradients
+/// are all-reduced (summed, each rank's divided by the step's micro-batch count) before each Adam
+/// step, so 2 ranks × batch B train the same weights as 1 rank with grad_accumulation 2 × batch
+/// B, up to float rounding. BatchNorm normalises each micro-batch by its own statistics (as on
+/// one rank with accumulation); its running statistics are averaged over the ranks after each
+/// epoch. Every rank validates on the whole validation set (rank 0's loss decides); rank 0 alone
+/// writes the run folder. Resume: every rank loads `out/last` (a shared file system).
+///
 /// Determinism: network initialisation uses torch::manual_seed(seed); the epoch order, the
 /// balanced sampler and every augmentation are drawn from derive_seed(seed, epoch, position),
 /// and the Torch generator (dropout) is reseeded with derive_seed(seed, epoch) at the start of
@@ -112,6 +124,11 @@ TrainResult train_model(const TrainOptions& options,
 /// else kCpu; kCpu → kCpu; kCuda → kCuda. @throws ConfigError for kCuda without a usable CUDA
 /// device (saying that Debian's LibTorch is CPU-only) and for a value outside the enum.
 Device resolve_device(Device requested);
+
+/// Whether this build can run data-parallel training over `backend`: gloo where the Gloo
+/// headers (libgloo-dev) were found at configure time; nccl only in a CUDA LibTorch built with
+/// NCCL (never with Debian's CPU-only libtorch-dev). train_model throws ConfigError otherwise.
+bool dist_backend_available(DistBackend backend) noexcept;
 
 /// Threshold in [0.02, 0.98] (step 0.01) maximising balanced accuracy of `scores` against
 /// `truth` (0/1); 0.5 when a class is absent. Ties: the threshold closest to 0.5. Pure.
