@@ -107,9 +107,8 @@ void report_summary(const ClassifyArgs& a, const stream::TriageCounts& c,
   }
 }
 
-void run_classify(const ClassifyArgs& a, const std::string& exact_command) {
-  const auto t0 = std::chrono::steady_clock::now();
-  keep_freed_memory();
+// The pipeline's threads, batch and queue from the flags. @throws ConfigError (stream::validate).
+stream::TriageOptions triage_options(const ClassifyArgs& a) {
   stream::TriageOptions options;
   options.n_infer_workers = a.n_threads;
   options.n_torch_threads = a.n_torch_threads;
@@ -117,6 +116,13 @@ void run_classify(const ClassifyArgs& a, const std::string& exact_command) {
   options.batch_size = a.batch_size;
   options.queue_capacity = a.queue_capacity;
   stream::validate(options);
+  return options;
+}
+
+void run_classify(const ClassifyArgs& a, const std::string& exact_command) {
+  const auto t0 = std::chrono::steady_clock::now();
+  keep_freed_memory();
+  stream::TriageOptions options = triage_options(a);
 
   std::vector<stream::SkippedInput> skipped;
   const auto frames = stream::expand_inputs(a.inputs, &skipped);
@@ -263,12 +269,7 @@ void run_classify_ranks(const ClassifyArgs& a, const std::string& exact_command,
              " ranks): the ranks' rows of the interrupted run are in ", a.out,
              "/.partial/rank-*/; run again without --resume (or resume it as one process "
              "only if it was started as one)");
-    options.n_infer_workers = a.n_threads;
-    options.n_torch_threads = a.n_torch_threads;
-    options.n_decode_threads = a.n_decode_threads > 0 ? a.n_decode_threads : a.n_threads;
-    options.batch_size = a.batch_size;
-    options.queue_capacity = a.queue_capacity;
-    stream::validate(options);
+    options = triage_options(a);
     frames = stream::expand_inputs(a.inputs, &skipped);
     DT_CHECK(!frames.empty(), IoError, "classify: the inputs name no frames");
     model = resolve_triage_model(a.model);
@@ -475,13 +476,7 @@ void run_classify_ranks(const ClassifyArgs& a, const std::string& exact_command,
 void run_classify_watch(const ClassifyArgs& a, const std::string& exact_command) {
   const auto t0 = std::chrono::steady_clock::now();
   keep_freed_memory();
-  stream::TriageOptions options;
-  options.n_infer_workers = a.n_threads;
-  options.n_torch_threads = a.n_torch_threads;
-  options.n_decode_threads = a.n_decode_threads > 0 ? a.n_decode_threads : a.n_threads;
-  options.batch_size = a.batch_size;
-  options.queue_capacity = a.queue_capacity;
-  stream::validate(options);
+  stream::TriageOptions options = triage_options(a);
   stream::WatchOptions w;
   w.folder = a.watch;
   w.settle_s = a.settle_s;
