@@ -25,6 +25,11 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
+std::string eiger_master_prefix(const std::string& name) {
+  static const std::string kSuffix = "_master.h5";
+  return ends_with(name, kSuffix) ? name.substr(0, name.size() - kSuffix.size()) : std::string();
+}
+
 std::string eiger_data_prefix(const std::string& name) {
   static const std::string kMid = "_data_";
   if (!ends_with(name, ".h5")) return {};

@@ -16,17 +16,6 @@ namespace difftriage::stream {
 namespace {
 namespace fs = std::filesystem;
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// "X" for "X_master.h5", else "".
-std::string eiger_master_prefix(const std::string& name) {
-  static const std::string kSuffix = "_master.h5";
-  return ends_with(name, kSuffix) ? name.substr(0, name.size() - kSuffix.size()) : std::string();
-}
-
 struct FileStamp {
   uintmax_t size = 0;
   int64_t mtime_ns = 0;

@@ -44,6 +44,9 @@ bool is_non_frame_file(const std::string& file_name);
 /// "X" for an EIGER data file's name "X_data_NNNNNN.h5" (digits only after "_data_"), else "".
 std::string eiger_data_prefix(const std::string& file_name);
 
+/// "X" for an EIGER master file's name "X_master.h5", else "".
+std::string eiger_master_prefix(const std::string& file_name);
+
 /// A folder entry (or glob match) that input expansion left out, and why. Plain value type.
 struct SkippedInput {
   std::filesystem::path path;
