@@ -219,18 +219,6 @@ nlohmann::json profile_json(const ShellProfile& p) {
 nlohmann::json evidence_to_json(const fs::path& image, const features::FrameEvidenceResult& r,
                                 const std::optional<DetectorGeometry>& geometry) {
   const features::FrameEvidence& e = r.evidence;
-  nlohmann::json cell = nullptr;
-  if (e.has_geometry) {
-    cell = {{"p", nlohmann::json::object()},
-            {"score", nlohmann::json::object()},
-            {"names", nlohmann::json::array()}};
-    for (size_t k = 0; k < r.cell_names->size() && k < e.cell_probabilities.size(); ++k) {
-      const std::string& name = (*r.cell_names)[k];
-      cell["p"][name] = e.cell_probabilities[k];
-      cell["score"][name] = e.cell_scores[k];
-      if (e.cell_probabilities[k] >= 0.5) cell["names"].push_back(name);
-    }
-  }
   return {{"image", image.string()},
           {"geometry", geometry ? geometry_to_json(*geometry) : nlohmann::json(nullptr)},
           {"no_geometry_reason", e.has_geometry ? nlohmann::json(nullptr)
@@ -242,7 +230,7 @@ nlohmann::json evidence_to_json(const fs::path& image, const features::FrameEvid
           {"d_min_angstrom", e.lattice.d_min_angstrom ? nlohmann::json(*e.lattice.d_min_angstrom)
                                                       : nlohmann::json(nullptr)},
           {"pair_length_counts", e.lattice.pair_length_counts},
-          {"cell", cell}};
+          {"cell", features::cell_json(r)}};
 }
 
 // One image's part of the spot-evidence section: the peak picture, the pair-length chart and

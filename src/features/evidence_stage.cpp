@@ -137,6 +137,21 @@ FrameEvidenceResult EvidenceStage::measure(const AnyImage& frame, GeometryLookup
   return r;
 }
 
+nlohmann::json cell_json(const FrameEvidenceResult& result) {
+  const FrameEvidence& e = result.evidence;
+  if (!e.has_geometry || !result.cell_names) return nullptr;
+  nlohmann::json cell = {{"p", nlohmann::json::object()},
+                         {"score", nlohmann::json::object()},
+                         {"names", nlohmann::json::array()}};
+  const auto& names = *result.cell_names;
+  for (size_t k = 0; k < names.size() && k < e.cell_probabilities.size(); ++k) {
+    cell["p"][names[k]] = e.cell_probabilities[k];
+    cell["score"][names[k]] = e.cell_scores[k];
+    if (e.cell_probabilities[k] >= 0.5) cell["names"].push_back(names[k]);
+  }
+  return cell;
+}
+
 std::shared_ptr<const EvidenceStage> make_evidence_stage(const EvidenceArgs& args,
                                                          const nlohmann::json& model_calibration) {
   DT_CHECK(!args.geometry_override || !args.geometry_file.empty(), ConfigError,

@@ -35,17 +35,12 @@ void add_evidence(json& row, const features::FrameEvidenceResult& r) {
   row["n_bragg_peaks"] = e.lattice.n_bragg_peaks;
   if (!e.has_geometry) return;
   if (e.lattice.d_min_angstrom) row["d_min_angstrom"] = *e.lattice.d_min_angstrom;
-  json cell = {{"p", json::object()}, {"names", json::array()}, {"score", json::object()}};
-  const auto& names = *r.cell_names;
-  for (size_t k = 0; k < names.size() && k < e.cell_probabilities.size(); ++k) {
-    const double p = e.cell_probabilities[k];
-    cell["p"][names[k]] = p;
-    cell["score"][names[k]] = e.cell_scores[k];
-    if (p >= 0.5) cell["names"].push_back(names[k]);
-    if (row["p"].contains(names[k])) {
-      row["p"][names[k]] = p;
-      row["labels"][names[k]] = p >= 0.5 ? 1 : 0;
-    }
+  json cell = features::cell_json(r);
+  if (cell.is_null()) return;
+  for (const auto& [name, p] : cell["p"].items()) {
+    if (!row["p"].contains(name)) continue;
+    row["p"][name] = p;
+    row["labels"][name] = p.get<double>() >= 0.5 ? 1 : 0;
   }
   row["cell"] = std::move(cell);
 }

@@ -56,6 +56,11 @@ struct FrameEvidenceResult {
   int64_t binning = 1;
 };
 
+/// The frame's cell decision as results.jsonl and explain's evidence.json write it:
+/// `{"p": {name: probability}, "score": {name: r}, "names": [names with p >= 0.5]}`, candidates
+/// in order; null without a geometry.
+nlohmann::json cell_json(const FrameEvidenceResult& result);
+
 /// Geometry source + spot evidence. Immutable; measure() is thread-safe.
 class EvidenceStage {
  public:
