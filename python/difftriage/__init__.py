@@ -17,6 +17,7 @@ names the file, frame or option at fault.
 import os as _os
 
 from ._difftriage import (  # noqa: F401
+    PEAK_ROLES,
     Classifier,
     FormatError,
     __git_hash__,
@@ -27,6 +28,7 @@ from ._difftriage import (  # noqa: F401
     evaluate_multiclass,
     evaluate_regression,
     expand_inputs,
+    find_peaks,
     find_spots,
     find_veto_point,
     ice_score,
@@ -37,6 +39,7 @@ from ._difftriage import (  # noqa: F401
 )
 
 __all__ = [
+    "PEAK_ROLES",
     "Classifier",
     "FormatError",
     "average_precision",
@@ -45,6 +48,7 @@ __all__ = [
     "evaluate_multiclass",
     "evaluate_regression",
     "expand_inputs",
+    "find_peaks",
     "find_spots",
     "find_veto_point",
     "frames",

@@ -110,6 +110,23 @@ def find_spots(
 ) -> np.ndarray:
     """Spots as a structured array (fast_px, slow_px, peak, background, snr, n_pixels)."""
 
+PEAK_ROLES: Tuple[str, str, str, str]
+
+def find_peaks(
+    image: npt.ArrayLike,
+    mask: Optional[npt.ArrayLike] = None,
+    *,
+    geometry: Optional[Geometry] = None,
+    background_radius_px: int = 5,
+    peak_radius_px: int = 1,
+    n_sigma: float = 4.0,
+    min_excess: float = 3.0,
+    border_px: int = 3,
+    max_peaks: int = 3000,
+) -> np.ndarray:
+    """Peaks as a structured array (fast_px, slow_px, height, snr, d_angstrom, role), highest
+    SNR first; with a geometry d_angstrom and role (index into PEAK_ROLES) are set."""
+
 def radial_profile(
     image: npt.ArrayLike,
     mask: Optional[npt.ArrayLike] = None,

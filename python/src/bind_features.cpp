@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "difftriage/core/error.h"
 #include "difftriage/evaluate/metrics.h"
 #include "difftriage/features/ice.h"
+#include "difftriage/features/lattice.h"
+#include "difftriage/features/peaks.h"
 #include "difftriage/features/radial.h"
 #include "difftriage/features/spots.h"
 
@@ -45,6 +48,47 @@ py::array find_spots(py::handle image, py::handle mask, int background_radius_px
     spots = ft::find_spots(frame.view(), o);
   }
   return to_numpy(spots);
+}
+
+// One row of find_peaks' structured array: the peak, its resolution and its role.
+struct PeakRow {
+  double fast_px, slow_px, height, snr, d_angstrom;
+  int32_t role;
+};
+
+py::array find_peaks(py::handle image, py::handle mask, py::handle geometry, int background_radius_px,
+                     int peak_radius_px, double n_sigma, double min_excess, int border_px,
+                     int64_t max_peaks) {
+  const Image<float> frame = float_frame(image, mask);
+  const std::optional<DetectorGeometry> g = geometry_from_py(geometry);
+  if (g) {
+    DT_CHECK(!g->has_size() || (g->n_fast == frame.n_fast() && g->n_slow == frame.n_slow()),
+             ConfigError, "geometry is for a ", g->n_fast, " x ", g->n_slow, " frame, the image is ",
+             frame.n_fast(), " x ", frame.n_slow());
+  }
+  ft::PeakFinderOptions o;
+  o.background_radius_px = background_radius_px;
+  o.peak_radius_px = peak_radius_px;
+  o.n_sigma = n_sigma;
+  o.min_excess = min_excess;
+  o.border_px = border_px;
+  o.max_peaks = max_peaks;
+  std::vector<PeakRow> rows;
+  {
+    py::gil_scoped_release release;
+    const std::vector<ft::Peak> peaks = ft::find_peaks(frame.view(), o);
+    rows.reserve(peaks.size());
+    for (const ft::Peak& p : peaks) {
+      PeakRow r{p.fast_px, p.slow_px, p.height, p.snr, std::numeric_limits<double>::quiet_NaN(), -1};
+      if (g) {
+        const double inv_d = norm(g->scattering_vector_per_angstrom(p.fast_px - 0.5, p.slow_px - 0.5));
+        r.d_angstrom = inv_d > 0 ? 1.0 / inv_d : std::numeric_limits<double>::infinity();
+        r.role = static_cast<int32_t>(ft::peak_role(p, *g));
+      }
+      rows.push_back(r);
+    }
+  }
+  return to_numpy(rows);
 }
 
 ft::RadialProfileOptions profile_options(const std::optional<double>& center_fast_px,
@@ -138,6 +182,20 @@ void bind_features(py::module_& m) {
 masked). Returns a structured array with fields fast_px, slow_px (centroid, pixel-centre
 coordinates), peak, background, snr (float64) and n_pixels (int64), one record per spot.
 Raises ValueError for bad options or arrays.)");
+  PYBIND11_NUMPY_DTYPE(PeakRow, fast_px, slow_px, height, snr, d_angstrom, role);
+  m.def("find_peaks", &find_peaks, py::arg("image"), py::arg("mask") = py::none(), py::kw_only(),
+        py::arg("geometry") = py::none(), py::arg("background_radius_px") = 5,
+        py::arg("peak_radius_px") = 1, py::arg("n_sigma") = 4.0, py::arg("min_excess") = 3.0,
+        py::arg("border_px") = 3, py::arg("max_peaks") = 3000,
+        R"(The spot evidence's peak finder (features/peaks.h): every local maximum that stands
+out of its local background, on the frame as given (classify max-bins frames larger than
+2048 pixels a side first). Returns a structured array sorted by SNR, highest first, with fields
+fast_px, slow_px (centroid, pixel-edge coordinates: pixel f spans [f, f + 1)), height, snr,
+d_angstrom and role. With a geometry (dict or JSON path, for this frame's size) d_angstrom is
+the peak's resolution and role what the triage counts it as: PEAK_ROLES[role], one of bragg
+(counts for the veto guard and d_min), weak, ice_ring, near_beam; without one d_angstrom is NaN
+and role -1. Raises ValueError for bad options, arrays or a geometry of another size.)");
+  m.attr("PEAK_ROLES") = py::make_tuple("bragg", "weak", "ice_ring", "near_beam");
   m.def("radial_profile", &radial_profile, py::arg("image"), py::arg("mask") = py::none(),
         py::kw_only(), py::arg("center_fast_px") = py::none(),
         py::arg("center_slow_px") = py::none(), py::arg("bin_width_px") = 1.0,

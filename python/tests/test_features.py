@@ -37,6 +37,59 @@ def test_find_spots_returns_a_structured_array_at_the_planted_spots():
     assert len(difftriage.find_spots(image, n_sigma=1e6)) == 0
 
 
+def test_find_peaks_gives_each_peak_its_resolution_and_role():
+    geometry = {"wavelength_angstrom": 1.0, "distance_mm": 50.0, "pixel_size_mm": 0.2,
+                "beam_center_fast_px": 128.0, "beam_center_slow_px": 128.0}
+
+    def radius_px(d):  # flat detector: r = D tan 2θ, sin θ = λ / 2d
+        return 50.0 * math.tan(2 * math.asin(1.0 / (2 * d))) / 0.2
+
+    rng = np.random.default_rng(7)
+    image = rng.poisson(20.0, size=(256, 256)).astype(np.float32)
+    # (fast, slow) pixels: a Bragg peak at d = 3.0 Å, one on the 3.669 Å ice ring, one 3 pixels
+    # from the beam centre (d ≈ 170 Å) and a faint one (SNR between 4 and 10).
+    bragg = (128 + round(radius_px(3.0)), 128)
+    ice = (128, 128 + round(radius_px(3.669)))
+    near = (131, 128)
+    for f, s in (bragg, ice, near):
+        image[s, f] += 600
+    faint = (60, 60)
+    image[faint[1], faint[0]] += 35
+    peaks = difftriage.find_peaks(image, geometry=geometry)
+    assert peaks.dtype.names == ("fast_px", "slow_px", "height", "snr", "d_angstrom", "role")
+    assert peaks.dtype["role"] == np.int32 and difftriage.PEAK_ROLES[0] == "bragg"
+
+    def at(pixel):
+        hit = [p for p in peaks if abs(p["fast_px"] - pixel[0] - 0.5) < 0.5 and
+               abs(p["slow_px"] - pixel[1] - 0.5) < 0.5]
+        assert len(hit) == 1, pixel
+        return hit[0]
+
+    # the centroid sits at the pixel's centre (f + 0.5, pixel-edge coordinates) give or take the
+    # noise in its 3 x 3, so d follows from the pixel's distance to the beam centre
+    p = at(bragg)
+    r = math.hypot(p["fast_px"] - 128.0, p["slow_px"] - 128.0) * 0.2
+    assert p["d_angstrom"] == pytest.approx(1.0 / (2 * math.sin(math.atan(r / 50.0) / 2)),
+                                            rel=1e-9)
+    assert p["d_angstrom"] == pytest.approx(3.0, rel=0.01)
+    assert difftriage.PEAK_ROLES[p["role"]] == "bragg" and p["snr"] >= 10
+    assert difftriage.PEAK_ROLES[at(ice)["role"]] == "ice_ring"
+    assert difftriage.PEAK_ROLES[at(near)["role"]] == "near_beam"
+    assert at(near)["d_angstrom"] > 60
+    f = at(faint)
+    assert 4 <= f["snr"] < 10 and difftriage.PEAK_ROLES[f["role"]] == "weak"
+    assert list(peaks["snr"]) == sorted(peaks["snr"], reverse=True)
+    # without a geometry: the same peaks, no resolution, no role
+    plain = difftriage.find_peaks(image)
+    assert len(plain) == len(peaks) and np.isnan(plain["d_angstrom"]).all()
+    assert (plain["role"] == -1).all()
+    assert np.array_equal(plain["fast_px"], peaks["fast_px"])
+    with pytest.raises(ValueError, match="geometry is for a 100 x 100 frame"):
+        difftriage.find_peaks(image, geometry=dict(geometry, n_fast=100, n_slow=100))
+    with pytest.raises(ValueError, match="max_peaks"):
+        difftriage.find_peaks(image, max_peaks=0)
+
+
 def test_radial_profile_equals_shell_means():
     rng = np.random.default_rng(1)
     image = rng.uniform(0, 100, size=(40, 50)).astype(np.float32)

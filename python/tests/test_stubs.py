@@ -10,6 +10,9 @@ def stub_names():
     stub = pathlib.Path(difftriage.__file__).with_name("__init__.pyi")
     tree = ast.parse(stub.read_text())
     top = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    # public constants: annotated names (not the dunders)
+    top |= {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)
+            and not n.target.id.startswith("__")}
     methods = {f"Classifier.{n.name}" for c in tree.body
                if isinstance(c, ast.ClassDef) and c.name == "Classifier"
                for n in c.body if isinstance(n, ast.FunctionDef)}
