@@ -11,11 +11,13 @@
 namespace difftriage::features {
 
 nlohmann::json to_json(const SpotEvidenceCalibration& c) {
-  return {{"cell_bias", c.cell_bias},
-          {"cell_w_score", c.cell_w_score},
-          {"cell_w_margin", c.cell_w_margin},
-          {"guard_min_bragg_peaks", c.guard_min_bragg_peaks},
-          {"provenance", c.provenance}};
+  nlohmann::json j = {{"cell_bias", c.cell_bias},
+                      {"cell_w_score", c.cell_w_score},
+                      {"cell_w_margin", c.cell_w_margin},
+                      {"guard_min_bragg_peaks", c.guard_min_bragg_peaks},
+                      {"provenance", c.provenance}};
+  if (c.resolution) j["resolution"] = to_json(*c.resolution);
+  return j;
 }
 
 SpotEvidenceCalibration spot_evidence_calibration_from_json(const nlohmann::json& j,
@@ -36,6 +38,9 @@ SpotEvidenceCalibration spot_evidence_calibration_from_json(const nlohmann::json
            ": spot_evidence.guard_min_bragg_peaks must be an integer >= 1");
   c.guard_min_bragg_peaks = g->get<int64_t>();
   if (const auto p = j.find("provenance"); p != j.end()) c.provenance = *p;
+  if (const auto r = j.find("resolution"); r != j.end()) {
+    c.resolution = resolution_model_from_json(*r, source);
+  }
   return c;
 }
 
@@ -75,6 +80,9 @@ FrameEvidence SpotEvidence::measure(const ImageView<float>& image,
   if (geometry) {
     e.has_geometry = true;
     e.lattice = measure_lattice(peaks, *geometry, lo);
+    if (calibration_.resolution) {
+      e.lattice.d_min_angstrom = estimate_d_min(peaks, *geometry, lo, *calibration_.resolution);
+    }
     e.cell_scores = matcher_.scores(e.lattice);
     double n_pairs = 0;
     for (double v : e.lattice.pair_length_counts) n_pairs += v;

@@ -103,7 +103,8 @@ struct LatticeEvidence {
   /// Pair counts per length bin (n_bins values, Å⁻¹ bins of LatticeOptions).
   std::vector<double> pair_length_counts;
   /// The d_min_quantile of the d of the peaks with SNR ≥ d_min_min_snr (Å); unset with fewer
-  /// than d_min_min_peaks.
+  /// than d_min_min_peaks. SpotEvidence replaces it by its fitted ResolutionModel's estimate
+  /// (resolution.h) when the model has one.
   std::optional<double> d_min_angstrom;
 };
 

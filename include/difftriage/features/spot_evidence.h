@@ -24,6 +24,7 @@
 #include "difftriage/core/image.h"
 #include "difftriage/features/lattice.h"
 #include "difftriage/features/peaks.h"
+#include "difftriage/features/resolution.h"
 
 namespace difftriage::features {
 
@@ -42,11 +43,14 @@ struct SpotEvidenceCalibration {
   /// LatticeOptions::bragg_min_snr for what the blanks and crystal frames of the simulator
   /// have).
   int64_t guard_min_bragg_peaks = 3;
+  /// The fitted d_min rule (resolution.h); unset: LatticeOptions' single quantile.
+  std::optional<ResolutionModel> resolution;
   /// What the numbers were fitted on (free JSON: data, frames, command).
   nlohmann::json provenance = nlohmann::json::object();
 };
 
-/// {"cell_bias", "cell_w_score", "cell_w_margin", "guard_min_bragg_peaks", "provenance"}.
+/// {"cell_bias", "cell_w_score", "cell_w_margin", "guard_min_bragg_peaks", "provenance"} and,
+/// when set, "resolution".
 nlohmann::json to_json(const SpotEvidenceCalibration& calibration);
 /// Inverse of to_json. @throws FormatError naming `source` and the key that is missing,
 /// of the wrong type or out of range (guard_min_bragg_peaks ≥ 1).
