@@ -13,6 +13,17 @@
 namespace difftriage::features {
 namespace {
 
+// λ 1 Å, 100 mm, 0.1 mm pixels, beam at the centre of an n² frame.
+DetectorGeometry centred_geometry(int32_t n) {
+  DetectorGeometry g;
+  g.wavelength_angstrom = 1.0;
+  g.distance_mm = 100.0;
+  g.pixel_size_mm = 0.1;
+  g.beam_center_fast_px = g.beam_center_slow_px = 0.5 * n;
+  g.n_fast = g.n_slow = n;
+  return g;
+}
+
 ResolutionModel two_cut_model() {
   ResolutionModel m;
   m.snr_cuts = {5.0, 10.0};
@@ -43,13 +54,7 @@ TEST(ResolutionFeatures, LogQuantilesAndCountsPerCutByHand) {
 }
 
 TEST(EstimateDMin, TheModelOnHandPlacedPeaksSkipsIceAndBeam) {
-  // λ 1 Å, 100 mm, 0.1 mm pixels, beam at the centre of a 256² frame.
-  DetectorGeometry g;
-  g.wavelength_angstrom = 1.0;
-  g.distance_mm = 100.0;
-  g.pixel_size_mm = 0.1;
-  g.beam_center_fast_px = g.beam_center_slow_px = 128.0;
-  g.n_fast = g.n_slow = 256;
+  const DetectorGeometry g = centred_geometry(256);
   auto d_at = [](double r_px) { return 1.0 / (2.0 * std::sin(std::atan(r_px * 0.1 / 100.0) / 2.0)); };
   ResolutionModel m = two_cut_model();
   m.weights = {0.0, 1.0, 0.0, 0.0, 0.0, 0.0};  // d_min = the median d above SNR 5 × e^bias
@@ -103,12 +108,7 @@ TEST(ResolutionModel, JsonRoundTripAndRefusals) {
 }
 
 TEST(SpotEvidence, AFittedResolutionModelGivesTheFramesDMin) {
-  DetectorGeometry g;
-  g.wavelength_angstrom = 1.0;
-  g.distance_mm = 100.0;
-  g.pixel_size_mm = 0.1;
-  g.beam_center_fast_px = g.beam_center_slow_px = 64.0;
-  g.n_fast = g.n_slow = 128;
+  const DetectorGeometry g = centred_geometry(128);
   Image<float> img = test::noise_frame(128, 50.0, 2.0, 11);
   for (int k = 0; k < 8; ++k) test::add_spot(img, 20.0 + 11.0 * k, 30.0 + 7.0 * k, 80.0, 0.5);
   SpotEvidenceCalibration c;
