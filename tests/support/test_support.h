@@ -60,6 +60,10 @@ std::vector<std::string> read_lines(const std::filesystem::path& path);
 /// Reads a whole file as bytes.
 std::string read_bytes(const std::filesystem::path& path);
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed):
+/// for servers a test starts itself, so tests run in parallel never share a fixed port.
+int free_tcp_port();
+
 /// Result of running a command.
 struct CommandResult {
   int exit_code = -1;

@@ -160,7 +160,7 @@ std::vector<std::string> replaced(std::vector<std::string> args, const std::stri
   return args;
 }
 
-// Each test's own port, so that tests run in parallel (ctest -j) do not meet.
+// Each run its own free port (testing::free_tcp_port), so that tests run in parallel do not meet.
 std::map<std::string, std::string> rank_env(int rank, int world, int port) {
   return {{"RANK", std::to_string(rank)},
           {"WORLD_SIZE", std::to_string(world)},
@@ -223,7 +223,7 @@ TEST(DistributedTrain, TwoRanksTrainWhatOneRankAccumulatingTheirMicroBatchesTrai
     // comparison below could not fail.
     Rank joint(replaced(train_args(tmp / "joint", 2), "--batch", "8"), {}, tmp.path(), "joint");
     // Two ranks × batch 4 over the same frames.
-    run_two_ranks(train_args(tmp / "ddp", 2), 29731, tmp.path());
+    run_two_ranks(train_args(tmp / "ddp", 2), testing::free_tcp_port(), tmp.path());
     ASSERT_EQ(acc.wait(), 0) << acc.err();
     ASSERT_EQ(joint.wait(), 0) << joint.err();
   }
@@ -261,8 +261,9 @@ TEST(DistributedTrain, TwoRanksTrainWhatOneRankAccumulatingTheirMicroBatchesTrai
 
   // Resume under --distributed: 1 epoch, then resumed to 2 on both ranks (each loads
   // ddp_resumed/last) = the uninterrupted 2-epoch run, weights and statistics bit for bit.
-  run_two_ranks(train_args(tmp / "resumed", 1), 29732, tmp.path());
-  run_two_ranks(with(train_args(tmp / "resumed", 2), {"--resume"}), 29733, tmp.path());
+  run_two_ranks(train_args(tmp / "resumed", 1), testing::free_tcp_port(), tmp.path());
+  run_two_ranks(with(train_args(tmp / "resumed", 2), {"--resume"}), testing::free_tcp_port(),
+                tmp.path());
   const auto x = parameters_of(tmp / "resumed" / "last");
   for (const auto& [name, t] : ddp) EXPECT_TRUE(torch::equal(t, x.at(name))) << name;
   const auto bx = buffers_of(tmp / "resumed" / "last");
@@ -287,10 +288,11 @@ TEST(DistributedTrain, MpirunRanksTrainWhatTorchrunStyleRanksTrain) {
   }
   if (mpirun.empty()) GTEST_SKIP() << "mpirun not found on PATH (Debian: openmpi-bin)";
   testing::TempDir tmp;
-  run_two_ranks(train_args(tmp / "env", 1), 29741, tmp.path());
+  run_two_ranks(train_args(tmp / "env", 1), testing::free_tcp_port(), tmp.path());
   // OMPI_COMM_WORLD_RANK/SIZE give the ranks; MASTER_ADDR defaults to 127.0.0.1.
+  const std::string port = std::to_string(testing::free_tcp_port());
   std::vector<std::string> args = {"-n", "2", "--allow-run-as-root", "--oversubscribe",
-                                   "-x", "MASTER_PORT=29742", testing::cli_path().string()};
+                                   "-x", "MASTER_PORT=" + port, testing::cli_path().string()};
   args = with(args, with(train_args(tmp / "mpi", 1), {"--distributed", "--dist-timeout", "30"}));
   // mpirun is not the CLI: start it through the same spawn helper with its path as argv[0].
   std::vector<std::string> words{mpirun};
@@ -333,7 +335,7 @@ TEST(DistributedTrain, BadLauncherVariablesAreClearErrors) {
   EXPECT_FALSE(fs::exists(tmp / "bad" / "run.json"));
   // NCCL is refused where this LibTorch lacks it (Debian's is CPU-only).
   if (!train::dist_backend_available(train::DistBackend::kNccl)) {
-    Rank r(with(args, {"--dist-backend", "nccl"}), rank_env(0, 1, 29751), tmp.path(), "nccl");
+    Rank r(with(args, {"--dist-backend", "nccl"}), rank_env(0, 1, testing::free_tcp_port()), tmp.path(), "nccl");
     EXPECT_EQ(r.wait(30), 2);
     EXPECT_NE(r.err().find("--dist-backend nccl: this LibTorch build has no NCCL"),
               std::string::npos)
@@ -341,8 +343,9 @@ TEST(DistributedTrain, BadLauncherVariablesAreClearErrors) {
   }
   {
     // Ranks given different flags stop when they meet, before training (exit 2 on both).
-    Rank r0(args, rank_env(0, 2, 29752), tmp.path(), "differ0");
-    Rank r1(replaced(args, "--batch", "5"), rank_env(1, 2, 29752), tmp.path(), "differ1");
+    const int port = testing::free_tcp_port();
+    Rank r0(args, rank_env(0, 2, port), tmp.path(), "differ0");
+    Rank r1(replaced(args, "--batch", "5"), rank_env(1, 2, port), tmp.path(), "differ1");
     EXPECT_EQ(r0.wait(60), 2);
     EXPECT_EQ(r1.wait(60), 2);
     EXPECT_NE(r0.err().find("the ranks disagree on the --batch (from 4 to 5)"), std::string::npos)
@@ -430,8 +433,9 @@ TEST(DistributedTrain, ARankThatDiesOrHangsFailsTheOthersWithinTheTimeout) {
   args = with(args, {"--distributed", "--dist-timeout", "2"});
   {
     // Killed: its sockets close and rank 0 fails at once (exit 3, naming what failed).
-    Rank r0(args, rank_env(0, 2, 29761), tmp.path(), "die0");
-    Rank r1(args, rank_env(1, 2, 29761), tmp.path(), "die1");
+    const int port = testing::free_tcp_port();
+    Rank r0(args, rank_env(0, 2, port), tmp.path(), "die0");
+    Rank r1(args, rank_env(1, 2, port), tmp.path(), "die1");
     ASSERT_TRUE(r0.wait_for_err("epoch 1/100000")) << r0.err();
     r1.signal(SIGKILL);
     EXPECT_EQ(r0.wait(30), 3);
@@ -440,8 +444,9 @@ TEST(DistributedTrain, ARankThatDiesOrHangsFailsTheOthersWithinTheTimeout) {
   }
   {
     // Stopped (a hung rank): rank 0 fails after --dist-timeout.
-    Rank r0(args, rank_env(0, 2, 29762), tmp.path(), "hang0");
-    Rank r1(args, rank_env(1, 2, 29762), tmp.path(), "hang1");
+    const int port = testing::free_tcp_port();
+    Rank r0(args, rank_env(0, 2, port), tmp.path(), "hang0");
+    Rank r1(args, rank_env(1, 2, port), tmp.path(), "hang1");
     ASSERT_TRUE(r0.wait_for_err("epoch 1/100000")) << r0.err();
     r1.signal(SIGSTOP);
     EXPECT_EQ(r0.wait(30), 3);
@@ -450,7 +455,7 @@ TEST(DistributedTrain, ARankThatDiesOrHangsFailsTheOthersWithinTheTimeout) {
   }
   {
     // A rank that never comes: the rendezvous gives up after --dist-timeout.
-    Rank r0(replaced(args, "--dist-timeout", "1"), rank_env(0, 2, 29763), tmp.path(), "alone");
+    Rank r0(replaced(args, "--dist-timeout", "1"), rank_env(0, 2, testing::free_tcp_port()), tmp.path(), "alone");
     EXPECT_EQ(r0.wait(30), 3);
     EXPECT_NE(r0.err().find("not every rank joined within --dist-timeout (1 s)"),
               std::string::npos)
