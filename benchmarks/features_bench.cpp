@@ -11,6 +11,7 @@
 #include "difftriage/features/evidence_stage.h"
 #include "difftriage/features/lattice.h"
 #include "difftriage/features/peaks.h"
+#include "difftriage/features/resolution.h"
 #include "difftriage/features/spot_evidence.h"
 #include "difftriage/features/spots.h"
 #include "difftriage/simulate/simulate.h"
@@ -66,6 +67,24 @@ void BM_MeasureLatticeAndMatchCells(benchmark::State& state) {
   rate(state);
 }
 BENCHMARK(BM_MeasureLatticeAndMatchCells)->Unit(benchmark::kMillisecond);
+
+// The fitted d_min rule (shipped shape: 3 SNR cuts × 5 quantiles; weights do not change the
+// cost) on the frame's peaks.
+void BM_EstimateDMin(benchmark::State& state) {
+  const auto& f = bench_frame();
+  const auto peaks = features::find_peaks(f.image.view());
+  features::ResolutionModel m;
+  m.snr_cuts = {6.0, 12.0, 25.0};
+  m.quantiles = {0.05, 0.1, 0.2, 0.3, 0.5};
+  m.weights.assign(18, 0.05);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        features::estimate_d_min(peaks, f.geometry, features::LatticeOptions{}, m));
+  }
+  state.counters["peaks"] = static_cast<double>(peaks.size());
+  rate(state);
+}
+BENCHMARK(BM_EstimateDMin)->Unit(benchmark::kMillisecond);
 
 void BM_SpotEvidence(benchmark::State& state) {
   const auto& f = bench_frame();
