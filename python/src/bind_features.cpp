@@ -56,15 +56,15 @@ struct PeakRow {
   int32_t role;
 };
 
-py::array find_peaks(py::handle image, py::handle mask, py::handle geometry, int background_radius_px,
-                     int peak_radius_px, double n_sigma, double min_excess, int border_px,
-                     int64_t max_peaks) {
+py::array find_peaks(py::handle image, py::handle mask, py::handle geometry,
+                     int background_radius_px, int peak_radius_px, double n_sigma,
+                     double min_excess, int border_px, int64_t max_peaks) {
   const Image<float> frame = float_frame(image, mask);
   const std::optional<DetectorGeometry> g = geometry_from_py(geometry);
   if (g) {
     DT_CHECK(!g->has_size() || (g->n_fast == frame.n_fast() && g->n_slow == frame.n_slow()),
-             ConfigError, "geometry is for a ", g->n_fast, " x ", g->n_slow, " frame, the image is ",
-             frame.n_fast(), " x ", frame.n_slow());
+             ConfigError, "geometry is for a ", g->n_fast, " x ", g->n_slow,
+             " frame, the image is ", frame.n_fast(), " x ", frame.n_slow());
   }
   ft::PeakFinderOptions o;
   o.background_radius_px = background_radius_px;
@@ -79,9 +79,11 @@ py::array find_peaks(py::handle image, py::handle mask, py::handle geometry, int
     const std::vector<ft::Peak> peaks = ft::find_peaks(frame.view(), o);
     rows.reserve(peaks.size());
     for (const ft::Peak& p : peaks) {
-      PeakRow r{p.fast_px, p.slow_px, p.height, p.snr, std::numeric_limits<double>::quiet_NaN(), -1};
+      PeakRow r{p.fast_px, p.slow_px, p.height, p.snr, std::numeric_limits<double>::quiet_NaN(),
+                -1};
       if (g) {
-        const double inv_d = norm(g->scattering_vector_per_angstrom(p.fast_px - 0.5, p.slow_px - 0.5));
+        const double inv_d =
+            norm(g->scattering_vector_per_angstrom(p.fast_px - 0.5, p.slow_px - 0.5));
         r.d_angstrom = inv_d > 0 ? 1.0 / inv_d : std::numeric_limits<double>::infinity();
         r.role = static_cast<int32_t>(ft::peak_role(p, *g));
       }
@@ -264,8 +266,8 @@ optionally on the samples where mask is non-zero; NaN values are None.)");
       [](py::handle scores, py::handle truth, double keep_fraction) {
         ev::VetoOptions o;
         o.keep_fraction = keep_fraction;
-        return json_to_py(
-            ev::to_json(ev::find_veto_point(doubles(scores, "scores"), zero_one(truth, "truth"), o)));
+        return json_to_py(ev::to_json(
+            ev::find_veto_point(doubles(scores, "scores"), zero_one(truth, "truth"), o)));
       },
       py::arg("scores"), py::arg("truth"), py::kw_only(), py::arg("keep_fraction") = 0.999,
       R"(The veto operating point: the highest threshold that keeps keep_fraction of the

@@ -55,14 +55,16 @@ TEST(ResolutionFeatures, LogQuantilesAndCountsPerCutByHand) {
 
 TEST(EstimateDMin, TheModelOnHandPlacedPeaksSkipsIceAndBeam) {
   const DetectorGeometry g = centred_geometry(256);
-  auto d_at = [](double r_px) { return 1.0 / (2.0 * std::sin(std::atan(r_px * 0.1 / 100.0) / 2.0)); };
+  auto d_at = [](double r_px) {
+    return 1.0 / (2.0 * std::sin(std::atan(r_px * 0.1 / 100.0) / 2.0));
+  };
   ResolutionModel m = two_cut_model();
   m.weights = {0.0, 1.0, 0.0, 0.0, 0.0, 0.0};  // d_min = the median d above SNR 5 × e^bias
   m.bias = std::log(0.5);
   std::vector<Peak> peaks;
   for (double r : {20.0, 40.0, 60.0}) peaks.push_back({128.0 + r, 128.0, 50.0, 8.0});
   peaks.push_back({128.0 + *g.radius_px_for_resolution(3.669), 128.0, 90.0, 40.0});  // ice ring
-  peaks.push_back({128.5, 128.0, 90.0, 40.0});  // at the beam centre
+  peaks.push_back({128.5, 128.0, 90.0, 40.0});        // at the beam centre
   peaks.push_back({128.0, 128.0 + 70.0, 10.0, 4.5});  // below the lowest cut
   const auto d = estimate_d_min(peaks, g, LatticeOptions{}, m);
   ASSERT_TRUE(d.has_value());
@@ -123,8 +125,8 @@ TEST(SpotEvidence, AFittedResolutionModelGivesTheFramesDMin) {
   for (const Peak& p : peaks) {
     const PeakRole role = peak_role(p, g);
     if ((role != PeakRole::kBragg && role != PeakRole::kWeak) || p.snr < 5.0) continue;
-    lowest_d = std::min(lowest_d, 1.0 / norm(g.scattering_vector_per_angstrom(p.fast_px - 0.5,
-                                                                              p.slow_px - 0.5)));
+    lowest_d = std::min(
+        lowest_d, 1.0 / norm(g.scattering_vector_per_angstrom(p.fast_px - 0.5, p.slow_px - 0.5)));
   }
   EXPECT_NEAR(*fitted.lattice.d_min_angstrom, lowest_d, 1e-9);
   EXPECT_NE(*fitted.lattice.d_min_angstrom, *plain.lattice.d_min_angstrom);
