@@ -37,6 +37,15 @@ using detail::Hid;
 constexpr double kHcJouleMetre = 6.62607015e-34 * 299792458.0;
 constexpr H5Z_filter_t kBitshuffleFilter = 32008;
 
+// bitshuffle_filter_arguments, under the HDF5 mutex.
+std::vector<unsigned> bitshuffle_arguments_locked(const std::vector<unsigned>& stored) {
+  const bool plugin = H5Zfilter_avail(kBitshuffleFilter) > 0;
+  H5Eclear2(H5E_DEFAULT);
+  if (!plugin) return stored;
+  return stored.size() > 3 ? std::vector<unsigned>(stored.begin() + 3, stored.end())
+                           : std::vector<unsigned>{};
+}
+
 fs::path temporary_beside(const fs::path& target) {
   static std::atomic<unsigned> counter{0};
   std::ostringstream name;
@@ -114,6 +123,11 @@ uint64_t read_be(const uint8_t* p, int n) {
 
 }  // namespace
 
+std::vector<unsigned> bitshuffle_filter_arguments(const std::vector<unsigned>& stored) {
+  std::lock_guard<std::mutex> lock(detail::hdf5_mutex());
+  return bitshuffle_arguments_locked(stored);
+}
+
 struct FrameStackWriter::Impl {
   fs::path target, tmp;
   std::string name;  // target.string(), for messages
@@ -145,14 +159,19 @@ struct FrameStackWriter::Impl {
     const hsize_t chunk[3] = {1, dims[1], dims[2]};
     Hid space(H5Screate_simple(3, dims, max_dims), H5Sclose);
     Hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-    // Bitshuffle's cd_values: version 0.3, element size, default block, LZ4 (DECTRIS' values).
-    const unsigned cd[5] = {0, 3, static_cast<unsigned>(bitshuffle_element), 0, 2};
+    // Bitshuffle's cd_values: version 0.3, element size, default block, LZ4 (DECTRIS' values),
+    // as a loaded bitshuffle plugin needs them given.
+    const std::vector<unsigned> cd =
+        bitshuffle_element > 0
+            ? bitshuffle_arguments_locked({0, 3, static_cast<unsigned>(bitshuffle_element), 0, 2})
+            : std::vector<unsigned>{};
     if (!space.valid() || !dcpl.valid() || H5Pset_chunk(dcpl.get(), 3, chunk) < 0 ||
         H5Pset_obj_track_times(dcpl.get(), false) < 0 ||
         (deflate > 0 && (H5Pset_shuffle(dcpl.get()) < 0 ||
                          H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate)) < 0)) ||
         (bitshuffle_element > 0 &&
-         H5Pset_filter(dcpl.get(), kBitshuffleFilter, H5Z_FLAG_OPTIONAL, 5, cd) < 0)) {
+         H5Pset_filter(dcpl.get(), kBitshuffleFilter, H5Z_FLAG_OPTIONAL, cd.size(), cd.data()) <
+             0)) {
       fail(concat("cannot set up dataset ", path));
     }
     Hid dataset(H5Dcreate2(file.get(), path, type, space.get(), lcpl.get(), dcpl.get(),
@@ -490,12 +509,17 @@ FrameStackWriter::FrameStackWriter(const fs::path& path, const StackWriteOptions
   // The HDF5 1.8 file format (superblock v2, object headers v2): every metadata block carries a
   // checksum, so a damaged file is refused by libhdf5 instead of decoded; readable by any
   // HDF5 >= 1.8 (CrystFEL, Cheetah tools, h5py, DIALS).
+  // The root group without modification times, as every other object: the same frames give the
+  // same bytes (its object header would otherwise carry the second it was written in).
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  if (!fapl.valid() || H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
+  Hid fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  if (!fapl.valid() || !fcpl.valid() ||
+      H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+      H5Pset_obj_track_times(fcpl.get(), false) < 0) {
     throw IoError(concat("cannot create ", impl_->name, ": ", detail::hdf5_reason()));
   }
-  impl_->file =
-      Hid(H5Fcreate(impl_->tmp.string().c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()), H5Fclose);
+  impl_->file = Hid(H5Fcreate(impl_->tmp.string().c_str(), H5F_ACC_EXCL, fcpl.get(), fapl.get()),
+                    H5Fclose);
   if (!impl_->file.valid()) {
     throw IoError(concat("cannot create ", impl_->name, " (temporary ", impl_->tmp.string(),
                          "): ", detail::hdf5_reason()));

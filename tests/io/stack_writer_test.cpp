@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -55,6 +56,23 @@ std::vector<uint8_t> stored_chunk(const fs::path& path, int64_t k) {
   return bytes;
 }
 
+// The bitshuffle filter's cd_values of /entry/data/data, as stored.
+std::vector<unsigned> stored_bitshuffle_values(const fs::path& path) {
+  const hid_t file = H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t data = H5Dopen2(file, "/entry/data/data", H5P_DEFAULT);
+  const hid_t dcpl = H5Dget_create_plist(data);
+  unsigned flags = 0;
+  size_t n = 16;
+  std::vector<unsigned> values(n, 0);
+  const bool found =
+      H5Pget_filter_by_id2(dcpl, 32008, &flags, &n, values.data(), 0, nullptr, nullptr) >= 0;
+  H5Pclose(dcpl);
+  H5Dclose(data);
+  H5Fclose(file);
+  values.resize(found ? std::min<size_t>(n, 16) : 0);
+  return values;
+}
+
 TEST(StackWriterNxmx, ChunksAsGivenAndImagesReadBackWithMaskAndMetadata) {
   TempDir dir;
   const fs::path path = dir / "kept.nxs";
@@ -91,6 +109,15 @@ TEST(StackWriterNxmx, ChunksAsGivenAndImagesReadBackWithMaskAndMetadata) {
   ASSERT_EQ(count_frames(path), 3);
   EXPECT_EQ(stored_chunk(path, 0), a_chunk) << "copied as given, not re-compressed";
   EXPECT_EQ(stored_chunk(path, 2), b_chunk);
+  // EIGER's declaration (version, element size, default block, LZ4), whether or not a
+  // bitshuffle filter plugin is loaded (its set_local rewrites the values it is given).
+  const std::vector<unsigned> cd = stored_bitshuffle_values(path);
+  ASSERT_EQ(cd.size(), 5u);
+  EXPECT_EQ(cd[2], 2u);
+  EXPECT_EQ(cd[3], 0u);
+  EXPECT_EQ(cd[4], 2u);
+  EXPECT_EQ(io::bitshuffle_filter_arguments({0, 3, 2, 0, 2}).size(),
+            H5Zfilter_avail(32008) > 0 ? 2u : 5u);
   const Image<uint16_t>* want[3] = {&a, &c, &b};
   for (int64_t k = 0; k < 3; ++k) {
     const AnyImage back = read_image(path, {k});

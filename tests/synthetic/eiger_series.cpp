@@ -6,6 +6,7 @@
 #include <random>
 
 #include "difftriage/core/error.h"
+#include "difftriage/io/stack_writer.h"
 #include "synthetic/bslz4_encoder.h"
 
 namespace difftriage::io::testing {
@@ -48,8 +49,8 @@ void write_data_file(const std::filesystem::path& path, const EigerSeriesOptions
   const hid_t space = H5Screate_simple(3, dims, nullptr);
   const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, 3, chunk);
-  const unsigned cd[5] = {0, 3, 2, 0, 2};
-  H5Pset_filter(dcpl, 32008, H5Z_FLAG_OPTIONAL, 5, cd);
+  const std::vector<unsigned> cd = io::bitshuffle_filter_arguments({0, 3, 2, 0, 2});
+  H5Pset_filter(dcpl, 32008, H5Z_FLAG_OPTIONAL, cd.size(), cd.data());
   const hid_t dset =
       H5Dcreate2(file, "/entry/data/data", H5T_STD_U16LE, space, lcpl, dcpl, H5P_DEFAULT);
   for (int f = 0; f < options.n_frames_per_file; ++f) {

@@ -138,4 +138,12 @@ class FrameStackWriter {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The arguments to give H5Pset_filter(dcpl, 32008, ...) so that a dataset stores the bitshuffle
+/// cd_values `stored` (EIGER's {0, 3, element size, block size, 2 = LZ4}). While no bitshuffle
+/// filter plugin is loaded HDF5 stores the values as given; a loaded one (Debian's `bitshuffle`,
+/// hdf5plugin, on HDF5_PLUGIN_PATH or HDF5's default plugin folder) runs its set_local, which
+/// puts its version and the element size first and moves the given values behind them, so it
+/// gets only the values after the first three. Thread-safe (asks HDF5 under its mutex).
+std::vector<unsigned> bitshuffle_filter_arguments(const std::vector<unsigned>& stored);
+
 }  // namespace difftriage::io
