@@ -30,18 +30,27 @@ py::array_t<T> to_numpy(const std::vector<T>& values) {
   return out;
 }
 
-py::array find_spots(py::handle image, py::handle mask, int background_radius_px,
-                     int peak_radius_px, double n_sigma, double min_excess, int min_pixels,
-                     int max_pixels, int border_px) {
-  const Image<float> frame = float_frame(image, mask);
-  ft::SpotFinderOptions o;
+// The thresholds the spot finder and the peak finder share (same names in both option structs).
+template <typename Options>
+Options finder_options(int background_radius_px, int peak_radius_px, double n_sigma,
+                       double min_excess, int border_px) {
+  Options o;
   o.background_radius_px = background_radius_px;
   o.peak_radius_px = peak_radius_px;
   o.n_sigma = n_sigma;
   o.min_excess = min_excess;
+  o.border_px = border_px;
+  return o;
+}
+
+py::array find_spots(py::handle image, py::handle mask, int background_radius_px,
+                     int peak_radius_px, double n_sigma, double min_excess, int min_pixels,
+                     int max_pixels, int border_px) {
+  const Image<float> frame = float_frame(image, mask);
+  auto o = finder_options<ft::SpotFinderOptions>(background_radius_px, peak_radius_px, n_sigma,
+                                                 min_excess, border_px);
   o.min_pixels = min_pixels;
   o.max_pixels = max_pixels;
-  o.border_px = border_px;
   std::vector<ft::Spot> spots;
   {
     py::gil_scoped_release release;
@@ -66,12 +75,8 @@ py::array find_peaks(py::handle image, py::handle mask, py::handle geometry,
              ConfigError, "geometry is for a ", g->n_fast, " x ", g->n_slow,
              " frame, the image is ", frame.n_fast(), " x ", frame.n_slow());
   }
-  ft::PeakFinderOptions o;
-  o.background_radius_px = background_radius_px;
-  o.peak_radius_px = peak_radius_px;
-  o.n_sigma = n_sigma;
-  o.min_excess = min_excess;
-  o.border_px = border_px;
+  auto o = finder_options<ft::PeakFinderOptions>(background_radius_px, peak_radius_px, n_sigma,
+                                                 min_excess, border_px);
   o.max_peaks = max_peaks;
   std::vector<PeakRow> rows;
   {
