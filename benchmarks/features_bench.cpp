@@ -68,9 +68,9 @@ void BM_MeasureLatticeAndMatchCells(benchmark::State& state) {
 }
 BENCHMARK(BM_MeasureLatticeAndMatchCells)->Unit(benchmark::kMillisecond);
 
-// The fitted d_min rule (shipped shape: 3 SNR cuts × 5 quantiles; weights do not change the
-// cost) on the frame's peaks.
-void BM_EstimateDMin(benchmark::State& state) {
+// measure_lattice with the fitted d_min rule (shipped shape: 3 SNR cuts × 5 quantiles; weights
+// do not change the cost), beside BM_MeasureLatticeAndMatchCells' single quantile.
+void BM_MeasureLatticeWithDMinRule(benchmark::State& state) {
   const auto& f = bench_frame();
   const auto peaks = features::find_peaks(f.image.view());
   features::ResolutionModel m;
@@ -79,12 +79,13 @@ void BM_EstimateDMin(benchmark::State& state) {
   m.weights.assign(18, 0.05);
   for (auto _ : state) {
     benchmark::DoNotOptimize(
-        features::estimate_d_min(peaks, f.geometry, features::LatticeOptions{}, m));
+        features::measure_lattice(peaks, f.geometry, features::LatticeOptions{}, &m)
+            .d_min_angstrom);
   }
   state.counters["peaks"] = static_cast<double>(peaks.size());
   rate(state);
 }
-BENCHMARK(BM_EstimateDMin)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MeasureLatticeWithDMinRule)->Unit(benchmark::kMillisecond);
 
 void BM_SpotEvidence(benchmark::State& state) {
   const auto& f = bench_frame();

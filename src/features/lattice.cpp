@@ -313,7 +313,7 @@ PeakRole peak_role(const Peak& peak, const DetectorGeometry& geometry,
 }
 
 LatticeEvidence measure_lattice(const std::vector<Peak>& peaks, const DetectorGeometry& geometry,
-                                const LatticeOptions& o) {
+                                const LatticeOptions& o, const ResolutionModel* resolution) {
   validate(o);
   LatticeEvidence e;
   e.n_peaks = static_cast<int64_t>(peaks.size());
@@ -321,6 +321,7 @@ LatticeEvidence measure_lattice(const std::vector<Peak>& peaks, const DetectorGe
   std::vector<Vec3> q;
   q.reserve(peaks.size());
   std::vector<double> bragg_d;
+  std::vector<std::pair<double, double>> d_snr;  // Bragg and weak peaks, for `resolution`
   for (const Peak& p : peaks) {
     // Peaks are in pixel-edge coordinates; the geometry takes pixel indices (centre at k).
     const Vec3 v = geometry.scattering_vector_per_angstrom(p.fast_px - 0.5, p.slow_px - 0.5);
@@ -329,9 +330,15 @@ LatticeEvidence measure_lattice(const std::vector<Peak>& peaks, const DetectorGe
     const PeakRole role = role_at(inv_d, p.snr, o);
     if (role == PeakRole::kNearBeam || role == PeakRole::kIceRing) continue;
     if (role == PeakRole::kBragg) ++e.n_bragg_peaks;
-    if (p.snr >= o.d_min_min_snr) bragg_d.push_back(1.0 / inv_d);
+    if (resolution != nullptr) {
+      d_snr.emplace_back(1.0 / inv_d, p.snr);
+    } else if (p.snr >= o.d_min_min_snr) {
+      bragg_d.push_back(1.0 / inv_d);
+    }
   }
-  if (static_cast<int64_t>(bragg_d.size()) >= o.d_min_min_peaks) {
+  if (resolution != nullptr) {
+    e.d_min_angstrom = predict_d_min(std::move(d_snr), *resolution);
+  } else if (static_cast<int64_t>(bragg_d.size()) >= o.d_min_min_peaks) {
     std::sort(bragg_d.begin(), bragg_d.end());
     const auto k = static_cast<size_t>(
         std::floor(o.d_min_quantile * static_cast<double>(bragg_d.size() - 1) + 0.5));

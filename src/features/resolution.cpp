@@ -86,18 +86,8 @@ std::optional<std::vector<double>> resolution_features(std::vector<std::pair<dou
   return features;
 }
 
-std::optional<double> estimate_d_min(const std::vector<Peak>& peaks,
-                                     const DetectorGeometry& geometry,
-                                     const LatticeOptions& options, const ResolutionModel& m) {
-  std::vector<std::pair<double, double>> d_snr;
-  d_snr.reserve(peaks.size());
-  for (const Peak& p : peaks) {
-    const PeakRole role = peak_role(p, geometry, options);
-    if (role != PeakRole::kBragg && role != PeakRole::kWeak) continue;
-    const double inv_d =
-        norm(geometry.scattering_vector_per_angstrom(p.fast_px - 0.5, p.slow_px - 0.5));
-    d_snr.emplace_back(1.0 / inv_d, p.snr);
-  }
+std::optional<double> predict_d_min(std::vector<std::pair<double, double>> d_snr,
+                                    const ResolutionModel& m) {
   const auto f = resolution_features(std::move(d_snr), m);
   if (!f) return std::nullopt;
   double z = m.bias;

@@ -79,10 +79,8 @@ FrameEvidence SpotEvidence::measure(const ImageView<float>& image,
   const LatticeOptions& lo = matcher_.options();
   if (geometry) {
     e.has_geometry = true;
-    e.lattice = measure_lattice(peaks, *geometry, lo);
-    if (calibration_.resolution) {
-      e.lattice.d_min_angstrom = estimate_d_min(peaks, *geometry, lo, *calibration_.resolution);
-    }
+    e.lattice = measure_lattice(peaks, *geometry, lo,
+                                calibration_.resolution ? &*calibration_.resolution : nullptr);
     e.cell_scores = matcher_.scores(e.lattice);
     double n_pairs = 0;
     for (double v : e.lattice.pair_length_counts) n_pairs += v;

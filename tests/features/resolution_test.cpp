@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "difftriage/core/error.h"
+#include "difftriage/features/lattice.h"
 #include "difftriage/features/spot_evidence.h"
 #include "features/synthetic.h"
 
@@ -53,7 +54,7 @@ TEST(ResolutionFeatures, LogQuantilesAndCountsPerCutByHand) {
   EXPECT_FALSE(resolution_features({{4.0, 6.0}, {2.0, 12.0}, {1.5, 4.0}}, m).has_value());
 }
 
-TEST(EstimateDMin, TheModelOnHandPlacedPeaksSkipsIceAndBeam) {
+TEST(MeasureLattice, AResolutionModelOnHandPlacedPeaksSkipsIceAndBeam) {
   const DetectorGeometry g = centred_geometry(256);
   auto d_at = [](double r_px) {
     return 1.0 / (2.0 * std::sin(std::atan(r_px * 0.1 / 100.0) / 2.0));
@@ -66,11 +67,11 @@ TEST(EstimateDMin, TheModelOnHandPlacedPeaksSkipsIceAndBeam) {
   peaks.push_back({128.0 + *g.radius_px_for_resolution(3.669), 128.0, 90.0, 40.0});  // ice ring
   peaks.push_back({128.5, 128.0, 90.0, 40.0});        // at the beam centre
   peaks.push_back({128.0, 128.0 + 70.0, 10.0, 4.5});  // below the lowest cut
-  const auto d = estimate_d_min(peaks, g, LatticeOptions{}, m);
+  const auto d = measure_lattice(peaks, g, LatticeOptions{}, &m).d_min_angstrom;
   ASSERT_TRUE(d.has_value());
   EXPECT_NEAR(*d, 0.5 * d_at(40.0), 1e-9);
   peaks.erase(peaks.begin());  // two peaks left above SNR 5 off the ring and the beam
-  EXPECT_FALSE(estimate_d_min(peaks, g, LatticeOptions{}, m).has_value());
+  EXPECT_FALSE(measure_lattice(peaks, g, LatticeOptions{}, &m).d_min_angstrom.has_value());
 }
 
 TEST(ResolutionModel, JsonRoundTripAndRefusals) {

@@ -27,6 +27,7 @@
 #include "difftriage/core/detector_geometry.h"
 #include "difftriage/core/unit_cell.h"
 #include "difftriage/features/peaks.h"
+#include "difftriage/features/resolution.h"
 
 namespace difftriage::features {
 
@@ -103,16 +104,17 @@ struct LatticeEvidence {
   /// Pair counts per length bin (n_bins values, Å⁻¹ bins of LatticeOptions).
   std::vector<double> pair_length_counts;
   /// The d_min_quantile of the d of the peaks with SNR ≥ d_min_min_snr (Å); unset with fewer
-  /// than d_min_min_peaks. SpotEvidence replaces it by its fitted ResolutionModel's estimate
-  /// (resolution.h) when the model has one.
+  /// than d_min_min_peaks. With a ResolutionModel (resolution.h) that rule's estimate instead.
   std::optional<double> d_min_angstrom;
 };
 
 /// Measures the evidence of `peaks` (find_peaks' output, pixel-edge coordinates) on a frame of
-/// `geometry`. Pure, thread-safe; O(peaks · neighbours) with a grid over q.
-/// @throws ConfigError for invalid options.
+/// `geometry`; with `resolution` (resolution.h) d_min is that fitted rule's over the Bragg and
+/// weak peaks instead of the single quantile. Pure, thread-safe; O(peaks · neighbours) with a
+/// grid over q. @throws ConfigError for invalid options.
 LatticeEvidence measure_lattice(const std::vector<Peak>& peaks, const DetectorGeometry& geometry,
-                                const LatticeOptions& options = {});
+                                const LatticeOptions& options = {},
+                                const ResolutionModel* resolution = nullptr);
 
 /// What a peak is to measure_lattice (explain draws them so). Plain enum.
 enum class PeakRole {

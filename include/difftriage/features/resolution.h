@@ -10,12 +10,13 @@
 ///     log of the d at each quantile of the peaks with SNR ≥ c (those of the lowest cut when
 ///     fewer than min_peaks pass c), then log(1 + their count)
 ///
-/// over the peaks measure_lattice calls Bragg or weak (off the ice rings and the beam centre).
-/// Fitted by `scripts/fit-resolution` on simulated frames; stored in model.json as
+/// over the peaks measure_lattice calls Bragg or weak (off the ice rings and the beam centre):
+/// measure_lattice applies the model it is given in the loop that finds those peaks. Fitted by
+/// `scripts/fit-resolution` on simulated frames; stored in model.json as
 /// `spot_evidence.resolution`. A model without it uses LatticeOptions' single quantile.
 ///
 ///   features::ResolutionModel m = features::resolution_model_from_json(j, "model.json");
-///   std::optional<double> d = features::estimate_d_min(peaks, geometry, lattice_options, m);
+///   LatticeEvidence e = features::measure_lattice(peaks, geometry, lattice_options, &m);
 #pragma once
 
 #include <cstdint>
@@ -25,9 +26,6 @@
 #include <utility>
 #include <vector>
 
-#include "difftriage/core/detector_geometry.h"
-#include "difftriage/features/lattice.h"
-#include "difftriage/features/peaks.h"
 
 namespace difftriage::features {
 
@@ -55,10 +53,8 @@ ResolutionModel resolution_model_from_json(const nlohmann::json& j, const std::s
 std::optional<std::vector<double>> resolution_features(std::vector<std::pair<double, double>> d_snr,
                                                        const ResolutionModel& model);
 
-/// d_min (Å) of `peaks` (find_peaks' output) on a frame of `geometry` by `model`, counting the
-/// peaks `options` calls Bragg or weak; nullopt with too few of them. Pure, thread-safe.
-std::optional<double> estimate_d_min(const std::vector<Peak>& peaks,
-                                     const DetectorGeometry& geometry,
-                                     const LatticeOptions& options, const ResolutionModel& model);
+/// d_min (Å) by `model` from peaks given as (d in Å, SNR) pairs; nullopt with too few. Pure.
+std::optional<double> predict_d_min(std::vector<std::pair<double, double>> d_snr,
+                                    const ResolutionModel& model);
 
 }  // namespace difftriage::features
