@@ -26,7 +26,6 @@
 #include <utility>
 #include <vector>
 
-
 namespace difftriage::features {
 
 /// The fitted resolution rule. Plain value type.
